@@ -1,1 +1,20 @@
-fn main() {}
+use clap::Parser;
+use kube::CustomResourceExt;
+use meetingbot_operator::api::MeetingBot;
+use meetingbot_operator::runtime::{self, config::Cli, config::Command};
+use std::process::ExitCode;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match Cli::parse().command {
+        Command::Run(args) => {
+            meetingbot_operator::lemonslice::install_crypto_provider();
+            runtime::run(*args).await
+        }
+        Command::Crd => {
+            let yaml = serde_yaml::to_string(&MeetingBot::crd()).expect("the CRD serializes");
+            print!("{yaml}");
+            ExitCode::SUCCESS
+        }
+    }
+}

@@ -1,0 +1,31 @@
+# Developer entry points. Everything runs on a local control plane built from
+# pinned Go modules (tests/cluster); see README.md.
+SHELL := /bin/bash
+CLUSTER := tests/cluster
+
+.PHONY: tools cluster-up cluster-down test lint crds
+
+## tools: build (or reuse) kube-apiserver, kube-controller-manager, kubectl, etcd and helm
+tools:
+	@$(CLUSTER)/tools.sh >/dev/null
+
+## cluster-up: start (or reuse) the local control plane; kubeconfig in target/cluster/kubeconfig
+cluster-up:
+	@$(CLUSTER)/up.sh
+
+## cluster-down: stop the local control plane and remove its state
+cluster-down:
+	@$(CLUSTER)/down.sh
+
+## test: unit and integration tests, against the local control plane
+test:
+	@$(CLUSTER)/with-cluster.sh cargo test --workspace --locked --all-targets
+
+## lint: formatting, clippy and the committed CRD
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+## crds: regenerate crds/meetingbot.yaml from the Rust types
+crds:
+	cargo run --quiet --locked -- crd > crds/meetingbot.yaml

@@ -1,0 +1,215 @@
+//! The `MeetingBot` API (`liveai.lemonslice.com/v1alpha1`): spec, status and
+//! the admission rules the API server enforces. Knows nothing of HTTP.
+
+mod platform;
+mod record;
+
+pub use platform::{InvalidMeetingUrl, MAX_MEETING_URL_LEN, Platform};
+pub use record::{
+    BotRecord, FINALIZER, JoinAttempt, RecordedBot, annotation, forgotten_annotations,
+    joined_annotations,
+};
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::{CustomResource, KubeSchema};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// A LemonSlice avatar in a Zoom, Google Meet, Microsoft Teams or Webex meeting.
+///
+/// While the MeetingBot exists, the avatar of the LemonSlice session `sessionId`
+/// is in the meeting at `meetingUrl`; deleting the MeetingBot makes it leave.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "liveai.lemonslice.com",
+    version = "v1alpha1",
+    kind = "MeetingBot",
+    plural = "meetingbots",
+    singular = "meetingbot",
+    shortname = "mbot",
+    category = "lemonslice",
+    namespaced,
+    status = "MeetingBotStatus",
+    printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
+    printcolumn(name = "Platform", type_ = "string", json_path = ".status.platform"),
+    printcolumn(name = "Bot ID", type_ = "string", json_path = ".status.meetingBotId"),
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Age",
+        type_ = "date",
+        json_path = ".metadata.creationTimestamp"
+    )
+)]
+#[serde(rename_all = "camelCase")]
+pub struct MeetingBotSpec {
+    /// The active LemonSlice session whose avatar joins the meeting, for example
+    /// `livekit-3f7c2b91-9e1f-4a6a-8e9d-2c7c3e7d9b5a`. 1 to 256 characters of
+    /// letters, digits, `.`, `_`, `:` and `-`, starting with a letter or digit.
+    #[schemars(length(min = 1, max = 256), pattern(r"^[A-Za-z0-9][A-Za-z0-9._:-]*$"))]
+    pub session_id: String,
+
+    /// HTTPS URL of the meeting to join, on Zoom (`zoom.us`, `*.zoom.us`, `zoom.com`),
+    /// Google Meet (`meet.google.com`), Microsoft Teams (`teams.microsoft.com`,
+    /// `teams.live.com`) or Webex (`*.webex.com`). At most 2048 characters, without
+    /// a user name or password before the host. A Zoom password may be part of the URL.
+    #[schemars(length(min = 1, max = 2048))]
+    #[x_kube(
+        validation = Rule::new("self.startsWith('https://') && isURL(self)").message("must be an https URL"),
+        validation = Rule::new("!self.matches('^https://[^/?#]*@')")
+            .message("must not carry a user name or password before the host"),
+        validation = Rule::new(MEETING_HOST_RULE).message(
+            "host must be a supported meeting platform: zoom.us or *.zoom.us, zoom.com, meet.google.com, \
+             teams.microsoft.com, teams.live.com, or *.webex.com"
+        ),
+    )]
+    pub meeting_url: String,
+
+    /// `wss://` URL of the session's LiveKit server, for example `wss://lemonslice-pb123.livekit.cloud`.
+    #[schemars(length(min = 7, max = 2048), pattern(r"^wss://[^\s/?#@]+([/?#]\S*)?$"))]
+    pub livekit_url: String,
+
+    /// The Secret, in the MeetingBot's namespace, holding the LiveKit broadcast
+    /// token (a JWT with room permissions) that publishes the avatar's video.
+    pub broadcast_token_secret_ref: BroadcastTokenSecretRef,
+
+    /// Display name of the avatar in the meeting: 1 to 100 characters, no control characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 100), pattern(r"^[^\x00-\x1f\x7f]+$"))]
+    pub bot_name: Option<String>,
+
+    /// A Secret, in the MeetingBot's namespace, holding the LemonSlice API key to use
+    /// for this bot. Without it the operator's own API key is used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key_secret_ref: Option<ApiKeySecretRef>,
+
+    /// What deleting the MeetingBot does to the avatar: `Leave` (default) makes it
+    /// leave the meeting; `Orphan` lets the resource go without calling leave.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+}
+
+/// CEL rule on `spec.meetingUrl`: right after `https://` comes a platform's
+/// host — exactly its domain or, where allowed, a subdomain — and then a port,
+/// a path, a query or the end. One regular expression keeps the rule's cost
+/// within the API server's budget; `api::Platform` holds the same rules in Rust.
+const MEETING_HOST_RULE: &str = r"self.matches('^(?i)https://((zoom\\.us|zoom\\.com|meet\\.google\\.com|teams\\.microsoft\\.com|teams\\.live\\.com)|([a-z0-9-]+\\.)+(zoom\\.us|webex\\.com))(:[0-9]+)?([/?#]|$)')";
+
+/// A key of a Secret in the MeetingBot's own namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+pub struct BroadcastTokenSecretRef {
+    /// Name of the Secret.
+    #[schemars(
+        length(min = 1, max = 253),
+        pattern(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+    )]
+    pub name: String,
+    /// Key in the Secret's data that holds the broadcast token.
+    #[serde(default = "BroadcastTokenSecretRef::default_key")]
+    #[schemars(length(min = 1, max = 253), pattern(r"^[-._a-zA-Z0-9]+$"))]
+    pub key: String,
+}
+
+impl BroadcastTokenSecretRef {
+    fn default_key() -> String {
+        "token".into()
+    }
+}
+
+/// A key of a Secret in the MeetingBot's own namespace.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+pub struct ApiKeySecretRef {
+    /// Name of the Secret.
+    #[schemars(
+        length(min = 1, max = 253),
+        pattern(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+    )]
+    pub name: String,
+    /// Key in the Secret's data that holds the LemonSlice API key.
+    #[serde(default = "ApiKeySecretRef::default_key")]
+    #[schemars(length(min = 1, max = 253), pattern(r"^[-._a-zA-Z0-9]+$"))]
+    pub key: String,
+}
+
+impl ApiKeySecretRef {
+    fn default_key() -> String {
+        "apiKey".into()
+    }
+}
+
+/// What deleting a MeetingBot does to its avatar.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum DeletionPolicy {
+    /// Call leave, so that the avatar leaves the meeting.
+    #[default]
+    Leave,
+    /// Let the resource go without calling leave; the avatar stays until the session ends.
+    Orphan,
+}
+
+/// What the operator has observed and done for a MeetingBot.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MeetingBotStatus {
+    /// Where the MeetingBot is in its life: Pending, Joining, Joined, Leaving or Failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<Phase>,
+    /// The meeting platform, derived from `spec.meetingUrl`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform: Option<Platform>,
+    /// Id of the avatar in the meeting, as LemonSlice returned it; leave needs it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meeting_bot_id: Option<String>,
+    /// WebSocket URL on which the agent receives the meeting's audio. It carries
+    /// a token in its query string: whoever can read this MeetingBot can listen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub websocket_url: Option<String>,
+    /// The session the current avatar joined under (leave uses it, even after `spec.sessionId` changed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_id: Option<String>,
+    /// When the current avatar joined.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub joined_at: Option<Time>,
+    /// The `metadata.generation` that this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// Ready, Reconciling and Stalled, in the standard Kubernetes condition shape.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    pub conditions: Vec<Condition>,
+}
+
+/// Where a MeetingBot is in its life.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum Phase {
+    /// Waiting for something before joining: a Secret, or a retry after a vendor error.
+    Pending,
+    /// A join call is in flight, or its outcome is being recorded.
+    Joining,
+    /// The avatar is in the meeting.
+    Joined,
+    /// The avatar is being taken out of the meeting.
+    Leaving,
+    /// The operator stopped trying; the Stalled condition says why and what to do.
+    Failed,
+}
+
+impl MeetingBot {
+    /// The platform of the spec's meeting URL.
+    pub fn platform(&self) -> Result<Platform, InvalidMeetingUrl> {
+        Platform::from_meeting_url(&self.spec.meeting_url)
+    }
+
+    /// Whether this MeetingBot reads the named Secret (of its own namespace).
+    pub fn references_secret(&self, name: &str) -> bool {
+        self.spec.broadcast_token_secret_ref.name == name
+            || self
+                .spec
+                .api_key_secret_ref
+                .as_ref()
+                .is_some_and(|r| r.name == name)
+    }
+}

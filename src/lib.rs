@@ -1,0 +1,35 @@
+//! The MeetingBot operator: makes LemonSlice avatars join and leave meetings
+//! declared as `MeetingBot` resources.
+//!
+//! Imports flow one way: `reconcile` uses `api` and `lemonslice`; `runtime`
+//! uses `reconcile`; the binary uses `runtime`. `api` knows nothing of HTTP,
+//! `lemonslice` nothing of Kubernetes.
+
+pub mod api;
+pub mod lemonslice;
+pub mod reconcile;
+pub mod runtime;
+
+/// Errors that end a reconcile or the process. Messages never carry a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+
+    #[error("finalizer: {0}")]
+    Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
+
+    #[error("MeetingBot has no namespace")]
+    MissingNamespace,
+
+    #[error("configuration: {0}")]
+    Config(String),
+
+    #[error("HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+
+    #[error("I/O: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

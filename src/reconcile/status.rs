@@ -1,0 +1,71 @@
+//! Turning a settled plan into the MeetingBot's status, in the shape kstatus
+//! (and through it Flux and `kubectl wait`) reads without help.
+
+use super::decide::{Health, Settle};
+use crate::api::{MeetingBot, MeetingBotStatus};
+use jiff::Timestamp;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+
+pub const READY: &str = "Ready";
+pub const RECONCILING: &str = "Reconciling";
+pub const STALLED: &str = "Stalled";
+
+/// The status that `settle` describes. Conditions whose status did not change
+/// keep their lastTransitionTime, and fields the plan does not touch keep their
+/// value, so that an unchanged state yields an equal status and no write.
+pub fn build(bot: &MeetingBot, settle: &Settle, now: Timestamp) -> MeetingBotStatus {
+    let current = bot.status.clone().unwrap_or_default();
+    let generation = bot.metadata.generation;
+    let recorded = settle.bot.as_ref();
+    let same_bot = recorded.is_some()
+        && current.meeting_bot_id.as_deref() == recorded.map(|b| b.meeting_bot_id.as_str());
+    let (websocket_url, joined_at) = match (&settle.joined, same_bot) {
+        (Some((url, at)), _) => (Some(url.expose().to_owned()), Some(Time(*at))),
+        (None, true) => (current.websocket_url.clone(), current.joined_at.clone()),
+        (None, false) => (None, None),
+    };
+
+    let condition = |type_: &str, status: bool| {
+        let status = if status { "True" } else { "False" };
+        let previous = current.conditions.iter().find(|c| c.type_ == type_);
+        let last_transition_time = match previous {
+            Some(previous) if previous.status == status => previous.last_transition_time.clone(),
+            _ => Time(now),
+        };
+        Condition {
+            type_: type_.to_owned(),
+            status: status.to_owned(),
+            reason: settle.reason.to_owned(),
+            message: settle.message.clone(),
+            observed_generation: generation,
+            last_transition_time,
+        }
+    };
+    // Reconciling and Stalled are "abnormal-true" conditions: present only while true.
+    let mut conditions = vec![condition(READY, settle.health == Health::Ready)];
+    match settle.health {
+        Health::Ready => {}
+        Health::Reconciling => conditions.push(condition(RECONCILING, true)),
+        Health::Stalled => conditions.push(condition(STALLED, true)),
+    }
+
+    MeetingBotStatus {
+        phase: Some(settle.phase),
+        platform: bot.platform().ok(),
+        meeting_bot_id: recorded.map(|b| b.meeting_bot_id.clone()),
+        websocket_url,
+        session_id: recorded.map(|b| b.session_id.clone()),
+        joined_at,
+        observed_generation: generation,
+        conditions,
+    }
+}
+
+/// The reason of the Ready condition, if any.
+pub fn ready_reason(status: Option<&MeetingBotStatus>) -> Option<&str> {
+    status?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == READY)
+        .map(|c| c.reason.as_str())
+}

@@ -1,0 +1,151 @@
+//! The command line. Every flag of `run` can also be set from the environment.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "meetingbot-operator",
+    version,
+    about = "Makes LemonSlice avatars join and leave meetings declared as MeetingBot resources"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the operator.
+    Run(Box<RunArgs>),
+    /// Print the MeetingBot CustomResourceDefinition as YAML.
+    Crd,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Base URL of the LemonSlice API.
+    #[arg(long, env = "LEMONSLICE_URL", default_value = crate::lemonslice::DEFAULT_BASE_URL, value_parser = parse_base_url)]
+    pub lemonslice_url: String,
+
+    /// File holding the operator's LemonSlice API key (a mounted Secret); re-read at every use.
+    #[arg(long, env = "LEMONSLICE_API_KEY_FILE", conflicts_with = "api_key")]
+    pub api_key_file: Option<PathBuf>,
+
+    /// The operator's LemonSlice API key. Prefer --api-key-file: environment variables leak more easily.
+    #[arg(long = "api-key", env = "LEMONSLICE_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+
+    /// Timeout for connecting to LemonSlice.
+    #[arg(long, env = "LEMONSLICE_CONNECT_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub connect_timeout: Duration,
+
+    /// Timeout for a whole LemonSlice call.
+    #[arg(long, env = "LEMONSLICE_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub call_timeout: Duration,
+
+    /// Namespaces to watch, comma-separated; all when empty.
+    #[arg(long, env = "WATCH_NAMESPACES", value_delimiter = ',')]
+    pub namespaces: Vec<String>,
+
+    /// Only reconcile MeetingBots matching this label selector (to shard a cluster between operators).
+    #[arg(long, env = "LABEL_SELECTOR")]
+    pub label_selector: Option<String>,
+
+    /// How many MeetingBots are reconciled at once.
+    #[arg(long, env = "CONCURRENCY", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
+    pub concurrency: u16,
+
+    /// After a join whose outcome is unknown, join again instead of waiting for a human
+    /// (prefers presence over uniqueness: the meeting may get two avatars).
+    #[arg(long, env = "RETRY_UNKNOWN_JOINS")]
+    pub retry_unknown_joins: bool,
+
+    /// Address of the metrics and health server (/metrics, /healthz, /readyz).
+    #[arg(long, env = "METRICS_ADDR", default_value = "0.0.0.0:8080")]
+    pub metrics_addr: SocketAddr,
+
+    /// Elect a leader through a Lease, so that only one replica reconciles.
+    #[arg(long, env = "LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub leader_election: bool,
+
+    /// Name of the leader election Lease.
+    #[arg(long, env = "LEASE_NAME", default_value = "meetingbot-operator")]
+    pub lease_name: String,
+
+    /// Namespace of the leader election Lease (default: the pod's namespace, else `default`).
+    #[arg(long, env = "LEASE_NAMESPACE")]
+    pub lease_namespace: Option<String>,
+
+    /// How long a Lease lasts without renewal; a standby takes over within it.
+    #[arg(long, env = "LEASE_DURATION", default_value = "15s", value_parser = parse_duration)]
+    pub lease_duration: Duration,
+
+    /// Identity of this replica in the Lease and in Events (default: the host name).
+    #[arg(long, env = "POD_NAME")]
+    pub identity: Option<String>,
+
+    /// Log format.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
+    pub log_format: LogFormat,
+
+    /// Log level or filter, e.g. `info` or `meetingbot_operator=debug`.
+    #[arg(long, env = "LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+
+    /// How long a shutdown waits for in-flight LemonSlice calls.
+    #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value = "25s", value_parser = parse_duration)]
+    pub shutdown_timeout: Duration,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Json,
+    Text,
+}
+
+/// Durations such as `500ms`, `10s`, `2m`, `1h`.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration such as 500ms, 10s, 2m or 1h"))?;
+    let duration = match unit {
+        "ms" => Duration::from_millis(number),
+        "s" => Duration::from_secs(number),
+        "m" => Duration::from_secs(number * 60),
+        "h" => Duration::from_secs(number * 3600),
+        _ => return Err(format!("{text:?} has no unit: write 500ms, 10s, 2m or 1h")),
+    };
+    if duration.is_zero() {
+        return Err("must be more than zero".into());
+    }
+    Ok(duration)
+}
+
+fn parse_base_url(text: &str) -> Result<String, String> {
+    let url = url::Url::parse(text).map_err(|error| format!("{text:?} is not a URL: {error}"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!("{text:?} must be an http or https URL"));
+    }
+    Ok(text.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_need_a_unit() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_duration("10").is_err());
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("ten seconds").is_err());
+    }
+}

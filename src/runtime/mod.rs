@@ -1,0 +1,148 @@
+//! The operator as a process: configuration, logging, the metrics and health
+//! server, leader election and shutdown around the controller.
+
+pub mod config;
+mod leader;
+mod logging;
+mod server;
+
+use crate::lemonslice::{self, ClientConfig, SecretString};
+use crate::reconcile::{self, Context, Metrics, OperatorApiKey, Settings};
+use config::RunArgs;
+use futures::FutureExt;
+use futures::future::{BoxFuture, Shared};
+use prometheus_client::registry::Registry;
+use server::Readiness;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use tracing::{error, info};
+
+/// Resolves once SIGTERM or SIGINT arrived; cheap to clone.
+pub type Shutdown = Shared<BoxFuture<'static, ()>>;
+
+/// Runs the operator until it is told to stop (exit 0) or loses its Lease (exit 1).
+pub async fn run(args: RunArgs) -> ExitCode {
+    if let Err(message) = logging::init(args.log_format, &args.log_level) {
+        eprintln!("error: {message}");
+        return ExitCode::from(2);
+    }
+    match start(args).await {
+        Ok(code) => code,
+        Err(error) => {
+            error!(%error, "the operator stopped");
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn start(args: RunArgs) -> crate::Result<ExitCode> {
+    let operator_key = operator_api_key(&args).await?;
+    let kube = kube::Client::try_default().await?;
+    let vendor = lemonslice::Client::new(&ClientConfig {
+        base_url: args.lemonslice_url.clone(),
+        connect_timeout: args.connect_timeout,
+        timeout: args.call_timeout,
+    })?;
+    let identity = args.identity.clone().unwrap_or_else(default_identity);
+
+    let mut registry = Registry::with_prefix("meetingbot_operator");
+    let metrics = Metrics::default();
+    metrics.register(&mut registry);
+    let leader_gauge = leader::register(&mut registry);
+
+    let settings = Settings {
+        namespaces: args
+            .namespaces
+            .iter()
+            .filter(|ns| !ns.is_empty())
+            .cloned()
+            .collect(),
+        label_selector: args.label_selector.clone(),
+        concurrency: args.concurrency,
+        retry_unknown_joins: args.retry_unknown_joins,
+        instance: Some(identity.clone()),
+    };
+    let ctx = Context::new(kube.clone(), vendor, operator_key, settings, metrics);
+
+    let readiness = Arc::new(Readiness::default());
+    let listener = tokio::net::TcpListener::bind(args.metrics_addr).await?;
+    info!(address = %args.metrics_addr, "serving /metrics, /healthz and /readyz");
+    let app = server::router(registry, readiness.clone(), ctx.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let shutdown = shutdown_signal();
+    let run_controller = {
+        let readiness = readiness.clone();
+        let shutdown = shutdown.clone();
+        move || {
+            let synced = move || {
+                info!("watches synced");
+                readiness.synced.store(true, Ordering::Release);
+            };
+            reconcile::run(ctx, shutdown, synced)
+        }
+    };
+    if !args.leader_election {
+        info!("leader election is off: this replica reconciles");
+        run_controller().await;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let lease = leader::LeaseConfig {
+        name: args.lease_name.clone(),
+        namespace: args
+            .lease_namespace
+            .clone()
+            .unwrap_or_else(|| kube.default_namespace().to_owned()),
+        identity,
+        duration: args.lease_duration,
+        shutdown_timeout: args.shutdown_timeout,
+    };
+    leader::run(
+        kube,
+        lease,
+        readiness,
+        leader_gauge,
+        shutdown,
+        run_controller,
+    )
+    .await
+}
+
+async fn operator_api_key(args: &RunArgs) -> crate::Result<OperatorApiKey> {
+    let key = match (&args.api_key_file, &args.api_key) {
+        (Some(path), _) => OperatorApiKey::File(path.clone()),
+        (None, Some(key)) if !key.trim().is_empty() => {
+            OperatorApiKey::Value(SecretString::new(key.trim()))
+        }
+        _ => {
+            return Err(crate::Error::Config(
+                "no LemonSlice API key: set LEMONSLICE_API_KEY or pass --api-key-file with the path of a file that holds it".into(),
+            ));
+        }
+    };
+    // Fail at start, not at the first join, when the file cannot be read.
+    key.current().await?;
+    Ok(key)
+}
+
+fn shutdown_signal() -> Shutdown {
+    async {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("can install a SIGTERM handler");
+        tokio::select! {
+            _ = terminate.recv() => info!("SIGTERM: shutting down"),
+            _ = tokio::signal::ctrl_c() => info!("SIGINT: shutting down"),
+        }
+    }
+    .boxed()
+    .shared()
+}
+
+/// The host name and process id: unique even for two replicas on one machine.
+fn default_identity() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    format!("{}-{}", host.trim(), std::process::id())
+}
