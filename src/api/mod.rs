@@ -213,3 +213,20 @@ impl MeetingBot {
                 .is_some_and(|r| r.name == name)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::CustomResourceExt;
+
+    #[test]
+    fn the_committed_crd_matches_the_types() {
+        let generated = serde_yaml::to_string(&MeetingBot::crd()).unwrap();
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/crds/meetingbot.yaml");
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        assert!(
+            generated == committed,
+            "crds/meetingbot.yaml is out of date with src/api: regenerate it with `make crds`"
+        );
+    }
+}

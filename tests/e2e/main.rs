@@ -1,0 +1,9 @@
+//! Integration tests against the local control plane (`make test` starts it).
+//! One binary with a module per concern: one link instead of many.
+
+mod api;
+mod client;
+mod cluster;
+mod controller;
+mod runtime;
+mod support;

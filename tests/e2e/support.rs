@@ -1,0 +1,328 @@
+//! Shared harness of the integration tests: the local control plane's
+//! kubeconfig, a namespace per test, the fake LemonSlice, and the operator
+//! binary as a real process.
+
+use fake_lemonslice::{Admin, Bot, Config as FakeConfig, FakeServer};
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Patch, PatchParams, PostParams};
+use kube::{Api, Client, CustomResourceExt};
+use meetingbot_operator::api::{BroadcastTokenSecretRef, DeletionPolicy, MeetingBot, MeetingBotSpec};
+use std::future::Future;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+use tokio::process::{Child, Command};
+use tokio::sync::OnceCell;
+
+/// The API key the fake accepts and the operator uses by default.
+pub const API_KEY: &str = "test-operator-key-5d1c9e";
+/// The broadcast token tests put in Secrets.
+pub const BROADCAST_TOKEN: &str = "test-broadcast-token-7f2a0b";
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn kubeconfig_path() -> PathBuf {
+    std::env::var_os("KUBECONFIG")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target/cluster/kubeconfig"))
+}
+
+/// The admin configuration of the local control plane.
+pub async fn config() -> kube::Config {
+    meetingbot_operator::lemonslice::install_crypto_provider();
+    let path = kubeconfig_path();
+    assert!(
+        path.exists(),
+        "no kubeconfig at {}: run the tests with `make test`, which starts the local control plane",
+        path.display()
+    );
+    let kubeconfig = kube::config::Kubeconfig::read_from(&path).expect("kubeconfig parses");
+    kube::Config::from_custom_kubeconfig(kubeconfig, &Default::default())
+        .await
+        .expect("kubeconfig is usable")
+}
+
+/// A client for the local control plane, with the CRD installed.
+pub async fn client() -> Client {
+    static CRD: OnceCell<()> = OnceCell::const_new();
+    let client = Client::try_from(config().await).expect("client builds");
+    CRD.get_or_init(|| install_crd(client.clone())).await;
+    client
+}
+
+async fn install_crd(client: Client) {
+    let crds: Api<CustomResourceDefinition> = Api::all(client);
+    crds.patch(
+        "meetingbots.liveai.lemonslice.com",
+        &PatchParams::apply("e2e-tests").force(),
+        &Patch::Apply(MeetingBot::crd()),
+    )
+    .await
+    .expect("CRD applies");
+    wait_until("the CRD is established", Duration::from_secs(30), || async {
+        let crd = crds.get("meetingbots.liveai.lemonslice.com").await.ok()?;
+        let established = crd
+            .status?
+            .conditions?
+            .iter()
+            .any(|c| c.type_ == "Established" && c.status == "True");
+        established.then_some(())
+    })
+    .await;
+}
+
+/// Polls `check` until it returns `Some`, or fails the test after `deadline`.
+pub async fn wait_until<T, F, Fut>(what: &str, deadline: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(start.elapsed() < deadline, "timed out after {deadline:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A fresh namespace for one test.
+pub async fn namespace(client: &Client, prefix: &str) -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let name = format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    );
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let mut namespace = Namespace::default();
+    namespace.metadata.name = Some(name.clone());
+    namespaces
+        .create(&PostParams::default(), &namespace)
+        .await
+        .expect("namespace creates");
+    name
+}
+
+/// Creates or replaces a Secret with one key.
+pub async fn put_secret(client: &Client, namespace: &str, name: &str, key: &str, value: &str) {
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    let secret = serde_json::json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": name},
+        "data": {key: base64(value)},
+    });
+    secrets
+        .patch(name, &PatchParams::apply("e2e-tests").force(), &Patch::Apply(&secret))
+        .await
+        .expect("secret applies");
+}
+
+fn base64(value: &str) -> String {
+    let bytes = k8s_openapi::ByteString(value.as_bytes().to_vec());
+    serde_json::to_value(bytes).expect("bytes serialize").as_str().expect("a string").to_owned()
+}
+
+/// A valid spec for a Google Meet meeting, with its token in Secret `token`.
+pub fn spec(session_id: &str) -> MeetingBotSpec {
+    MeetingBotSpec {
+        session_id: session_id.into(),
+        meeting_url: "https://meet.google.com/abc-defg-hij".into(),
+        livekit_url: "wss://lemonslice-pb123.livekit.cloud".into(),
+        broadcast_token_secret_ref: BroadcastTokenSecretRef {
+            name: "token".into(),
+            key: "token".into(),
+        },
+        bot_name: Some("LemonSlice Avatar".into()),
+        api_key_secret_ref: None,
+        deletion_policy: DeletionPolicy::Leave,
+    }
+}
+
+pub async fn create_bot(client: &Client, namespace: &str, name: &str, spec: MeetingBotSpec) -> MeetingBot {
+    let bots: Api<MeetingBot> = Api::namespaced(client.clone(), namespace);
+    bots.create(&PostParams::default(), &MeetingBot::new(name, spec))
+        .await
+        .expect("MeetingBot creates")
+}
+
+pub fn condition<'a>(bot: &'a MeetingBot, type_: &str) -> Option<&'a k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
+    bot.status.as_ref()?.conditions.iter().find(|c| c.type_ == type_)
+}
+
+/// Waits until the MeetingBot has the condition `type_` True (with `reason`, when given).
+pub async fn wait_for_condition(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    type_: &str,
+    reason: Option<&str>,
+    deadline: Duration,
+) -> MeetingBot {
+    let bots: Api<MeetingBot> = Api::namespaced(client.clone(), namespace);
+    let what = format!("{namespace}/{name} to be {type_}{}", reason.map(|r| format!(" ({r})")).unwrap_or_default());
+    wait_until(&what, deadline, || async {
+        let bot = bots.get(name).await.ok()?;
+        let condition = condition(&bot, type_)?;
+        (condition.status == "True" && reason.is_none_or(|r| condition.reason == r)).then_some(bot)
+    })
+    .await
+}
+
+/// Waits until the MeetingBot no longer exists.
+pub async fn wait_for_gone(client: &Client, namespace: &str, name: &str, deadline: Duration) {
+    let bots: Api<MeetingBot> = Api::namespaced(client.clone(), namespace);
+    wait_until(&format!("{namespace}/{name} to be gone"), deadline, || async {
+        bots.get_opt(name).await.ok()?.is_none().then_some(())
+    })
+    .await;
+}
+
+/// The live bots the fake holds for a session.
+pub async fn live_bots(fake: &Admin, session_id: &str) -> Vec<Bot> {
+    let bots = fake.bots().await.expect("fake answers");
+    bots.into_iter().filter(|b| b.session_id == session_id).collect()
+}
+
+/// Starts the fake LemonSlice, accepting [`API_KEY`].
+pub async fn fake() -> FakeServer {
+    FakeServer::start(FakeConfig {
+        api_keys: vec![API_KEY.into()],
+        ..Default::default()
+    })
+    .await
+    .expect("fake starts")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// The operator binary, running as its own process against the local control plane.
+pub struct Operator {
+    child: Child,
+    pub metrics_url: String,
+    pub log: PathBuf,
+}
+
+/// How to start an operator.
+pub struct OperatorOptions {
+    pub namespace: String,
+    pub lemonslice_url: String,
+    pub extra_args: Vec<String>,
+    /// Another cluster to talk to (default: the local control plane).
+    pub kubeconfig: Option<PathBuf>,
+}
+
+impl OperatorOptions {
+    pub fn new(namespace: &str, fake: &FakeServer) -> OperatorOptions {
+        OperatorOptions {
+            namespace: namespace.into(),
+            lemonslice_url: fake.url(),
+            extra_args: vec!["--leader-election=false".into()],
+            kubeconfig: None,
+        }
+    }
+}
+
+impl Operator {
+    pub async fn start(options: &OperatorOptions) -> Operator {
+        let operator = Operator::spawn(options);
+        operator.wait_ready().await;
+        operator
+    }
+
+    /// Starts the process without waiting for it to be ready.
+    pub fn spawn(options: &OperatorOptions) -> Operator {
+        let port = free_port();
+        let log_dir = repo_root().join("target/e2e-logs");
+        std::fs::create_dir_all(&log_dir).expect("log folder");
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let log = log_dir.join(format!(
+            "{}-{}.log",
+            options.namespace,
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let log_file = std::fs::File::create(&log).expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_meetingbot-operator"))
+            .arg("run")
+            .args(["--lemonslice-url", &options.lemonslice_url])
+            .args(["--namespaces", &options.namespace])
+            .args(["--metrics-addr", &format!("127.0.0.1:{port}")])
+            .args(["--log-format", "json", "--log-level", "info,meetingbot_operator=debug"])
+            .args(["--call-timeout", "5s"])
+            .args(&options.extra_args)
+            .env("KUBECONFIG", options.kubeconfig.clone().unwrap_or_else(kubeconfig_path))
+            .env("LEMONSLICE_API_KEY", API_KEY)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log_file)
+            .kill_on_drop(true)
+            .spawn()
+            .expect("operator starts");
+        Operator {
+            child,
+            metrics_url: format!("http://127.0.0.1:{port}"),
+            log,
+        }
+    }
+
+    /// Waits until `/readyz` answers 200.
+    pub async fn wait_ready(&self) {
+        wait_until("the operator to be ready", Duration::from_secs(30), || async {
+            (self.get("/readyz").await?.0 == 200).then_some(())
+        })
+        .await;
+    }
+
+    /// GETs a path of the metrics and health server: status and body.
+    pub async fn get(&self, path: &str) -> Option<(u16, String)> {
+        let response = reqwest::get(format!("{}{path}", self.metrics_url)).await.ok()?;
+        let status = response.status().as_u16();
+        Some((status, response.text().await.ok()?))
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id().expect("operator runs") as i32
+    }
+
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) on our own child's pid has no memory effects.
+        let result = unsafe { libc_kill(self.pid(), signal) };
+        assert_eq!(result, 0, "signal delivered");
+    }
+
+    /// Waits for the process to exit and returns its exit code.
+    pub async fn wait_exit(&mut self, deadline: Duration) -> Option<i32> {
+        let status = tokio::time::timeout(deadline, self.child.wait())
+            .await
+            .expect("operator exits in time")
+            .expect("wait works");
+        status.code()
+    }
+
+    pub async fn kill(mut self) {
+        self.signal(SIGKILL);
+        let _ = self.child.wait().await;
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+pub const SIGKILL: i32 = 9;
+pub const SIGTERM: i32 = 15;
+
+unsafe extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, signal: i32) -> i32;
+}
