@@ -29,3 +29,12 @@ lint:
 ## crds: regenerate crds/meetingbot.yaml from the Rust types
 crds:
 	cargo run --quiet --locked -- crd > crds/meetingbot.yaml
+
+.PHONY: demo demo-down
+## demo: the whole mission on this machine (control plane, fake LemonSlice, operator, examples/)
+demo:
+	@hack/demo.sh
+
+## demo-down: stop what `make demo` started
+demo-down:
+	@hack/demo.sh down

@@ -201,3 +201,22 @@ async fn kubectl_shows_columns_and_explains_every_field() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_examples_are_accepted_by_the_api_server() {
+    let client = client().await;
+    let ns = namespace(&client, "examples").await;
+    let examples = crate::support::repo_root().join("examples");
+    let mut files: Vec<_> = std::fs::read_dir(&examples)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 5, "a Secret and one MeetingBot per platform: {files:?}");
+    for file in files {
+        let file = file.to_str().unwrap();
+        let applied = kubectl(&["apply", "--dry-run=server", "-n", &ns, "-f", file]);
+        assert!(applied.contains("(server dry run)"), "{file}: {applied}");
+    }
+}

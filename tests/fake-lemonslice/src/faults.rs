@@ -1,0 +1,273 @@
+//! The faults the fake can inject into vendor calls, and the draw that
+//! decides what happens to one call.
+
+use axum::http::StatusCode;
+use rand::Rng;
+use rand::seq::IndexedRandom;
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// A vendor endpoint, by the name that faults, counts and records use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Endpoint {
+    Join,
+    Leave,
+    Session,
+}
+
+impl Endpoint {
+    pub(crate) const ALL: [Endpoint; 3] = [Endpoint::Join, Endpoint::Leave, Endpoint::Session];
+
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Endpoint::Join => "join",
+            Endpoint::Leave => "leave",
+            Endpoint::Session => "session",
+        }
+    }
+}
+
+/// The faults injected into vendor calls. Every field has a default (no
+/// fault), so `{}` and `Faults::default()` mean a well-behaved vendor.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Faults {
+    /// Delay added before handling each call.
+    pub latency_ms: u64,
+    /// Up to this much more delay, drawn uniformly for each call.
+    pub jitter_ms: u64,
+    /// Share (0 to 1) of calls answered with an error from `error_statuses`
+    /// instead of being handled: such a call changes nothing.
+    pub error_rate: f64,
+    /// The statuses injected errors are drawn from, uniformly.
+    pub error_statuses: Vec<u16>,
+    /// When set, injected 429 and 503 answers carry `Retry-After` with it.
+    pub retry_after_secs: Option<u64>,
+    /// Share of joins that are carried out (the bot exists) but whose
+    /// connection is closed without any answer.
+    pub drop_join_rate: f64,
+    /// Share of calls that are carried out but held without an answer for
+    /// `hang_secs`, after which the connection is closed.
+    pub hang_rate: f64,
+    pub hang_secs: u64,
+    /// The endpoints (`join`, `leave`, `session`) all the above applies to.
+    pub endpoints: Vec<String>,
+}
+
+impl Default for Faults {
+    fn default() -> Faults {
+        Faults {
+            latency_ms: 0,
+            jitter_ms: 0,
+            error_rate: 0.0,
+            error_statuses: vec![503],
+            retry_after_secs: None,
+            drop_join_rate: 0.0,
+            hang_rate: 0.0,
+            hang_secs: 3600,
+            endpoints: Endpoint::ALL.iter().map(|e| e.name().to_owned()).collect(),
+        }
+    }
+}
+
+/// What happens to one call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Fate {
+    /// Handled and answered.
+    Answer,
+    /// Not handled; answered with this error instead.
+    Inject(StatusCode),
+    /// Handled; the connection is then closed without an answer.
+    Drop,
+    /// Handled; the answer is held back this long, then the connection closed.
+    Hang(Duration),
+}
+
+/// The draw for one call: how long it waits, then its fate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Plan {
+    pub delay: Duration,
+    pub fate: Fate,
+}
+
+impl Faults {
+    /// Says what is wrong with these faults, if anything.
+    pub fn validate(&self) -> Result<(), String> {
+        let mut problems = Vec::new();
+        for (name, rate) in [
+            ("error_rate", self.error_rate),
+            ("drop_join_rate", self.drop_join_rate),
+            ("hang_rate", self.hang_rate),
+        ] {
+            if !(0.0..=1.0).contains(&rate) {
+                problems.push(format!("{name} must be between 0 and 1"));
+            }
+        }
+        if self.error_rate > 0.0 && self.error_statuses.is_empty() {
+            problems.push("error_statuses must not be empty when error_rate is above 0".to_owned());
+        }
+        if let Some(status) = self
+            .error_statuses
+            .iter()
+            .find(|s| !(400..=599).contains(*s))
+        {
+            problems.push(format!(
+                "error_statuses: {status} is not an error status (400 to 599)"
+            ));
+        }
+        if let Some(name) = self
+            .endpoints
+            .iter()
+            .find(|name| !Endpoint::ALL.iter().any(|e| e.name() == name.as_str()))
+        {
+            problems.push(format!(
+                "endpoints: unknown endpoint {name:?} (join, leave or session)"
+            ));
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(problems.join("; "))
+        }
+    }
+
+    /// Draws what happens to one call to `endpoint`. The faults must be valid.
+    pub(crate) fn plan(&self, endpoint: Endpoint) -> Plan {
+        if !self.endpoints.iter().any(|name| name == endpoint.name()) {
+            return Plan {
+                delay: Duration::ZERO,
+                fate: Fate::Answer,
+            };
+        }
+        let mut rng = rand::rng();
+        let delay = Duration::from_millis(self.latency_ms + rng.random_range(0..=self.jitter_ms));
+        let fate = if fires(&mut rng, self.error_rate) {
+            // Valid faults have a status to draw, and only valid ones.
+            let status = self.error_statuses.choose(&mut rng).copied().unwrap_or(503);
+            Fate::Inject(StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE))
+        } else if fires(&mut rng, self.hang_rate) {
+            Fate::Hang(Duration::from_secs(self.hang_secs))
+        } else if endpoint == Endpoint::Join && fires(&mut rng, self.drop_join_rate) {
+            Fate::Drop
+        } else {
+            Fate::Answer
+        };
+        Plan { delay, fate }
+    }
+
+    /// The `Retry-After` an injected answer with `status` carries.
+    pub(crate) fn retry_after(&self, status: StatusCode) -> Option<u64> {
+        let throttles = matches!(
+            status,
+            StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+        );
+        self.retry_after_secs.filter(|_| throttles)
+    }
+}
+
+/// Whether a fault with this `rate` fires: `random::<f64>()` is in [0, 1),
+/// so a rate of 0 never does and a rate of 1 always does.
+fn fires(rng: &mut impl Rng, rate: f64) -> bool {
+    rng.random::<f64>() < rate
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_object_means_no_faults_on_every_endpoint() {
+        let faults: Faults = serde_json::from_str("{}").unwrap();
+        assert_eq!(faults, Faults::default());
+        assert_eq!(faults.endpoints, ["join", "leave", "session"]);
+        assert!(faults.validate().is_ok());
+        for endpoint in Endpoint::ALL {
+            assert_eq!(
+                faults.plan(endpoint),
+                Plan {
+                    delay: Duration::ZERO,
+                    fate: Fate::Answer
+                }
+            );
+        }
+    }
+
+    #[test]
+    fn a_misspelt_field_is_refused_rather_than_ignored() {
+        assert!(serde_json::from_str::<Faults>(r#"{"eror_rate": 1}"#).is_err());
+    }
+
+    #[test]
+    fn validation_names_every_problem() {
+        let faults = Faults {
+            error_rate: 1.5,
+            error_statuses: vec![200],
+            endpoints: vec!["join".into(), "create".into()],
+            ..Faults::default()
+        };
+        let problems = faults.validate().unwrap_err();
+        assert!(problems.contains("error_rate"), "{problems}");
+        assert!(problems.contains("200"), "{problems}");
+        assert!(problems.contains("\"create\""), "{problems}");
+    }
+
+    #[test]
+    fn rates_of_one_always_fire_in_order_error_hang_drop() {
+        let all = Faults {
+            error_rate: 1.0,
+            error_statuses: vec![502],
+            hang_rate: 1.0,
+            hang_secs: 7,
+            drop_join_rate: 1.0,
+            ..Faults::default()
+        };
+        assert_eq!(
+            all.plan(Endpoint::Join).fate,
+            Fate::Inject(StatusCode::BAD_GATEWAY)
+        );
+        let hang_and_drop = Faults {
+            error_rate: 0.0,
+            ..all
+        };
+        assert_eq!(
+            hang_and_drop.plan(Endpoint::Join).fate,
+            Fate::Hang(Duration::from_secs(7))
+        );
+        let drop = Faults {
+            hang_rate: 0.0,
+            ..hang_and_drop
+        };
+        assert_eq!(drop.plan(Endpoint::Join).fate, Fate::Drop);
+        assert_eq!(
+            drop.plan(Endpoint::Leave).fate,
+            Fate::Answer,
+            "only joins are dropped"
+        );
+    }
+
+    #[test]
+    fn faults_spare_the_endpoints_not_listed() {
+        let faults = Faults {
+            latency_ms: 50,
+            error_rate: 1.0,
+            endpoints: vec!["leave".into()],
+            ..Faults::default()
+        };
+        assert_eq!(faults.plan(Endpoint::Join).fate, Fate::Answer);
+        assert_eq!(faults.plan(Endpoint::Join).delay, Duration::ZERO);
+        let leave = faults.plan(Endpoint::Leave);
+        assert_eq!(leave.fate, Fate::Inject(StatusCode::SERVICE_UNAVAILABLE));
+        assert_eq!(leave.delay, Duration::from_millis(50));
+    }
+
+    #[test]
+    fn only_throttling_statuses_carry_retry_after() {
+        let faults = Faults {
+            retry_after_secs: Some(3),
+            ..Faults::default()
+        };
+        assert_eq!(faults.retry_after(StatusCode::TOO_MANY_REQUESTS), Some(3));
+        assert_eq!(faults.retry_after(StatusCode::SERVICE_UNAVAILABLE), Some(3));
+        assert_eq!(faults.retry_after(StatusCode::BAD_GATEWAY), None);
+    }
+}
