@@ -13,7 +13,7 @@ use crate::api::{
 };
 use crate::lemonslice::{self, JoinOutcome, JoinRequest, LeaveOutcome, SecretString};
 use crate::{Error, Result};
-use futures::{StreamExt, future};
+use futures::{StreamExt, TryStreamExt, future};
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{PartialObjectMeta, Patch, PatchParams};
@@ -26,6 +26,7 @@ use rand::Rng;
 use serde_json::json;
 use std::collections::HashMap;
 use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tracing::{Instrument, info, info_span, warn};
@@ -148,22 +149,27 @@ pub async fn run(
     } else {
         ctx.settings.namespaces.iter().cloned().map(Some).collect()
     };
+    // Counted from the watch streams themselves: `Store::wait_until_ready`
+    // wakes only one of several waiters, and the controller is already one.
+    let unsynced = AtomicUsize::new(scopes.len());
+    let on_synced = Mutex::new(Some(on_synced));
+    let scope_synced: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
+        if unsynced.fetch_sub(1, Ordering::AcqRel) == 1
+            && let Some(on_synced) = on_synced.lock().unwrap_or_else(|p| p.into_inner()).take()
+        {
+            on_synced();
+        }
+    });
     let mut controllers = Vec::new();
-    let mut readiness = Vec::new();
     for scope in scopes {
-        let (reader, controller) = controller_for(scope, ctx.clone(), shutdown.clone());
+        let (reader, controller) =
+            controller_for(scope, ctx.clone(), shutdown.clone(), scope_synced.clone());
         ctx.stores
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .push(reader.clone());
-        readiness.push(async move { reader.wait_until_ready().await.ok() });
+            .push(reader);
         controllers.push(controller);
     }
-    let synced = async move {
-        future::join_all(readiness).await;
-        on_synced();
-    };
-    tokio::spawn(synced);
     future::join_all(controllers).await;
 }
 
@@ -171,6 +177,7 @@ fn controller_for(
     namespace: Option<String>,
     ctx: Arc<Context>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+    synced: Arc<dyn Fn() + Send + Sync>,
 ) -> (Store<MeetingBot>, impl Future<Output = ()>) {
     let (bots, secrets): (Api<MeetingBot>, Api<PartialObjectMeta<Secret>>) =
         match namespace.as_deref() {
@@ -185,8 +192,15 @@ fn controller_for(
         bot_watch = bot_watch.labels(selector);
     }
     let (reader, writer) = reflector::store();
+    let mut listed = false;
     let bot_events = watcher(bots, bot_watch)
         .default_backoff()
+        .inspect_ok(move |event| {
+            if !listed && matches!(event, watcher::Event::InitDone) {
+                listed = true;
+                synced();
+            }
+        })
         .reflect(writer)
         .applied_objects()
         // The operator's own status writes need no reconcile.

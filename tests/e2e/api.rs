@@ -1,7 +1,7 @@
 //! The MeetingBot API as the real API server enforces it: what it accepts,
 //! what it refuses (naming the field), and what `kubectl` shows.
 
-use crate::support::{client, namespace, spec};
+use crate::support::{client, kubectl, namespace, spec};
 use kube::api::{DynamicObject, PostParams};
 use kube::core::ApiResource;
 use kube::{Api, Client};
@@ -71,7 +71,10 @@ async fn real_meeting_urls_of_every_platform_are_accepted() {
     }
     let others = [
         with("sessionId", json!("a")),
-        with("sessionId", json!("A1._:-z".repeat(36).chars().take(256).collect::<String>())),
+        with(
+            "sessionId",
+            json!("A1._:-z".repeat(36).chars().take(256).collect::<String>()),
+        ),
         with("botName", json!("Ünïcode Avatar 🍋")),
         with("apiKeySecretRef", json!({"name": "lemonslice"})),
         with("deletionPolicy", json!("Orphan")),
@@ -88,15 +91,39 @@ async fn invalid_meeting_bots_are_refused_naming_the_field() {
     let ns = namespace(&client, "api-invalid").await;
     let long_url = format!("https://zoom.us/j/{}", "1".repeat(2048));
     let cases = [
-        (with("meetingUrl", json!("http://zoom.us/j/1")), "spec.meetingUrl"),
-        (with("meetingUrl", json!("https://zoom.us.evil.com/j/1")), "spec.meetingUrl"),
-        (with("meetingUrl", json!("https://evilzoom.us/j/1")), "spec.meetingUrl"),
-        (with("meetingUrl", json!("https://webex.com.evil.com/x")), "spec.meetingUrl"),
-        (with("meetingUrl", json!("https://meet.google.com.evil.com/x")), "spec.meetingUrl"),
-        (with("meetingUrl", json!("https://user:pw@zoom.us/j/1")), "spec.meetingUrl"),
-        (with("meetingUrl", json!("https://meet.google.com@evil.com/x")), "spec.meetingUrl"),
+        (
+            with("meetingUrl", json!("http://zoom.us/j/1")),
+            "spec.meetingUrl",
+        ),
+        (
+            with("meetingUrl", json!("https://zoom.us.evil.com/j/1")),
+            "spec.meetingUrl",
+        ),
+        (
+            with("meetingUrl", json!("https://evilzoom.us/j/1")),
+            "spec.meetingUrl",
+        ),
+        (
+            with("meetingUrl", json!("https://webex.com.evil.com/x")),
+            "spec.meetingUrl",
+        ),
+        (
+            with("meetingUrl", json!("https://meet.google.com.evil.com/x")),
+            "spec.meetingUrl",
+        ),
+        (
+            with("meetingUrl", json!("https://user:pw@zoom.us/j/1")),
+            "spec.meetingUrl",
+        ),
+        (
+            with("meetingUrl", json!("https://meet.google.com@evil.com/x")),
+            "spec.meetingUrl",
+        ),
         (with("meetingUrl", json!(long_url)), "spec.meetingUrl"),
-        (with("livekitUrl", json!("https://x.livekit.cloud")), "spec.livekitUrl"),
+        (
+            with("livekitUrl", json!("https://x.livekit.cloud")),
+            "spec.livekitUrl",
+        ),
         (with("sessionId", json!("a/b")), "spec.sessionId"),
         (with("sessionId", json!("..")), "spec.sessionId"),
         (with("sessionId", json!("a b")), "spec.sessionId"),
@@ -107,17 +134,29 @@ async fn invalid_meeting_bots_are_refused_naming_the_field() {
         (with("botName", json!("bad\u{7}name")), "spec.botName"),
         (with("botName", json!("x".repeat(101))), "spec.botName"),
         (with("botName", json!("")), "spec.botName"),
-        (with("deletionPolicy", json!("Delete")), "spec.deletionPolicy"),
-        (with("broadcastTokenSecretRef", json!({"name": "Not_A_Name"})), "spec.broadcastTokenSecretRef.name"),
+        (
+            with("deletionPolicy", json!("Delete")),
+            "spec.deletionPolicy",
+        ),
+        (
+            with("broadcastTokenSecretRef", json!({"name": "Not_A_Name"})),
+            "spec.broadcastTokenSecretRef.name",
+        ),
         (without("meetingUrl"), "spec.meetingUrl"),
         (without("sessionId"), "spec.sessionId"),
         (without("livekitUrl"), "spec.livekitUrl"),
-        (without("broadcastTokenSecretRef"), "spec.broadcastTokenSecretRef"),
+        (
+            without("broadcastTokenSecretRef"),
+            "spec.broadcastTokenSecretRef",
+        ),
     ];
     for (spec, field) in cases {
         let refused = dry_run(&client, &ns, spec.clone()).await;
         let message = refused.expect_err(&format!("{spec} must be refused"));
-        assert!(message.contains(field), "the error for {spec} names {field}: {message}");
+        assert!(
+            message.contains(field),
+            "the error for {spec} names {field}: {message}"
+        );
     }
 }
 
@@ -140,7 +179,12 @@ async fn a_secret_in_another_namespace_cannot_be_referenced() {
         .spawn()
         .expect("kubectl runs");
     use std::io::Write;
-    child.stdin.take().unwrap().write_all(object.to_string().as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(object.to_string().as_bytes())
+        .unwrap();
     let output = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success(), "refused");
@@ -148,12 +192,6 @@ async fn a_secret_in_another_namespace_cannot_be_referenced() {
         stderr.contains("unknown field \"spec.broadcastTokenSecretRef.namespace\""),
         "{stderr}"
     );
-}
-
-fn kubectl(args: &[&str]) -> String {
-    let output = Command::new("kubectl").args(args).output().expect("kubectl runs (make test puts it on PATH)");
-    assert!(output.status.success(), "kubectl {args:?}: {}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8(output.stdout).unwrap()
 }
 
 #[tokio::test]
@@ -166,7 +204,10 @@ async fn kubectl_shows_columns_and_explains_every_field() {
     for column in ["NAME", "PHASE", "PLATFORM", "BOT ID", "READY", "AGE"] {
         assert!(header.contains(column), "column {column} in {header:?}");
     }
-    assert!(!header.contains("WEBSOCKET"), "the websocket URL carries a token: no column");
+    assert!(
+        !header.contains("WEBSOCKET"),
+        "the websocket URL carries a token: no column"
+    );
 
     let fields = [
         "spec.sessionId",
@@ -213,7 +254,10 @@ async fn the_examples_are_accepted_by_the_api_server() {
         .filter(|path| path.extension().is_some_and(|e| e == "yaml"))
         .collect();
     files.sort();
-    assert!(files.len() >= 5, "a Secret and one MeetingBot per platform: {files:?}");
+    assert!(
+        files.len() >= 5,
+        "a Secret and one MeetingBot per platform: {files:?}"
+    );
     for file in files {
         let file = file.to_str().unwrap();
         let applied = kubectl(&["apply", "--dry-run=server", "-n", &ns, "-f", file]);

@@ -5,8 +5,8 @@
 use crate::support::{API_KEY, BROADCAST_TOKEN};
 use fake_lemonslice::{Config as FakeConfig, FakeServer, Faults};
 use meetingbot_operator::lemonslice::{
-    Client, ClientConfig, FailureKind, JoinOutcome, JoinRequest, LeaveOutcome, SecretString, SessionOutcome,
-    SessionStatus,
+    Client, ClientConfig, FailureKind, JoinOutcome, JoinRequest, LeaveOutcome, SecretString,
+    SessionOutcome, SessionStatus,
 };
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -62,11 +62,26 @@ async fn join_and_leave_succeed() {
     let live = fake.admin().bots().await.unwrap();
     assert_eq!(live.len(), 1);
     assert_eq!(live[0].meeting_bot_id, joined.meeting_bot_id);
-    assert!(joined.websocket_url.expose().contains("/agent-audio/session-a?token="));
-    assert_eq!(client.leave(&key(), "session-a", &joined.meeting_bot_id).await, LeaveOutcome::Left);
+    assert!(
+        joined
+            .websocket_url
+            .expose()
+            .contains("/agent-audio/session-a?token=")
+    );
+    assert_eq!(
+        client
+            .leave(&key(), "session-a", &joined.meeting_bot_id)
+            .await,
+        LeaveOutcome::Left
+    );
     assert!(fake.admin().bots().await.unwrap().is_empty());
     // A bot that is already gone: leave got what it wanted.
-    assert_eq!(client.leave(&key(), "session-a", &joined.meeting_bot_id).await, LeaveOutcome::Left);
+    assert_eq!(
+        client
+            .leave(&key(), "session-a", &joined.meeting_bot_id)
+            .await,
+        LeaveOutcome::Left
+    );
 }
 
 #[tokio::test]
@@ -81,8 +96,16 @@ async fn refusals_prove_that_no_bot_was_created() {
         let JoinOutcome::NotJoined(failure) = outcome else {
             panic!("{status} is NotJoined: {outcome:?}");
         };
-        assert_eq!((failure.kind, failure.kind.retryable()), (kind, retryable), "{status}");
-        assert_eq!(failure.retry_after, Some(Duration::from_secs(3)), "{status} carries Retry-After");
+        assert_eq!(
+            (failure.kind, failure.kind.retryable()),
+            (kind, retryable),
+            "{status}"
+        );
+        assert_eq!(
+            failure.retry_after,
+            Some(Duration::from_secs(3)),
+            "{status} carries Retry-After"
+        );
         assert!(fake.admin().bots().await.unwrap().is_empty());
     }
 
@@ -92,7 +115,10 @@ async fn refusals_prove_that_no_bot_was_created() {
     let JoinOutcome::NotJoined(failure) = client.join(&wrong_key, "s", &request()).await else {
         panic!("401 is NotJoined");
     };
-    assert_eq!((failure.kind, failure.status), (FailureKind::Unauthorized, Some(401)));
+    assert_eq!(
+        (failure.kind, failure.status),
+        (FailureKind::Unauthorized, Some(401))
+    );
     assert!(!failure.kind.retryable());
 
     let mut bad = request();
@@ -103,7 +129,10 @@ async fn refusals_prove_that_no_bot_was_created() {
     assert_eq!(failure.kind, FailureKind::InvalidRequest);
     assert!(failure.detail.contains("livekit_url"), "{}", failure.detail);
 
-    fake.admin().set_session_status("queued", "QUEUED").await.unwrap();
+    fake.admin()
+        .set_session_status("queued", "QUEUED")
+        .await
+        .unwrap();
     let JoinOutcome::NotJoined(failure) = client.join(&key(), "queued", &request()).await else {
         panic!("409 is NotJoined");
     };
@@ -144,7 +173,10 @@ async fn a_connection_refused_before_sending_is_not_joined_and_retryable() {
     };
     assert_eq!(failure.kind, FailureKind::ConnectFailed);
     assert!(failure.kind.retryable());
-    assert!(matches!(client.leave(&key(), "s", "b").await, LeaveOutcome::Retryable(_)));
+    assert!(matches!(
+        client.leave(&key(), "s", "b").await,
+        LeaveOutcome::Retryable(_)
+    ));
 }
 
 #[tokio::test]
@@ -152,7 +184,10 @@ async fn server_errors_and_broken_answers_leave_the_outcome_unknown() {
     for status in [500, 502, 504] {
         let fake = fake_with(injected(status)).await;
         let outcome = client_for(&fake.url()).join(&key(), "s", &request()).await;
-        assert!(matches!(outcome, JoinOutcome::Unknown(_)), "{status}: {outcome:?}");
+        assert!(
+            matches!(outcome, JoinOutcome::Unknown(_)),
+            "{status}: {outcome:?}"
+        );
     }
 
     // The bot is created, then the connection drops before any answer.
@@ -163,7 +198,11 @@ async fn server_errors_and_broken_answers_leave_the_outcome_unknown() {
     .await;
     let outcome = client_for(&fake.url()).join(&key(), "s", &request()).await;
     assert!(matches!(outcome, JoinOutcome::Unknown(_)), "{outcome:?}");
-    assert_eq!(fake.admin().bots().await.unwrap().len(), 1, "the bot exists though nobody learned its id");
+    assert_eq!(
+        fake.admin().bots().await.unwrap().len(),
+        1,
+        "the bot exists though nobody learned its id"
+    );
 
     // The bot is created and the answer never comes: the client's timeout ends the call.
     let fake = fake_with(Faults {
@@ -214,7 +253,9 @@ async fn answers_outside_the_contract_are_classified() {
         ),
     ];
     for (answer, expected) in cases {
-        let outcome = client_for(&canned(answer).await).join(&key(), "s", &request()).await;
+        let outcome = client_for(&canned(answer).await)
+            .join(&key(), "s", &request())
+            .await;
         assert!(expected(&outcome), "{answer:?} → {outcome:?}");
     }
 }
@@ -222,13 +263,17 @@ async fn answers_outside_the_contract_are_classified() {
 #[tokio::test]
 async fn no_secret_appears_in_errors_or_requests() {
     // An answer that echoes everything it was sent, including the credentials.
-    let body = format!("{{\"detail\":\"bad request with key {API_KEY} and token {BROADCAST_TOKEN} in it\"}}");
+    let body = format!(
+        "{{\"detail\":\"bad request with key {API_KEY} and token {BROADCAST_TOKEN} in it\"}}"
+    );
     let echo = format!(
         "HTTP/1.1 422 Unprocessable Entity\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
         body.len()
     );
     let echo: &'static str = Box::leak(echo.into_boxed_str());
-    let outcome = client_for(&canned(echo).await).join(&key(), "s", &request()).await;
+    let outcome = client_for(&canned(echo).await)
+        .join(&key(), "s", &request())
+        .await;
     let JoinOutcome::NotJoined(failure) = &outcome else {
         panic!("422 is NotJoined: {outcome:?}");
     };
@@ -236,8 +281,16 @@ async fn no_secret_appears_in_errors_or_requests() {
 
     let fake = fake_with(Faults::default()).await;
     let joined = client_for(&fake.url()).join(&key(), "s", &request()).await;
-    let JoinOutcome::Joined(bot) = &joined else { panic!("joined") };
-    let websocket_token = bot.websocket_url.expose().split("token=").nth(1).unwrap().to_owned();
+    let JoinOutcome::Joined(bot) = &joined else {
+        panic!("joined")
+    };
+    let websocket_token = bot
+        .websocket_url
+        .expose()
+        .split("token=")
+        .nth(1)
+        .unwrap()
+        .to_owned();
 
     let printed = [
         format!("{outcome:?}"),

@@ -15,16 +15,24 @@ async fn a_namespace_is_deleted_with_its_contents() {
     let mut config_map = ConfigMap::default();
     config_map.metadata.name = Some("greeting".into());
     config_map.data = Some([("hello".to_owned(), "world".to_owned())].into());
-    config_maps.create(&PostParams::default(), &config_map).await.unwrap();
+    config_maps
+        .create(&PostParams::default(), &config_map)
+        .await
+        .unwrap();
     let read = config_maps.get("greeting").await.unwrap();
     assert_eq!(read.data.unwrap()["hello"], "world");
 
     let namespaces: Api<Namespace> = Api::all(client.clone());
-    namespaces.delete(&ns, &DeleteParams::default()).await.unwrap();
+    namespaces
+        .delete(&ns, &DeleteParams::default())
+        .await
+        .unwrap();
     // Only kube-controller-manager's namespace controller finishes this.
-    wait_until("the namespace to disappear", Duration::from_secs(60), || async {
-        namespaces.get_opt(&ns).await.ok()?.is_none().then_some(())
-    })
+    wait_until(
+        "the namespace to disappear",
+        Duration::from_secs(60),
+        || async { namespaces.get_opt(&ns).await.ok()?.is_none().then_some(()) },
+    )
     .await;
 }
 
@@ -35,7 +43,10 @@ async fn a_service_account_without_roles_is_forbidden() {
     let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), &ns);
     let mut account = ServiceAccount::default();
     account.metadata.name = Some("nobody".into());
-    accounts.create(&PostParams::default(), &account).await.unwrap();
+    accounts
+        .create(&PostParams::default(), &account)
+        .await
+        .unwrap();
 
     let mut config = crate::support::config().await;
     config.auth_info.impersonate = Some(format!("system:serviceaccount:{ns}:nobody"));

@@ -8,7 +8,7 @@ use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::{Api, ResourceExt};
 use meetingbot_operator::api::{ApiKeySecretRef, DeletionPolicy, MeetingBot, Phase, annotation};
 use serde_json::json;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const READY_WITHIN: Duration = Duration::from_secs(5);
 const SETTLE: Duration = Duration::from_secs(20);
@@ -34,23 +34,40 @@ async fn a_meeting_bot_joins_and_leaves_on_deletion() {
     let ns = namespace(&client, "join").await;
     let fake = fake().await;
     put_secret(&client, &ns, "token", "token", BROADCAST_TOKEN).await;
-    let _operator = Operator::start(&OperatorOptions::new(&ns, &fake)).await;
+    let operator = Operator::start(&OperatorOptions::new(&ns, &fake)).await;
 
     create_bot(&client, &ns, "standup", spec("session-join")).await;
-    let bot = wait_for_condition(&client, &ns, "standup", "Ready", Some("Joined"), READY_WITHIN).await;
+    let bot = wait_for_condition(
+        &client,
+        &ns,
+        "standup",
+        "Ready",
+        Some("Joined"),
+        READY_WITHIN,
+    )
+    .await;
 
     let live = live_bots(&fake.admin(), "session-join").await;
     assert_eq!(live.len(), 1, "exactly one live bot: {live:?}");
     let status = bot.status.clone().unwrap();
     assert_eq!(status.phase, Some(Phase::Joined));
-    assert_eq!(status.meeting_bot_id.as_deref(), Some(live[0].meeting_bot_id.as_str()));
+    assert_eq!(
+        status.meeting_bot_id.as_deref(),
+        Some(live[0].meeting_bot_id.as_str())
+    );
     assert_eq!(status.session_id.as_deref(), Some("session-join"));
-    assert_eq!(status.platform, Some(meetingbot_operator::api::Platform::GoogleMeet));
+    assert_eq!(
+        status.platform,
+        Some(meetingbot_operator::api::Platform::GoogleMeet)
+    );
     assert!(status.joined_at.is_some());
     assert_eq!(status.observed_generation, bot.metadata.generation);
     let joins = fake.admin().joins().await.unwrap();
     let websocket = status.websocket_url.unwrap();
-    assert!(websocket.contains("/agent-audio/session-join?token="), "{websocket}");
+    assert!(
+        websocket.contains("/agent-audio/session-join?token="),
+        "{websocket}"
+    );
     assert_eq!(live[0].meeting_url, "https://meet.google.com/abc-defg-hij");
     assert_eq!(live[0].bot_name.as_deref(), Some("LemonSlice Avatar"));
     assert_eq!(joins.len(), 1);
@@ -61,17 +78,47 @@ async fn a_meeting_bot_joins_and_leaves_on_deletion() {
     );
 
     let waited = std::process::Command::new("kubectl")
-        .args(["wait", "--for=condition=Ready", "--timeout=10s", "-n", &ns, "mbot/standup"])
+        .args([
+            "wait",
+            "--for=condition=Ready",
+            "--timeout=10s",
+            "-n",
+            &ns,
+            "mbot/standup",
+        ])
         .output()
         .expect("kubectl runs");
-    assert!(waited.status.success(), "{}", String::from_utf8_lossy(&waited.stderr));
+    assert!(
+        waited.status.success(),
+        "{}",
+        String::from_utf8_lossy(&waited.stderr)
+    );
 
-    bots(&client, &ns).delete("standup", &DeleteParams::default()).await.unwrap();
+    bots(&client, &ns)
+        .delete("standup", &DeleteParams::default())
+        .await
+        .unwrap();
     wait_for_gone(&client, &ns, "standup", SETTLE).await;
-    assert!(live_bots(&fake.admin(), "session-join").await.is_empty(), "the bot left");
+    assert!(
+        live_bots(&fake.admin(), "session-join").await.is_empty(),
+        "the bot left"
+    );
     let leaves = fake.admin().leaves().await.unwrap();
     assert_eq!(leaves.len(), 1);
     assert_eq!(leaves[0].meeting_bot_id, live[0].meeting_bot_id);
+
+    // No secret in the operator's logs or in the Events it published.
+    let websocket_token = websocket.split("token=").nth(1).unwrap();
+    let events = kubectl(&["get", "events", "-n", &ns, "-o", "yaml"]);
+    assert!(
+        events.contains("Joined") && events.contains("Left"),
+        "{events}"
+    );
+    let log = operator.log_text();
+    for secret in [API_KEY, BROADCAST_TOKEN, websocket_token] {
+        assert!(!log.contains(secret), "the operator logged a secret");
+        assert!(!events.contains(secret), "an Event carries a secret");
+    }
 }
 
 #[tokio::test]
@@ -82,9 +129,21 @@ async fn a_secret_created_later_starts_the_join() {
     let _operator = Operator::start(&OperatorOptions::new(&ns, &fake)).await;
 
     create_bot(&client, &ns, "waiting", spec("session-late")).await;
-    let bot = wait_for_condition(&client, &ns, "waiting", "Reconciling", Some("SecretNotFound"), SETTLE).await;
+    let bot = wait_for_condition(
+        &client,
+        &ns,
+        "waiting",
+        "Reconciling",
+        Some("SecretNotFound"),
+        SETTLE,
+    )
+    .await;
     assert_eq!(bot.status.unwrap().phase, Some(Phase::Pending));
-    assert_eq!(fake.admin().calls().await.unwrap().total("join"), 0, "no vendor call without the token");
+    assert_eq!(
+        fake.admin().calls().await.unwrap().total("join"),
+        0,
+        "no vendor call without the token"
+    );
 
     put_secret(&client, &ns, "token", "token", BROADCAST_TOKEN).await;
     wait_for_condition(&client, &ns, "waiting", "Ready", Some("Joined"), SETTLE).await;
@@ -100,7 +159,8 @@ async fn a_changed_meeting_url_moves_the_bot() {
     let _operator = Operator::start(&OperatorOptions::new(&ns, &fake)).await;
 
     create_bot(&client, &ns, "mover", spec("session-move")).await;
-    let before = wait_for_condition(&client, &ns, "mover", "Ready", Some("Joined"), READY_WITHIN).await;
+    let before =
+        wait_for_condition(&client, &ns, "mover", "Ready", Some("Joined"), READY_WITHIN).await;
     let old_id = before.status.unwrap().meeting_bot_id.unwrap();
 
     let new_url = "https://acme.zoom.us/j/85412345678?pwd=AbC123";
@@ -124,7 +184,10 @@ async fn a_changed_meeting_url_moves_the_bot() {
     let live = live_bots(&fake.admin(), "session-move").await;
     assert_eq!(live.len(), 1, "exactly one live bot: {live:?}");
     assert_eq!(live[0].meeting_url, new_url);
-    assert_eq!(Some(&live[0].meeting_bot_id), after.status.unwrap().meeting_bot_id.as_ref());
+    assert_eq!(
+        Some(&live[0].meeting_bot_id),
+        after.status.unwrap().meeting_bot_id.as_ref()
+    );
     let leaves = fake.admin().leaves().await.unwrap();
     assert_eq!(leaves.len(), 1);
     assert_eq!(leaves[0].meeting_bot_id, old_id, "the old bot left");
@@ -139,10 +202,24 @@ async fn a_restarted_operator_leaves_joined_bots_alone() {
     let options = OperatorOptions::new(&ns, &fake);
     let operator = Operator::start(&options).await;
     for i in 0..20 {
-        create_bot(&client, &ns, &format!("bot-{i}"), spec(&format!("session-restart-{i}"))).await;
+        create_bot(
+            &client,
+            &ns,
+            &format!("bot-{i}"),
+            spec(&format!("session-restart-{i}")),
+        )
+        .await;
     }
     for i in 0..20 {
-        wait_for_condition(&client, &ns, &format!("bot-{i}"), "Ready", Some("Joined"), SETTLE).await;
+        wait_for_condition(
+            &client,
+            &ns,
+            &format!("bot-{i}"),
+            "Ready",
+            Some("Joined"),
+            SETTLE,
+        )
+        .await;
     }
     operator.kill().await;
 
@@ -151,15 +228,31 @@ async fn a_restarted_operator_leaves_joined_bots_alone() {
             .map(|bot| (bot.name_any(), bot.resource_version().unwrap()))
             .collect()
     };
-    let before = versions(bots(&client, &ns).list(&Default::default()).await.unwrap().items);
+    let before = versions(
+        bots(&client, &ns)
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items,
+    );
     let calls_before = fake.admin().calls().await.unwrap();
 
     let _operator = Operator::start(&options).await;
     // Absence can only be observed over a window: the one the issue names.
     tokio::time::sleep(Duration::from_secs(10)).await;
-    let after = versions(bots(&client, &ns).list(&Default::default()).await.unwrap().items);
+    let after = versions(
+        bots(&client, &ns)
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items,
+    );
     assert_eq!(before, after, "no MeetingBot was written after the restart");
-    assert_eq!(fake.admin().calls().await.unwrap(), calls_before, "no vendor call after the restart");
+    assert_eq!(
+        fake.admin().calls().await.unwrap(),
+        calls_before,
+        "no vendor call after the restart"
+    );
 }
 
 #[tokio::test]
@@ -179,9 +272,20 @@ async fn an_unknown_join_outcome_never_joins_twice_until_asked() {
     let _operator = Operator::start(&OperatorOptions::new(&ns, &fake)).await;
 
     create_bot(&client, &ns, "unsure", spec("session-unknown")).await;
-    let bot = wait_for_condition(&client, &ns, "unsure", "Stalled", Some("JoinOutcomeUnknown"), SETTLE).await;
+    let bot = wait_for_condition(
+        &client,
+        &ns,
+        "unsure",
+        "Stalled",
+        Some("JoinOutcomeUnknown"),
+        SETTLE,
+    )
+    .await;
     let message = &condition(&bot, "Stalled").unwrap().message;
-    assert!(message.contains(annotation::MEETING_BOT_ID) && message.contains(annotation::RETRY_JOIN), "{message}");
+    assert!(
+        message.contains(annotation::MEETING_BOT_ID) && message.contains(annotation::RETRY_JOIN),
+        "{message}"
+    );
     fake.admin().set_faults(&Faults::default()).await.unwrap();
     // Nudge the operator with an unrelated change; it must still not join.
     annotate(&client, &ns, "unsure", "example.com/touched", "1").await;
@@ -191,11 +295,19 @@ async fn an_unknown_join_outcome_never_joins_twice_until_asked() {
         (ready.reason == "JoinOutcomeUnknown").then_some(())
     })
     .await;
-    assert_eq!(fake.admin().calls().await.unwrap().total("join"), 1, "no second join");
+    assert_eq!(
+        fake.admin().calls().await.unwrap().total("join"),
+        1,
+        "no second join"
+    );
 
     annotate(&client, &ns, "unsure", annotation::RETRY_JOIN, "1").await;
     wait_for_condition(&client, &ns, "unsure", "Ready", Some("Joined"), SETTLE).await;
-    assert_eq!(fake.admin().calls().await.unwrap().total("join"), 2, "exactly one more join");
+    assert_eq!(
+        fake.admin().calls().await.unwrap().total("join"),
+        2,
+        "exactly one more join"
+    );
 }
 
 #[tokio::test]
@@ -215,7 +327,15 @@ async fn retry_after_is_honoured() {
         .unwrap();
     let _operator = Operator::start(&OperatorOptions::new(&ns, &fake)).await;
     create_bot(&client, &ns, "patient", spec("session-429")).await;
-    wait_for_condition(&client, &ns, "patient", "Reconciling", Some("RateLimited"), SETTLE).await;
+    wait_for_condition(
+        &client,
+        &ns,
+        "patient",
+        "Reconciling",
+        Some("RateLimited"),
+        SETTLE,
+    )
+    .await;
     fake.admin().set_faults(&Faults::default()).await.unwrap();
     wait_for_condition(&client, &ns, "patient", "Ready", Some("Joined"), SETTLE).await;
 
@@ -230,7 +350,10 @@ async fn retry_after_is_honoured() {
     assert!(joins.len() >= 2, "{joins:?}");
     for pair in joins.windows(2) {
         let gap = pair[1].at - pair[0].at;
-        assert!(gap >= chrono::Duration::seconds(2), "a retry came {gap} after a 429 with Retry-After: 2");
+        assert!(
+            gap >= chrono::Duration::seconds(2),
+            "a retry came {gap} after a 429 with Retry-After: 2"
+        );
     }
 }
 
@@ -249,7 +372,15 @@ async fn unauthorized_stalls_until_the_api_key_secret_is_fixed() {
         key: "apiKey".into(),
     });
     create_bot(&client, &ns, "locked-out", spec).await;
-    let bot = wait_for_condition(&client, &ns, "locked-out", "Stalled", Some("Unauthorized"), SETTLE).await;
+    let bot = wait_for_condition(
+        &client,
+        &ns,
+        "locked-out",
+        "Stalled",
+        Some("Unauthorized"),
+        SETTLE,
+    )
+    .await;
     assert_eq!(bot.status.unwrap().phase, Some(Phase::Failed));
 
     put_secret(&client, &ns, "lemonslice", "apiKey", API_KEY).await;
@@ -267,11 +398,30 @@ async fn orphan_lets_go_without_leave() {
     let mut spec = spec("session-orphan");
     spec.deletion_policy = DeletionPolicy::Orphan;
     create_bot(&client, &ns, "orphan", spec).await;
-    wait_for_condition(&client, &ns, "orphan", "Ready", Some("Joined"), READY_WITHIN).await;
-    bots(&client, &ns).delete("orphan", &DeleteParams::default()).await.unwrap();
+    wait_for_condition(
+        &client,
+        &ns,
+        "orphan",
+        "Ready",
+        Some("Joined"),
+        READY_WITHIN,
+    )
+    .await;
+    bots(&client, &ns)
+        .delete("orphan", &DeleteParams::default())
+        .await
+        .unwrap();
     wait_for_gone(&client, &ns, "orphan", SETTLE).await;
-    assert_eq!(fake.admin().calls().await.unwrap().total("leave"), 0, "no leave call");
-    assert_eq!(live_bots(&fake.admin(), "session-orphan").await.len(), 1, "the bot stays");
+    assert_eq!(
+        fake.admin().calls().await.unwrap().total("leave"),
+        0,
+        "no leave call"
+    );
+    assert_eq!(
+        live_bots(&fake.admin(), "session-orphan").await.len(),
+        1,
+        "the bot stays"
+    );
 }
 
 #[tokio::test]
@@ -293,13 +443,26 @@ async fn deleting_the_namespace_makes_every_bot_leave() {
         create_bot(&client, &ns, &format!("bot-{i}"), spec).await;
     }
     for i in 0..4 {
-        wait_for_condition(&client, &ns, &format!("bot-{i}"), "Ready", Some("Joined"), SETTLE).await;
+        wait_for_condition(
+            &client,
+            &ns,
+            &format!("bot-{i}"),
+            "Ready",
+            Some("Joined"),
+            SETTLE,
+        )
+        .await;
     }
     let namespaces: Api<Namespace> = Api::all(client.clone());
-    namespaces.delete(&ns, &DeleteParams::default()).await.unwrap();
-    wait_until("the namespace to be gone", Duration::from_secs(60), || async {
-        namespaces.get_opt(&ns).await.ok()?.is_none().then_some(())
-    })
+    namespaces
+        .delete(&ns, &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_until(
+        "the namespace to be gone",
+        Duration::from_secs(60),
+        || async { namespaces.get_opt(&ns).await.ok()?.is_none().then_some(()) },
+    )
     .await;
     let live = fake.admin().bots().await.unwrap();
     assert!(live.is_empty(), "every bot left: {live:?}");
@@ -343,7 +506,14 @@ async fn a_killed_operator_never_leaves_two_bots() {
     assert_eq!(live.len(), 1, "never two live bots: {live:?}");
     let status = bot.status.unwrap();
     if status.phase == Some(Phase::Joined) {
-        assert_eq!(status.meeting_bot_id.as_ref(), Some(&live[0].meeting_bot_id));
+        assert_eq!(
+            status.meeting_bot_id.as_ref(),
+            Some(&live[0].meeting_bot_id)
+        );
     }
-    assert_eq!(fake.admin().joins().await.unwrap().len(), 1, "no second join");
+    assert_eq!(
+        fake.admin().joins().await.unwrap().len(),
+        1,
+        "no second join"
+    );
 }

@@ -39,7 +39,8 @@ async fn leads(operator: &Operator) -> bool {
     sample(&metrics(operator).await, "meetingbot_operator_leader") == 1.0
 }
 
-const JOINS_2XX: &str = "meetingbot_operator_lemonslice_calls_total{endpoint=\"Join\",class=\"2xx\"}";
+const JOINS_2XX: &str =
+    "meetingbot_operator_lemonslice_calls_total{endpoint=\"Join\",class=\"2xx\"}";
 
 #[tokio::test]
 async fn only_the_leader_reconciles_and_a_standby_takes_over() {
@@ -48,14 +49,29 @@ async fn only_the_leader_reconciles_and_a_standby_takes_over() {
     let fake = fake().await;
     put_secret(&client, &ns, "token", "token", BROADCAST_TOKEN).await;
     let first = Operator::start(&replica(&ns, &fake, "first")).await;
-    wait_until("first to lead", Duration::from_secs(20), || async { leads(&first).await.then_some(()) }).await;
+    wait_until("first to lead", Duration::from_secs(20), || async {
+        leads(&first).await.then_some(())
+    })
+    .await;
     let second = Operator::start(&replica(&ns, &fake, "second")).await;
     assert!(!leads(&second).await);
 
     create_bot(&client, &ns, "one", spec("session-leader-1")).await;
-    wait_for_condition(&client, &ns, "one", "Ready", Some("Joined"), Duration::from_secs(10)).await;
+    wait_for_condition(
+        &client,
+        &ns,
+        "one",
+        "Ready",
+        Some("Joined"),
+        Duration::from_secs(10),
+    )
+    .await;
     assert_eq!(sample(&metrics(&first).await, JOINS_2XX), 1.0);
-    assert_eq!(sample(&metrics(&second).await, JOINS_2XX), 0.0, "the standby makes no vendor call");
+    assert_eq!(
+        sample(&metrics(&second).await, JOINS_2XX),
+        0.0,
+        "the standby makes no vendor call"
+    );
 
     // SIGKILL: the Lease is not released; the standby waits for it to expire.
     first.kill().await;
@@ -70,14 +86,30 @@ async fn only_the_leader_reconciles_and_a_standby_takes_over() {
     let third = Operator::start(&replica(&ns, &fake, "third")).await;
     let mut second = second;
     second.signal(SIGTERM);
-    assert_eq!(second.wait_exit(Duration::from_secs(30)).await, Some(0), "a clean exit");
+    assert_eq!(
+        second.wait_exit(Duration::from_secs(30)).await,
+        Some(0),
+        "a clean exit"
+    );
     let released_at = Instant::now();
     create_bot(&client, &ns, "three", spec("session-leader-3")).await;
-    wait_for_condition(&client, &ns, "three", "Ready", Some("Joined"), Duration::from_secs(5)).await;
+    wait_for_condition(
+        &client,
+        &ns,
+        "three",
+        "Ready",
+        Some("Joined"),
+        Duration::from_secs(5),
+    )
+    .await;
     assert!(released_at.elapsed() <= Duration::from_secs(5));
     assert!(leads(&third).await);
     for session in ["session-leader-1", "session-leader-2", "session-leader-3"] {
-        assert_eq!(live_bots(&fake.admin(), session).await.len(), 1, "{session}");
+        assert_eq!(
+            live_bots(&fake.admin(), session).await.len(),
+            1,
+            "{session}"
+        );
     }
 }
 
@@ -90,25 +122,56 @@ async fn metrics_parse_and_move_with_meeting_bots() {
     let operator = Operator::start(&OperatorOptions::new(&ns, &fake)).await;
 
     create_bot(&client, &ns, "counted", spec("session-metrics")).await;
-    wait_for_condition(&client, &ns, "counted", "Ready", Some("Joined"), Duration::from_secs(10)).await;
+    wait_for_condition(
+        &client,
+        &ns,
+        "counted",
+        "Ready",
+        Some("Joined"),
+        Duration::from_secs(10),
+    )
+    .await;
     let joined = metrics(&operator).await;
     assert_exposition_format(&joined);
     assert_eq!(sample(&joined, JOINS_2XX), 1.0);
-    assert_eq!(sample(&joined, "meetingbot_operator_meetingbots{phase=\"Joined\"}"), 1.0);
-    assert!(sample(&joined, "meetingbot_operator_meetingbot_reconciles_total{result=\"Ok\"}") >= 1.0);
+    assert_eq!(
+        sample(&joined, "meetingbot_operator_meetingbots{phase=\"Joined\"}"),
+        1.0
+    );
+    assert!(
+        sample(
+            &joined,
+            "meetingbot_operator_meetingbot_reconciles_total{result=\"Ok\"}"
+        ) >= 1.0
+    );
 
     let bots: Api<MeetingBot> = Api::namespaced(client.clone(), &ns);
-    bots.delete("counted", &DeleteParams::default()).await.unwrap();
+    bots.delete("counted", &DeleteParams::default())
+        .await
+        .unwrap();
     wait_for_gone(&client, &ns, "counted", Duration::from_secs(10)).await;
-    let left = wait_until("the leave to be counted", Duration::from_secs(10), || async {
-        let body = metrics(&operator).await;
-        (sample(&body, "meetingbot_operator_lemonslice_calls_total{endpoint=\"Leave\",class=\"2xx\"}") == 1.0)
-            .then_some(body)
-    })
+    let left = wait_until(
+        "the leave to be counted",
+        Duration::from_secs(10),
+        || async {
+            let body = metrics(&operator).await;
+            (sample(
+                &body,
+                "meetingbot_operator_lemonslice_calls_total{endpoint=\"Leave\",class=\"2xx\"}",
+            ) == 1.0)
+                .then_some(body)
+        },
+    )
     .await;
-    assert_eq!(sample(&left, "meetingbot_operator_meetingbots{phase=\"Joined\"}"), 0.0);
+    assert_eq!(
+        sample(&left, "meetingbot_operator_meetingbots{phase=\"Joined\"}"),
+        0.0
+    );
     for line in left.lines().filter(|l| !l.starts_with('#')) {
-        assert!(!line.contains(&ns) && !line.contains("counted"), "no object names in labels: {line}");
+        assert!(
+            !line.contains(&ns) && !line.contains("counted"),
+            "no object names in labels: {line}"
+        );
     }
 }
 
@@ -121,11 +184,14 @@ fn assert_exposition_format(body: &str) {
             assert!(["HELP", "TYPE", "UNIT", "EOF"].contains(&kind), "{line}");
             continue;
         }
-        let (series, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("a sample line: {line}"));
+        let (series, value) = line
+            .rsplit_once(' ')
+            .unwrap_or_else(|| panic!("a sample line: {line}"));
         assert!(value.parse::<f64>().is_ok(), "a numeric value: {line}");
         let name = series.split('{').next().unwrap();
         assert!(
-            name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
+            name.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':'),
             "a metric name: {line}"
         );
         if let Some(labels) = series.split_once('{').map(|(_, rest)| rest) {
@@ -143,7 +209,10 @@ async fn readyz_waits_for_the_watches_to_sync() {
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let kubeconfig = repo_root().join(format!("target/e2e-logs/silent-{ns}.kubeconfig"));
     let admin = std::fs::read_to_string(repo_root().join("target/cluster/kubeconfig")).unwrap();
-    let server_line = admin.lines().find(|l| l.trim_start().starts_with("server:")).unwrap();
+    let server_line = admin
+        .lines()
+        .find(|l| l.trim_start().starts_with("server:"))
+        .unwrap();
     let silent_config = admin.replace(
         server_line,
         &format!("    server: https://{}", silent.local_addr().unwrap()),
@@ -153,30 +222,50 @@ async fn readyz_waits_for_the_watches_to_sync() {
     let mut options = OperatorOptions::new(&ns, &fake);
     options.kubeconfig = Some(kubeconfig);
     let unsynced = Operator::spawn(&options);
-    let (status, _) = wait_until("the health server", Duration::from_secs(20), || unsynced.get("/healthz")).await;
+    let (status, _) = wait_until("the health server", Duration::from_secs(20), || {
+        unsynced.get("/healthz")
+    })
+    .await;
     assert_eq!(status, 200, "the process serves");
-    assert_eq!(unsynced.get("/readyz").await.unwrap().0, 503, "not ready before the first sync");
+    assert_eq!(
+        unsynced.get("/readyz").await.unwrap().0,
+        503,
+        "not ready before the first sync"
+    );
     drop(silent);
 
     let synced = Operator::start(&OperatorOptions::new(&ns, &fake)).await;
-    assert_eq!(synced.get("/readyz").await.unwrap().0, 200, "ready after it");
+    assert_eq!(
+        synced.get("/readyz").await.unwrap().0,
+        200,
+        "ready after it"
+    );
 }
 
 fn run_operator(args: &[&str], api_key: Option<&str>) -> (Option<i32>, String) {
     let mut command = Command::new(env!("CARGO_BIN_EXE_meetingbot-operator"));
-    command.args(args).env_remove("LEMONSLICE_API_KEY").env("KUBECONFIG", "/nonexistent");
+    command
+        .args(args)
+        .env_remove("LEMONSLICE_API_KEY")
+        .env("KUBECONFIG", "/nonexistent");
     if let Some(key) = api_key {
         command.env("LEMONSLICE_API_KEY", key);
     }
     let output = command.output().expect("the binary runs");
-    (output.status.code(), String::from_utf8_lossy(&output.stderr).into_owned())
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
 }
 
 #[test]
 fn bad_configuration_is_refused_at_start() {
     let (code, stderr) = run_operator(&["run", "--leader-election=false"], None);
     assert_ne!(code, Some(0));
-    assert!(stderr.contains("LEMONSLICE_API_KEY") && stderr.contains("--api-key-file"), "{stderr}");
+    assert!(
+        stderr.contains("LEMONSLICE_API_KEY") && stderr.contains("--api-key-file"),
+        "{stderr}"
+    );
 
     let (code, stderr) = run_operator(&["run", "--concurrency", "lots"], Some("k"));
     assert_eq!(code, Some(2));
@@ -184,7 +273,10 @@ fn bad_configuration_is_refused_at_start() {
 
     let (code, stderr) = run_operator(&["run", "--call-timeout", "10"], Some("k"));
     assert_eq!(code, Some(2));
-    assert!(stderr.contains("--call-timeout") && stderr.contains("10s"), "{stderr}");
+    assert!(
+        stderr.contains("--call-timeout") && stderr.contains("10s"),
+        "{stderr}"
+    );
 
     let (code, stderr) = run_operator(&["run", "--lemonslice-url", "ftp://x"], Some("k"));
     assert_eq!(code, Some(2));

@@ -7,7 +7,9 @@ use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Client, CustomResourceExt};
-use meetingbot_operator::api::{BroadcastTokenSecretRef, DeletionPolicy, MeetingBot, MeetingBotSpec};
+use meetingbot_operator::api::{
+    BroadcastTokenSecretRef, DeletionPolicy, MeetingBot, MeetingBotSpec,
+};
 use std::future::Future;
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -63,15 +65,19 @@ async fn install_crd(client: Client) {
     )
     .await
     .expect("CRD applies");
-    wait_until("the CRD is established", Duration::from_secs(30), || async {
-        let crd = crds.get("meetingbots.liveai.lemonslice.com").await.ok()?;
-        let established = crd
-            .status?
-            .conditions?
-            .iter()
-            .any(|c| c.type_ == "Established" && c.status == "True");
-        established.then_some(())
-    })
+    wait_until(
+        "the CRD is established",
+        Duration::from_secs(30),
+        || async {
+            let crd = crds.get("meetingbots.liveai.lemonslice.com").await.ok()?;
+            let established = crd
+                .status?
+                .conditions?
+                .iter()
+                .any(|c| c.type_ == "Established" && c.status == "True");
+            established.then_some(())
+        },
+    )
     .await;
 }
 
@@ -86,7 +92,10 @@ where
         if let Some(value) = check().await {
             return value;
         }
-        assert!(start.elapsed() < deadline, "timed out after {deadline:?} waiting for {what}");
+        assert!(
+            start.elapsed() < deadline,
+            "timed out after {deadline:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -118,14 +127,22 @@ pub async fn put_secret(client: &Client, namespace: &str, name: &str, key: &str,
         "data": {key: base64(value)},
     });
     secrets
-        .patch(name, &PatchParams::apply("e2e-tests").force(), &Patch::Apply(&secret))
+        .patch(
+            name,
+            &PatchParams::apply("e2e-tests").force(),
+            &Patch::Apply(&secret),
+        )
         .await
         .expect("secret applies");
 }
 
 fn base64(value: &str) -> String {
     let bytes = k8s_openapi::ByteString(value.as_bytes().to_vec());
-    serde_json::to_value(bytes).expect("bytes serialize").as_str().expect("a string").to_owned()
+    serde_json::to_value(bytes)
+        .expect("bytes serialize")
+        .as_str()
+        .expect("a string")
+        .to_owned()
 }
 
 /// A valid spec for a Google Meet meeting, with its token in Secret `token`.
@@ -144,15 +161,27 @@ pub fn spec(session_id: &str) -> MeetingBotSpec {
     }
 }
 
-pub async fn create_bot(client: &Client, namespace: &str, name: &str, spec: MeetingBotSpec) -> MeetingBot {
+pub async fn create_bot(
+    client: &Client,
+    namespace: &str,
+    name: &str,
+    spec: MeetingBotSpec,
+) -> MeetingBot {
     let bots: Api<MeetingBot> = Api::namespaced(client.clone(), namespace);
     bots.create(&PostParams::default(), &MeetingBot::new(name, spec))
         .await
         .expect("MeetingBot creates")
 }
 
-pub fn condition<'a>(bot: &'a MeetingBot, type_: &str) -> Option<&'a k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
-    bot.status.as_ref()?.conditions.iter().find(|c| c.type_ == type_)
+pub fn condition<'a>(
+    bot: &'a MeetingBot,
+    type_: &str,
+) -> Option<&'a k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
+    bot.status
+        .as_ref()?
+        .conditions
+        .iter()
+        .find(|c| c.type_ == type_)
 }
 
 /// Waits until the MeetingBot has the condition `type_` True (with `reason`, when given).
@@ -165,7 +194,10 @@ pub async fn wait_for_condition(
     deadline: Duration,
 ) -> MeetingBot {
     let bots: Api<MeetingBot> = Api::namespaced(client.clone(), namespace);
-    let what = format!("{namespace}/{name} to be {type_}{}", reason.map(|r| format!(" ({r})")).unwrap_or_default());
+    let what = format!(
+        "{namespace}/{name} to be {type_}{}",
+        reason.map(|r| format!(" ({r})")).unwrap_or_default()
+    );
     wait_until(&what, deadline, || async {
         let bot = bots.get(name).await.ok()?;
         let condition = condition(&bot, type_)?;
@@ -177,16 +209,20 @@ pub async fn wait_for_condition(
 /// Waits until the MeetingBot no longer exists.
 pub async fn wait_for_gone(client: &Client, namespace: &str, name: &str, deadline: Duration) {
     let bots: Api<MeetingBot> = Api::namespaced(client.clone(), namespace);
-    wait_until(&format!("{namespace}/{name} to be gone"), deadline, || async {
-        bots.get_opt(name).await.ok()?.is_none().then_some(())
-    })
+    wait_until(
+        &format!("{namespace}/{name} to be gone"),
+        deadline,
+        || async { bots.get_opt(name).await.ok()?.is_none().then_some(()) },
+    )
     .await;
 }
 
 /// The live bots the fake holds for a session.
 pub async fn live_bots(fake: &Admin, session_id: &str) -> Vec<Bot> {
     let bots = fake.bots().await.expect("fake answers");
-    bots.into_iter().filter(|b| b.session_id == session_id).collect()
+    bots.into_iter()
+        .filter(|b| b.session_id == session_id)
+        .collect()
 }
 
 /// Starts the fake LemonSlice, accepting [`API_KEY`].
@@ -257,10 +293,18 @@ impl Operator {
             .args(["--lemonslice-url", &options.lemonslice_url])
             .args(["--namespaces", &options.namespace])
             .args(["--metrics-addr", &format!("127.0.0.1:{port}")])
-            .args(["--log-format", "json", "--log-level", "info,meetingbot_operator=debug"])
+            .args([
+                "--log-format",
+                "json",
+                "--log-level",
+                "info,meetingbot_operator=debug",
+            ])
             .args(["--call-timeout", "5s"])
             .args(&options.extra_args)
-            .env("KUBECONFIG", options.kubeconfig.clone().unwrap_or_else(kubeconfig_path))
+            .env(
+                "KUBECONFIG",
+                options.kubeconfig.clone().unwrap_or_else(kubeconfig_path),
+            )
             .env("LEMONSLICE_API_KEY", API_KEY)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -277,15 +321,19 @@ impl Operator {
 
     /// Waits until `/readyz` answers 200.
     pub async fn wait_ready(&self) {
-        wait_until("the operator to be ready", Duration::from_secs(30), || async {
-            (self.get("/readyz").await?.0 == 200).then_some(())
-        })
+        wait_until(
+            "the operator to be ready",
+            Duration::from_secs(30),
+            || async { (self.get("/readyz").await?.0 == 200).then_some(()) },
+        )
         .await;
     }
 
     /// GETs a path of the metrics and health server: status and body.
     pub async fn get(&self, path: &str) -> Option<(u16, String)> {
-        let response = reqwest::get(format!("{}{path}", self.metrics_url)).await.ok()?;
+        let response = reqwest::get(format!("{}{path}", self.metrics_url))
+            .await
+            .ok()?;
         let status = response.status().as_u16();
         Some((status, response.text().await.ok()?))
     }
@@ -325,4 +373,18 @@ pub const SIGTERM: i32 = 15;
 unsafe extern "C" {
     #[link_name = "kill"]
     fn libc_kill(pid: i32, signal: i32) -> i32;
+}
+
+/// Runs kubectl (on PATH under `make test`) and returns its output; fails the test when kubectl does.
+pub fn kubectl(args: &[&str]) -> String {
+    let output = std::process::Command::new("kubectl")
+        .args(args)
+        .output()
+        .expect("kubectl runs (make test puts it on PATH)");
+    assert!(
+        output.status.success(),
+        "kubectl {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
 }
