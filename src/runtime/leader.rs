@@ -4,6 +4,10 @@
 
 use super::Shutdown;
 use super::server::Readiness;
+use futures::StreamExt;
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::Api;
+use kube::runtime::{WatchStreamExt, watcher};
 use kube_lease_manager::{LeaseCreateMode, LeaseManager, LeaseParams};
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
@@ -32,6 +36,21 @@ pub fn register(registry: &mut Registry) -> Gauge {
     leader
 }
 
+/// Resolves when the Lease, once seen held, is seen free: its leader released it.
+async fn released(leases: Api<Lease>, name: &str) {
+    let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+    let mut events = std::pin::pin!(watcher(leases, config).default_backoff().applied_objects());
+    let mut seen_held = false;
+    while let Some(event) = events.next().await {
+        let Ok(lease) = event else { continue };
+        let held = lease.spec.and_then(|spec| spec.holder_identity).is_some();
+        if seen_held && !held {
+            return;
+        }
+        seen_held |= held;
+    }
+}
+
 pub async fn run<F>(
     kube: kube::Client,
     lease: LeaseConfig,
@@ -47,15 +66,19 @@ where
     // Renew well before expiry: a third of the duration is left as grace.
     let grace = (duration / 3).max(1);
     let params = LeaseParams::new(lease.identity.clone(), duration, grace);
-    let manager = LeaseManager::new(
-        kube,
-        &lease.name,
-        &lease.namespace,
-        params,
-        LeaseCreateMode::AutoCreate,
-    )
-    .await
-    .map_err(|error| crate::Error::Config(format!("leader election: {error}")))?;
+    let leases: Api<Lease> = Api::namespaced(kube.clone(), &lease.namespace);
+    let new_manager = || async {
+        LeaseManager::new(
+            kube.clone(),
+            &lease.name,
+            &lease.namespace,
+            params.clone(),
+            LeaseCreateMode::AutoCreate,
+        )
+        .await
+        .map_err(|error| crate::Error::Config(format!("leader election: {error}")))
+    };
+    let mut manager = new_manager().await?;
     readiness.standby.store(true, Ordering::Release);
     info!(
         lease = lease.name,
@@ -66,11 +89,15 @@ where
 
     loop {
         tokio::select! {
+            biased;
             changed = manager.changed() => match changed {
                 Ok(true) => break,
                 Ok(false) => {}
                 Err(error) => warn!(%error, "could not take the Lease yet"),
             },
+            // The manager sleeps until the holder's Lease would expire; a
+            // leader that shut down released it, so try again at once.
+            () = released(leases.clone(), &lease.name) => manager = new_manager().await?,
             _ = shutdown.clone() => {
                 info!("stopping before leading");
                 return Ok(ExitCode::SUCCESS);
