@@ -113,17 +113,9 @@ where
     leader_gauge.set(1);
     let mut controller = tokio::spawn(run_controller());
 
+    // Biased: the controller also stops on SIGTERM, and that is a clean exit.
     tokio::select! {
-        changed = manager.changed() => {
-            // Lost the Lease, or could not renew it: another replica may lead now.
-            controller.abort();
-            leader_gauge.set(0);
-            match changed {
-                Ok(_) => error!("lost the Lease; exiting so that the pod restarts clean"),
-                Err(error) => error!(%error, "could not renew the Lease; exiting so that the pod restarts clean"),
-            }
-            Ok(ExitCode::FAILURE)
-        }
+        biased;
         _ = shutdown.clone() => {
             // The controller stops taking work on the same signal; in-flight calls get a bound.
             if tokio::time::timeout(lease.shutdown_timeout, &mut controller).await.is_err() {
@@ -137,6 +129,16 @@ where
                 info!("released the Lease");
             }
             Ok(ExitCode::SUCCESS)
+        }
+        changed = manager.changed() => {
+            // Lost the Lease, or could not renew it: another replica may lead now.
+            controller.abort();
+            leader_gauge.set(0);
+            match changed {
+                Ok(_) => error!("lost the Lease; exiting so that the pod restarts clean"),
+                Err(error) => error!(%error, "could not renew the Lease; exiting so that the pod restarts clean"),
+            }
+            Ok(ExitCode::FAILURE)
         }
         _ = &mut controller => {
             error!("the controller stopped by itself");
