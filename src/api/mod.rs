@@ -20,6 +20,10 @@ use serde::{Deserialize, Serialize};
 /// While the MeetingBot exists, the avatar of the LemonSlice session `sessionId`
 /// is in the meeting at `meetingUrl`; deleting the MeetingBot makes it leave.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[allow(
+    clippy::duplicated_attributes,
+    reason = "every printcolumn names its own type_"
+)]
 #[kube(
     group = "liveai.lemonslice.com",
     version = "v1alpha1",

@@ -75,7 +75,7 @@ impl MeetingBot {
     pub fn bot_record(&self) -> BotRecord {
         let attempt = self
             .annotation(annotation::JOIN_IN_FLIGHT)
-            .map(|value| serde_json::from_str::<JoinAttempt>(value));
+            .map(serde_json::from_str::<JoinAttempt>);
         if let Some(meeting_bot_id) = self.annotation(annotation::MEETING_BOT_ID) {
             let session_id = self
                 .annotation(annotation::MEETING_BOT_SESSION)

@@ -278,6 +278,10 @@ async fn reconcile(bot: Arc<MeetingBot>, ctx: Arc<Context>) -> Result<Action> {
 }
 
 /// What one step of a reconcile led to.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one short-lived value per step; boxing buys nothing"
+)]
 enum Step {
     /// Plan again with this object (and what the step learned).
     Continue(MeetingBot, Option<Learned>),

@@ -237,9 +237,12 @@ async fn canned(answer: &'static str) -> String {
     url
 }
 
+/// Whether an outcome is the expected one.
+type Expectation = fn(&JoinOutcome) -> bool;
+
 #[tokio::test]
 async fn answers_outside_the_contract_are_classified() {
-    let cases: [(&str, fn(&JoinOutcome) -> bool); 4] = [
+    let cases: [(&str, Expectation); 4] = [
         (
             "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 29\r\n\r\n{\"meeting_bot_id\":\"bot-only\"}",
             |o| matches!(o, JoinOutcome::Unknown(_)),
