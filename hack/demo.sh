@@ -37,7 +37,7 @@ tests/cluster/up.sh
 export KUBECONFIG=$repo/target/cluster/kubeconfig
 
 step "Building the operator and the fake LemonSlice"
-cargo build --locked --bin meetingbot-operator --bin fake-lemonslice
+cargo build --locked --bin meetingbot-operator && cargo build --locked -p fake-lemonslice
 
 mkdir -p "$state"
 stop_started
@@ -61,7 +61,7 @@ kubectl wait --for=condition=Established crd/meetingbots.liveai.lemonslice.com -
 step "Starting the operator (logs in $state/operator.log)"
 metrics_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 LEMONSLICE_API_KEY=$api_key target/debug/meetingbot-operator run \
-  --lemonslice-url "$fake_url" --leader-election=false --log-format text \
+  --lemonslice-url "$fake_url" --namespaces "$namespace" --leader-election=false --log-format text \
   --metrics-addr "127.0.0.1:$metrics_port" >"$state/operator.log" 2>&1 &
 echo $! >"$state/operator.pid"
 until curl -fsS "http://127.0.0.1:$metrics_port/readyz" >/dev/null 2>&1; do
