@@ -6,7 +6,7 @@ mod record;
 
 pub use platform::{InvalidMeetingUrl, MAX_MEETING_URL_LEN, Platform};
 pub use record::{
-    BotRecord, FINALIZER, JoinAttempt, RecordedBot, annotation, forgotten_annotations,
+    BotRecord, FINALIZER, JoinAttempt, RecordedBot, annotation, fnv1a, forgotten_annotations,
     joined_annotations,
 };
 
@@ -158,7 +158,7 @@ pub enum DeletionPolicy {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MeetingBotStatus {
-    /// Where the MeetingBot is in its life: Pending, Joining, Joined, Leaving or Failed.
+    /// Where the MeetingBot is in its life: Pending, WaitingForSession, Joining, Joined, Leaving, SessionEnded or Failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<Phase>,
     /// The meeting platform, derived from `spec.meetingUrl`.
@@ -199,6 +199,10 @@ pub enum Phase {
     Leaving,
     /// The operator stopped trying; the Stalled condition says why and what to do.
     Failed,
+    /// The session is still starting (QUEUED); the avatar joins once it is ACTIVE.
+    WaitingForSession,
+    /// The session is over (COMPLETED, TIMED_OUT, FAILED), and with it the avatar's presence.
+    SessionEnded,
 }
 
 impl MeetingBot {

@@ -131,20 +131,21 @@ impl MeetingBotSpec {
     /// session, the meeting, the LiveKit server and the bot's name. The
     /// broadcast token is left out on purpose: a new token alone does not rejoin.
     pub fn join_fingerprint(&self) -> String {
-        // FNV-1a: stable across Rust releases, unlike std's hasher.
-        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
         let fields = [
             self.session_id.as_str(),
             self.meeting_url.as_str(),
             self.livekit_url.as_str(),
             self.bot_name.as_deref().unwrap_or(""),
         ];
-        for byte in fields.join("\n").bytes() {
-            hash ^= u64::from(byte);
-            hash = hash.wrapping_mul(0x0100_0000_01b3);
-        }
-        format!("{hash:016x}")
+        format!("{:016x}", fnv1a(fields.join("\n").as_bytes()))
     }
+}
+
+/// FNV-1a: a hash that stays the same across Rust releases, unlike std's.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, byte| {
+        (hash ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3)
+    })
 }
 
 /// The annotations that record a joined bot (and clear a join in flight), as a

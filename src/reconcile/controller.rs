@@ -2,7 +2,7 @@
 //! carries out what `decide` plans — one vendor call or one Kubernetes write
 //! at a time — until the plan settles.
 
-use super::decide::{Facts, Learned, LeavePurpose, Plan, Settle, decide, event};
+use super::decide::{Facts, Learned, LeavePurpose, Notice, Plan, Settle, decide, event};
 use super::memo::{Call, Memo};
 use super::metrics::{Endpoint, Metrics, ReconcileResult};
 use super::secrets::{OperatorApiKey, SecretKeyRef, SecretReader};
@@ -11,7 +11,9 @@ use crate::api::{
     FINALIZER, JoinAttempt, MeetingBot, RecordedBot, annotation, forgotten_annotations,
     joined_annotations,
 };
-use crate::lemonslice::{self, JoinOutcome, JoinRequest, LeaveOutcome, SecretString};
+use crate::lemonslice::{
+    self, JoinOutcome, JoinRequest, LeaveOutcome, SecretString, SessionOutcome,
+};
 use crate::{Error, Result};
 use futures::{StreamExt, TryStreamExt, future};
 use jiff::Timestamp;
@@ -47,6 +49,8 @@ pub struct Settings {
     pub label_selector: Option<String>,
     pub concurrency: u16,
     pub retry_unknown_joins: bool,
+    /// How often the session of a joined bot is read.
+    pub session_poll: Duration,
     /// Name of this replica, for Events.
     pub instance: Option<String>,
 }
@@ -62,6 +66,8 @@ pub struct Context {
     settings: Settings,
     metrics: Metrics,
     stores: Mutex<Vec<Store<MeetingBot>>>,
+    /// Until a bot's session is read, it counts as read at start.
+    started_at: Timestamp,
 }
 
 impl Context {
@@ -86,6 +92,7 @@ impl Context {
             settings,
             metrics,
             stores: Mutex::default(),
+            started_at: Timestamp::now(),
         })
     }
 
@@ -114,6 +121,20 @@ impl Context {
     }
 
     fn forget_failures(&self, bot: &MeetingBot) {
+        if let Some(memo) = self.memos().get_mut(&bot.uid().unwrap_or_default()) {
+            memo.clear_failures();
+        }
+    }
+
+    fn session_checked(&self, bot: &MeetingBot) {
+        self.memos()
+            .entry(bot.uid().unwrap_or_default())
+            .or_default()
+            .session_checked_at = Some(Timestamp::now());
+    }
+
+    /// Drops everything remembered about an object that is going away.
+    fn forget(&self, bot: &MeetingBot) {
         self.memos().remove(&bot.uid().unwrap_or_default());
     }
 
@@ -317,9 +338,12 @@ impl<'a> Reconciler<'a> {
                 now: Timestamp::now(),
                 retry_unknown_joins: self.ctx.settings.retry_unknown_joins,
                 last: learned.as_ref(),
+                session_poll: self.ctx.settings.session_poll,
+                session_checked_at: memo.session_checked_at.unwrap_or(self.ctx.started_at),
             });
             let step = match plan {
                 Plan::AddFinalizer => self.add_finalizer().await?,
+                Plan::CheckSession { session_id } => self.check_session(&session_id).await?,
                 Plan::Join(attempt) => self.join(attempt).await?,
                 Plan::Leave { bot, purpose } => self.leave(bot, purpose).await?,
                 Plan::Forget { bot } => {
@@ -382,7 +406,7 @@ impl<'a> Reconciler<'a> {
             .await?
         {
             Step::Continue(..) => {
-                self.ctx.forget_failures(&self.bot);
+                self.ctx.forget(&self.bot);
                 Ok(Step::Stop(Action::await_change()))
             }
             stop => Ok(stop),
@@ -433,6 +457,29 @@ impl<'a> Reconciler<'a> {
                 &Patch::Merge(&patch),
             )
             .await?)
+    }
+
+    async fn check_session(&self, session_id: &str) -> Result<Step> {
+        let api_key = match self.api_key(false).await? {
+            Ok(key) => key,
+            Err(problem) => return Ok(self.learned(Learned::SecretMissing(problem))),
+        };
+        let started = Instant::now();
+        let outcome = self.ctx.vendor.session_status(&api_key, session_id).await;
+        let status = match &outcome {
+            SessionOutcome::Status(_) => Some(200),
+            SessionOutcome::Failed(failure) => failure.status,
+        };
+        self.ctx
+            .metrics
+            .called(Endpoint::Session, status, started.elapsed());
+        self.ctx.session_checked(&self.bot);
+        if let SessionOutcome::Failed(failure) = &outcome {
+            info!(failure = failure.describe(), "reading the session failed");
+            self.ctx
+                .record_failure(&self.bot, Call::Session, failure.clone());
+        }
+        Ok(self.learned(Learned::Session(outcome)))
     }
 
     async fn join(&self, attempt: JoinAttempt) -> Result<Step> {
@@ -657,10 +704,13 @@ impl<'a> Reconciler<'a> {
         let status = status::build(&self.bot, &settle, Timestamp::now());
         let previous_reason = status::ready_reason(self.bot.status.as_ref());
         if previous_reason != Some(settle.reason)
-            && let Some(reason) = settle.warning
+            && let Some(notice) = settle.event
         {
-            self.publish(EventType::Warning, reason, &settle.message)
-                .await;
+            let (type_, reason) = match notice {
+                Notice::Normal(reason) => (EventType::Normal, reason),
+                Notice::Warning(reason) => (EventType::Warning, reason),
+            };
+            self.publish(type_, reason, &settle.message).await;
         }
         if self.bot.status.as_ref() != Some(&status) {
             let patch = json!({

@@ -7,7 +7,7 @@ use super::memo::{Call, Memo};
 use crate::api::{
     BotRecord, DeletionPolicy, JoinAttempt, MeetingBot, Phase, RecordedBot, annotation,
 };
-use crate::lemonslice::WebsocketUrl;
+use crate::lemonslice::{FailureKind, SessionOutcome, SessionStatus, WebsocketUrl};
 use jiff::Timestamp;
 use std::time::Duration;
 
@@ -21,6 +21,12 @@ pub struct Facts<'a> {
     pub retry_unknown_joins: bool,
     /// What the previous step of this reconcile learned that the object does not show.
     pub last: Option<&'a Learned>,
+    /// How often the session of a joined bot is read (operator option), before
+    /// a per-object jitter that keeps a thousand bots from polling in step.
+    pub session_poll: Duration,
+    /// When the session was last read, or else when the operator started:
+    /// a restart does not make every joined bot call LemonSlice at once.
+    pub session_checked_at: Timestamp,
 }
 
 /// Facts a step learns that are not (yet) written on the object.
@@ -33,6 +39,8 @@ pub enum Learned {
     },
     /// A Secret the next call needs is missing.
     SecretMissing(SecretProblem),
+    /// The session was just read (a failed read is also in the memo, for backoff).
+    Session(SessionOutcome),
 }
 
 /// Why a referenced Secret could not be used.
@@ -58,6 +66,10 @@ pub enum LeavePurpose {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Plan {
     AddFinalizer,
+    /// Read the session's status: before a join, and now and then while joined.
+    CheckSession {
+        session_id: String,
+    },
     /// Record the attempt (version-checked), then call join.
     Join(JoinAttempt),
     Leave {
@@ -91,8 +103,15 @@ pub struct Settle {
     /// Fresh from a join in this reconcile; otherwise status keeps what it had.
     pub joined: Option<(WebsocketUrl, Timestamp)>,
     pub requeue: Option<Duration>,
-    /// Warning Event reason to publish when the status enters this state.
-    pub warning: Option<&'static str>,
+    /// Event to publish when the status enters this state.
+    pub event: Option<Notice>,
+}
+
+/// An Event's type and reason.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Notice {
+    Normal(&'static str),
+    Warning(&'static str),
 }
 
 /// kstatus's view: done, making progress, or stuck until a human acts.
@@ -112,6 +131,12 @@ pub mod reason {
     pub const INVALID_MEETING_URL: &str = "InvalidMeetingUrl";
     pub const JOIN_OUTCOME_UNKNOWN: &str = "JoinOutcomeUnknown";
     pub const LEAVE_FAILED: &str = "LeaveFailed";
+    pub const SESSION_QUEUED: &str = "SessionQueued";
+    pub const SESSION_COMPLETED: &str = "SessionCompleted";
+    pub const SESSION_TIMED_OUT: &str = "SessionTimedOut";
+    pub const SESSION_FAILED: &str = "SessionFailed";
+    /// Also the reason of a failed join or session read answered 404.
+    pub const SESSION_NOT_FOUND: &str = "SessionNotFound";
 }
 
 /// Event reasons that users see and the README documents.
@@ -122,10 +147,15 @@ pub mod event {
     pub const JOIN_FAILED: &str = "JoinFailed";
     pub const LEAVE_FAILED: &str = "LeaveFailed";
     pub const JOIN_OUTCOME_UNKNOWN: &str = "JoinOutcomeUnknown";
+    pub const SESSION_ENDED: &str = "SessionEnded";
 }
 
 /// How often a MeetingBot that needs nothing is looked at again anyway.
 pub const RESYNC: Duration = Duration::from_secs(30 * 60);
+/// A queued session is read again after this, plus a tenth of the time it has waited…
+const QUEUED_POLL_MIN: Duration = Duration::from_secs(2);
+/// …but never less often than this.
+const QUEUED_POLL_MAX: Duration = Duration::from_secs(20);
 
 pub fn decide(facts: &Facts) -> Plan {
     let bot = facts.bot;
@@ -162,31 +192,127 @@ fn decide_joined(facts: &Facts, recorded: RecordedBot) -> Plan {
         .as_ref()
         .is_some_and(|joined| *joined != bot.spec.join_fingerprint());
     if !spec_changed {
-        let joined = match facts.last {
-            Some(Learned::Joined {
-                websocket_url,
-                joined_at,
-            }) => Some((websocket_url.clone(), *joined_at)),
-            _ => None,
-        };
-        return Plan::Settle(Settle {
-            phase: Phase::Joined,
-            health: Health::Ready,
-            reason: reason::JOINED,
-            message: format!(
-                "the avatar is in the meeting as {}",
-                recorded.meeting_bot_id
-            ),
-            bot: Some(recorded),
-            joined,
-            requeue: Some(RESYNC),
-            warning: None,
-        });
+        return decide_joined_session(facts, recorded);
     }
-    if bot.skip_leave() {
+    if bot.skip_leave() || session_ended(bot, &recorded).is_some() {
         return Plan::Forget { bot: recorded };
     }
     leave_or_wait(facts, recorded, LeavePurpose::Rejoin)
+}
+
+/// A joined bot with an unchanged spec: still in the meeting, unless its
+/// session ended, which the session's status is read now and then to learn.
+fn decide_joined_session(facts: &Facts, recorded: RecordedBot) -> Plan {
+    let ended = match facts.last {
+        Some(Learned::Session(SessionOutcome::Status(status))) => ended_reason(*status),
+        Some(Learned::Session(SessionOutcome::Failed(failure)))
+            if failure.kind == FailureKind::NotFound =>
+        {
+            Some(reason::SESSION_NOT_FOUND)
+        }
+        _ => session_ended(facts.bot, &recorded),
+    };
+    if let Some(ended) = ended {
+        let settle = session_ended_settle(&recorded.session_id, ended);
+        return Plan::Settle(Settle {
+            bot: Some(recorded),
+            event: Some(Notice::Normal(event::SESSION_ENDED)),
+            ..settle
+        });
+    }
+    let poll = jittered(facts.session_poll, facts.bot);
+    let fresh = matches!(
+        facts.last,
+        Some(Learned::Session(_) | Learned::Joined { .. })
+    );
+    let next_check = if fresh {
+        poll
+    } else {
+        let due = facts
+            .session_checked_at
+            .checked_add(poll)
+            .unwrap_or(Timestamp::MAX);
+        match Duration::try_from(due.duration_since(facts.now)) {
+            Ok(remaining) if !remaining.is_zero() => remaining,
+            _ => {
+                return Plan::CheckSession {
+                    session_id: recorded.session_id,
+                };
+            }
+        }
+    };
+    let joined = match facts.last {
+        Some(Learned::Joined {
+            websocket_url,
+            joined_at,
+        }) => Some((websocket_url.clone(), *joined_at)),
+        _ => None,
+    };
+    Plan::Settle(Settle {
+        phase: Phase::Joined,
+        health: Health::Ready,
+        reason: reason::JOINED,
+        message: format!(
+            "the avatar is in the meeting as {}",
+            recorded.meeting_bot_id
+        ),
+        bot: Some(recorded),
+        joined,
+        requeue: Some(next_check),
+        event: None,
+    })
+}
+
+/// The Ready reason of a session that is over, taking its avatar with it.
+fn ended_reason(status: SessionStatus) -> Option<&'static str> {
+    match status {
+        SessionStatus::Queued | SessionStatus::Active => None,
+        SessionStatus::Completed => Some(reason::SESSION_COMPLETED),
+        SessionStatus::TimedOut => Some(reason::SESSION_TIMED_OUT),
+        SessionStatus::Failed => Some(reason::SESSION_FAILED),
+    }
+}
+
+/// Whether status already says that this bot's session ended, and why.
+fn session_ended(bot: &MeetingBot, recorded: &RecordedBot) -> Option<&'static str> {
+    let status = bot.status.as_ref()?;
+    let same_bot = status.meeting_bot_id.as_deref() == Some(recorded.meeting_bot_id.as_str());
+    if status.phase != Some(Phase::SessionEnded) || !same_bot {
+        return None;
+    }
+    let said = super::status::ready_reason(Some(status))?;
+    [
+        reason::SESSION_COMPLETED,
+        reason::SESSION_TIMED_OUT,
+        reason::SESSION_FAILED,
+        reason::SESSION_NOT_FOUND,
+    ]
+    .into_iter()
+    .find(|known| *known == said)
+}
+
+fn session_ended_settle(session_id: &str, reason: &'static str) -> Settle {
+    Settle {
+        phase: Phase::SessionEnded,
+        health: Health::Stalled,
+        reason,
+        message: format!(
+            "session {session_id} is over ({reason}), and with it the avatar's presence in any meeting; \
+             delete the MeetingBot, or set spec.sessionId to a live session"
+        ),
+        bot: None,
+        joined: None,
+        requeue: Some(RESYNC),
+        event: None,
+    }
+}
+
+/// `interval` stretched by a factor in 0.8..1.2 fixed per object, so that
+/// bots created together do not poll together.
+fn jittered(interval: Duration, bot: &MeetingBot) -> Duration {
+    let uid = bot.metadata.uid.as_deref().unwrap_or_default();
+    let spread = crate::api::fnv1a(uid.as_bytes()) % 1000;
+    interval.mul_f64(0.8 + spread as f64 * 0.4 / 1000.0)
 }
 
 fn decide_unknown_join(facts: &Facts, attempt: JoinAttempt) -> Plan {
@@ -215,6 +341,7 @@ fn decide_unknown_join(facts: &Facts, attempt: JoinAttempt) -> Plan {
     .with_warning(event::JOIN_OUTCOME_UNKNOWN)
 }
 
+/// No bot yet: read the session, then join only an active one.
 fn decide_join(facts: &Facts) -> Plan {
     let bot = facts.bot;
     if let Some(Learned::SecretMissing(problem)) = facts.last {
@@ -232,14 +359,46 @@ fn decide_join(facts: &Facts) -> Plan {
         };
         return settle(Phase::Pending, Health::Reconciling, reason, message, None);
     }
-    if let Some(wait) = waiting(facts, Call::Join) {
+    let session_id = &bot.spec.session_id;
+    match facts.last {
+        Some(Learned::Session(SessionOutcome::Status(SessionStatus::Active))) => {
+            return Plan::Join(JoinAttempt {
+                session_id: session_id.clone(),
+                retry_join: bot.retry_join().map(str::to_owned),
+                started_at: facts.now,
+            });
+        }
+        Some(Learned::Session(SessionOutcome::Status(SessionStatus::Queued))) => {
+            let waited = bot
+                .metadata
+                .creation_timestamp
+                .as_ref()
+                .and_then(|created| Duration::try_from(facts.now.duration_since(created.0)).ok())
+                .unwrap_or_default();
+            let poll = (QUEUED_POLL_MIN + waited / 10).min(QUEUED_POLL_MAX);
+            return settle(
+                Phase::WaitingForSession,
+                Health::Reconciling,
+                reason::SESSION_QUEUED,
+                format!("session {session_id} is still QUEUED; the avatar joins once it is ACTIVE"),
+                None,
+            )
+            .with_requeue(poll);
+        }
+        Some(Learned::Session(SessionOutcome::Status(status))) => {
+            if let Some(ended) = ended_reason(*status) {
+                return Plan::Settle(session_ended_settle(session_id, ended))
+                    .with_warning(event::JOIN_FAILED);
+            }
+        }
+        _ => {}
+    }
+    if let Some(wait) = waiting(facts, Call::Join).or_else(|| waiting(facts, Call::Session)) {
         return wait;
     }
-    Plan::Join(JoinAttempt {
-        session_id: bot.spec.session_id.clone(),
-        retry_join: bot.retry_join().map(str::to_owned),
-        started_at: facts.now,
-    })
+    Plan::CheckSession {
+        session_id: session_id.clone(),
+    }
 }
 
 fn decide_deletion(facts: &Facts) -> Plan {
@@ -259,8 +418,10 @@ fn decide_deletion(facts: &Facts) -> Plan {
             unknown_join: false,
         },
         BotRecord::JoinInFlight(_) => Plan::RemoveFinalizer { unknown_join: true },
-        BotRecord::Joined(_)
-            if bot.spec.deletion_policy == DeletionPolicy::Orphan || bot.skip_leave() =>
+        BotRecord::Joined(recorded)
+            if bot.spec.deletion_policy == DeletionPolicy::Orphan
+                || bot.skip_leave()
+                || session_ended(bot, &recorded).is_some() =>
         {
             Plan::RemoveFinalizer {
                 unknown_join: false,
@@ -313,13 +474,20 @@ fn waiting(facts: &Facts, call: Call) -> Option<Plan> {
     let remaining = Duration::try_from(memo.retry_at.duration_since(facts.now)).ok()?;
     let (phase, health, reason) = match (call, memo.gave_up) {
         (Call::Join, false) => (Phase::Joining, Health::Reconciling, failure.kind.reason()),
-        (Call::Join, true) => (Phase::Failed, Health::Stalled, failure.kind.reason()),
+        (Call::Session, false) => (Phase::Pending, Health::Reconciling, failure.kind.reason()),
+        (Call::Join | Call::Session, true) => {
+            (Phase::Failed, Health::Stalled, failure.kind.reason())
+        }
         (Call::Leave, false) => (Phase::Leaving, Health::Reconciling, reason::LEAVING),
         (Call::Leave, true) => (Phase::Leaving, Health::Stalled, reason::LEAVE_FAILED),
     };
     let message = match (call, memo.gave_up) {
         (Call::Join, false) => format!("join failed ({}); retrying", failure.describe()),
-        (Call::Join, true) => format!(
+        (Call::Session, false) => format!(
+            "reading the session failed ({}); retrying",
+            failure.describe()
+        ),
+        (Call::Join | Call::Session, true) => format!(
             "join refused ({}); the operator tries again when the spec or a referenced Secret changes",
             failure.describe()
         ),
@@ -329,7 +497,7 @@ fn waiting(facts: &Facts, call: Call) -> Option<Plan> {
         }
     };
     let warning = match call {
-        Call::Join => event::JOIN_FAILED,
+        Call::Join | Call::Session => event::JOIN_FAILED,
         Call::Leave => event::LEAVE_FAILED,
     };
     Some(
@@ -354,7 +522,7 @@ fn settle(
         bot,
         joined: None,
         requeue: Some(RESYNC),
-        warning: None,
+        event: None,
     })
 }
 
@@ -368,7 +536,7 @@ impl Plan {
 
     fn with_warning(self, reason: &'static str) -> Plan {
         self.map_settle(|settle| Settle {
-            warning: Some(reason),
+            event: Some(Notice::Warning(reason)),
             ..settle
         })
     }

@@ -1,6 +1,6 @@
-//! The operator's memory of failed vendor calls, per MeetingBot: how many in a
-//! row, and when to try again. Kept in memory only: a restart forgets it, which
-//! costs at most one early retry per object.
+//! The operator's memory of vendor calls, per MeetingBot: failures (how many in
+//! a row, and when to try again) and when the session was last read. Kept in
+//! memory only: a restart forgets it, which costs at most one early retry per object.
 
 use crate::lemonslice::Failure;
 use jiff::Timestamp;
@@ -18,6 +18,7 @@ const GAVE_UP_RETRY: Duration = Duration::from_secs(30 * 60);
 pub enum Call {
     Join,
     Leave,
+    Session,
 }
 
 /// Failures of one call on one MeetingBot.
@@ -31,9 +32,19 @@ pub struct Memo {
     /// True when retrying as is cannot help.
     pub gave_up: bool,
     pub retry_at: Timestamp,
+    /// When the session's status was last read.
+    pub session_checked_at: Option<Timestamp>,
 }
 
 impl Memo {
+    /// Forgets the failures (something changed that may cure them), not the session check.
+    pub fn clear_failures(&mut self) {
+        *self = Memo {
+            session_checked_at: self.session_checked_at,
+            ..Memo::default()
+        };
+    }
+
     /// The memo, if it is about `call` on this generation of the spec.
     pub fn current(&self, generation: Option<i64>, call: Call) -> Option<&Memo> {
         (self.failure.is_some() && self.generation == generation && self.call == Some(call))

@@ -35,6 +35,7 @@ pub struct EndpointLabels {
 pub enum Endpoint {
     Join,
     Leave,
+    Session,
 }
 
 /// `2xx`, `4xx`, `5xx`, or `error` when no answer came.

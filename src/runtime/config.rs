@@ -63,6 +63,10 @@ pub struct RunArgs {
     #[arg(long, env = "RETRY_UNKNOWN_JOINS")]
     pub retry_unknown_joins: bool,
 
+    /// How often the session of a joined bot is read, to learn that it ended (±20 % per bot).
+    #[arg(long, env = "SESSION_POLL_INTERVAL", default_value = "30s", value_parser = parse_duration)]
+    pub session_poll_interval: Duration,
+
     /// Address of the metrics and health server (/metrics, /healthz, /readyz).
     #[arg(long, env = "METRICS_ADDR", default_value = "0.0.0.0:8080")]
     pub metrics_addr: SocketAddr,

@@ -62,6 +62,7 @@ async fn start(args: RunArgs) -> crate::Result<ExitCode> {
         label_selector: args.label_selector.clone(),
         concurrency: args.concurrency,
         retry_unknown_joins: args.retry_unknown_joins,
+        session_poll: args.session_poll_interval,
         instance: Some(identity.clone()),
     };
     let ctx = Context::new(kube.clone(), vendor, operator_key, settings, metrics);

@@ -265,6 +265,7 @@ async fn an_unknown_join_outcome_never_joins_twice_until_asked() {
         .set_faults(&Faults {
             error_rate: 1.0,
             error_statuses: vec![502],
+            endpoints: vec!["join".into()],
             ..Default::default()
         })
         .await
@@ -321,6 +322,7 @@ async fn retry_after_is_honoured() {
             error_rate: 1.0,
             error_statuses: vec![429],
             retry_after_secs: Some(2),
+            endpoints: vec!["join".into()],
             ..Default::default()
         })
         .await

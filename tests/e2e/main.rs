@@ -6,4 +6,5 @@ mod client;
 mod cluster;
 mod controller;
 mod runtime;
+mod session;
 mod support;
