@@ -38,3 +38,12 @@ demo:
 ## demo-down: stop what `make demo` started
 demo-down:
 	@hack/demo.sh down
+
+.PHONY: bench chaos
+## bench: convergence, cost and restart figures for N MeetingBots against an API-server-only baseline (BENCH_N, BENCH_LATENCY_MS)
+bench:
+	@$(CLUSTER)/with-cluster.sh cargo test --release --locked --test e2e bench:: -- --ignored --nocapture --test-threads=1
+
+## chaos: vendor faults, killed processes, a restarted API server, hostile input, leaked secrets (the short parts run in `make test`)
+chaos:
+	@$(CLUSTER)/with-cluster.sh cargo test --release --locked --test e2e chaos:: -- --include-ignored --nocapture --test-threads=1
