@@ -48,6 +48,8 @@ use serde::{Deserialize, Serialize};
         json_path = ".metadata.creationTimestamp"
     )
 )]
+#[x_kube(validation = Rule::new("has(self.meetingUrl) != has(self.meetingUrlSecretRef)")
+    .message("exactly one of spec.meetingUrl and spec.meetingUrlSecretRef must be set"))]
 #[serde(rename_all = "camelCase")]
 pub struct MeetingBotSpec {
     /// The active LemonSlice session whose avatar joins the meeting, for example
@@ -59,7 +61,9 @@ pub struct MeetingBotSpec {
     /// HTTPS URL of the meeting to join, on Zoom (`zoom.us`, `*.zoom.us`, `zoom.com`),
     /// Google Meet (`meet.google.com`), Microsoft Teams (`teams.microsoft.com`,
     /// `teams.live.com`) or Webex (`*.webex.com`). At most 2048 characters, without
-    /// a user name or password before the host. A Zoom password may be part of the URL.
+    /// a user name or password before the host. A URL that carries a password is
+    /// better kept in a Secret: see `meetingUrlSecretRef`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 2048))]
     #[x_kube(
         validation = Rule::new("self.startsWith('https://') && isURL(self)").message("must be an https URL"),
@@ -70,7 +74,13 @@ pub struct MeetingBotSpec {
              teams.microsoft.com, teams.live.com, or *.webex.com"
         ),
     )]
-    pub meeting_url: String,
+    pub meeting_url: Option<String>,
+
+    /// The meeting URL from a Secret in the MeetingBot's namespace, instead of
+    /// `meetingUrl`, for URLs that carry a password. The same platform rules apply
+    /// when the operator reads it. A new URL in the Secret alone does not make the avatar rejoin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub meeting_url_secret_ref: Option<MeetingUrlSecretRef>,
 
     /// `wss://` URL of the session's LiveKit server, for example `wss://lemonslice-pb123.livekit.cloud`.
     #[schemars(length(min = 7, max = 2048), pattern(r"^wss://[^\s/?#@]+([/?#]\S*)?$"))]
@@ -94,6 +104,93 @@ pub struct MeetingBotSpec {
     /// leave the meeting; `Orphan` lets the resource go without calling leave.
     #[serde(default)]
     pub deletion_policy: DeletionPolicy,
+
+    /// Join no earlier than this time (RFC 3339, e.g. `2026-12-01T09:00:00Z`).
+    /// Until then the phase is Scheduled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub join_at: Option<Time>,
+
+    /// Leave once the avatar has been in the meeting this long, e.g. `90m` or
+    /// `1h30m`; the phase becomes Completed and the avatar does not rejoin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(
+        length(min = 2, max = 64),
+        pattern(r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$")
+    )]
+    pub max_duration: Option<String>,
+
+    /// True takes the avatar out of the meeting and keeps it out (phase
+    /// Suspended); back to false, it joins again.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub suspend: bool,
+
+    /// A Secret in the MeetingBot's namespace that the operator writes, with the
+    /// keys `websocketUrl` and `meetingBotId`, for the agent's pod to mount. It is
+    /// owned by the MeetingBot and goes away with it. The operator needs the Helm
+    /// value `connectionSecrets.enabled` (permission to write Secrets) for this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub write_connection_secret_to_ref: Option<ConnectionSecretRef>,
+}
+
+impl MeetingBotSpec {
+    /// A spec with the required fields, its token under the key `token` of
+    /// Secret `broadcast_token_secret`, and every option at its default.
+    pub fn new(
+        session_id: &str,
+        meeting_url: &str,
+        livekit_url: &str,
+        broadcast_token_secret: &str,
+    ) -> Self {
+        MeetingBotSpec {
+            session_id: session_id.into(),
+            meeting_url: Some(meeting_url.into()),
+            meeting_url_secret_ref: None,
+            livekit_url: livekit_url.into(),
+            broadcast_token_secret_ref: BroadcastTokenSecretRef {
+                name: broadcast_token_secret.into(),
+                key: BroadcastTokenSecretRef::default_key(),
+            },
+            bot_name: None,
+            api_key_secret_ref: None,
+            deletion_policy: DeletionPolicy::Leave,
+            join_at: None,
+            max_duration: None,
+            suspend: false,
+            write_connection_secret_to_ref: None,
+        }
+    }
+}
+
+/// A key of a Secret, in the MeetingBot's own namespace, holding the meeting URL.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+pub struct MeetingUrlSecretRef {
+    /// Name of the Secret.
+    #[schemars(
+        length(min = 1, max = 253),
+        pattern(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+    )]
+    pub name: String,
+    /// Key in the Secret's data that holds the meeting URL.
+    #[serde(default = "MeetingUrlSecretRef::default_key")]
+    #[schemars(length(min = 1, max = 253), pattern(r"^[-._a-zA-Z0-9]+$"))]
+    pub key: String,
+}
+
+impl MeetingUrlSecretRef {
+    fn default_key() -> String {
+        "meetingUrl".into()
+    }
+}
+
+/// The Secret that receives the bot's connection details.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+pub struct ConnectionSecretRef {
+    /// Name of the Secret, in the MeetingBot's namespace.
+    #[schemars(
+        length(min = 1, max = 253),
+        pattern(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+    )]
+    pub name: String,
 }
 
 /// CEL rule on `spec.meetingUrl`: right after `https://` comes a platform's
@@ -158,7 +255,7 @@ pub enum DeletionPolicy {
 #[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct MeetingBotStatus {
-    /// Where the MeetingBot is in its life: Pending, WaitingForSession, Joining, Joined, Leaving, SessionEnded or Failed.
+    /// Where the MeetingBot is in its life: Pending, Scheduled, WaitingForSession, Joining, Joined, Leaving, Suspended, Completed, SessionEnded or Failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phase: Option<Phase>,
     /// The meeting platform, derived from `spec.meetingUrl`.
@@ -184,6 +281,10 @@ pub struct MeetingBotStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
+    /// The value of the annotation `liveai.lemonslice.com/reconcile-requested-at`
+    /// that the operator last handled (as Flux's resources do).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_handled_reconcile_at: Option<String>,
 }
 
 /// Where a MeetingBot is in its life.
@@ -203,29 +304,91 @@ pub enum Phase {
     WaitingForSession,
     /// The session is over (COMPLETED, TIMED_OUT, FAILED), and with it the avatar's presence.
     SessionEnded,
+    /// Waiting for `spec.joinAt`.
+    Scheduled,
+    /// `spec.suspend` is true: the avatar is out of the meeting.
+    Suspended,
+    /// The avatar left after `spec.maxDuration`; it does not rejoin.
+    Completed,
 }
 
 impl MeetingBot {
-    /// The platform of the spec's meeting URL.
-    pub fn platform(&self) -> Result<Platform, InvalidMeetingUrl> {
-        Platform::from_meeting_url(&self.spec.meeting_url)
+    /// The platform of the spec's meeting URL; `None` when the URL is in a Secret.
+    pub fn platform(&self) -> Option<Result<Platform, InvalidMeetingUrl>> {
+        self.spec
+            .meeting_url
+            .as_deref()
+            .map(Platform::from_meeting_url)
     }
 
     /// Whether this MeetingBot reads the named Secret (of its own namespace).
     pub fn references_secret(&self, name: &str) -> bool {
-        self.spec.broadcast_token_secret_ref.name == name
-            || self
-                .spec
+        let spec = &self.spec;
+        spec.broadcast_token_secret_ref.name == name
+            || spec
                 .api_key_secret_ref
                 .as_ref()
                 .is_some_and(|r| r.name == name)
+            || spec
+                .meeting_url_secret_ref
+                .as_ref()
+                .is_some_and(|r| r.name == name)
     }
+
+    /// `spec.maxDuration`, parsed; `Err` names what is wrong with it.
+    pub fn max_duration(&self) -> Option<Result<std::time::Duration, String>> {
+        self.spec.max_duration.as_deref().map(parse_go_duration)
+    }
+}
+
+/// Parses a Go-style duration such as `90m`, `1h30m` or `1.5h`; it must be positive.
+pub fn parse_go_duration(text: &str) -> Result<std::time::Duration, String> {
+    let invalid = || format!("{text:?} is not a duration such as 90m or 1h30m");
+    let mut total = 0.0_f64;
+    let mut rest = text;
+    while !rest.is_empty() {
+        let number_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(invalid)?;
+        let number: f64 = rest[..number_len].parse().map_err(|_| invalid())?;
+        rest = &rest[number_len..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let seconds = match &rest[..unit_len] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return Err(invalid()),
+        };
+        total += number * seconds;
+        rest = &rest[unit_len..];
+    }
+    if text.is_empty() || total <= 0.0 {
+        return Err(format!("{text:?} must be a positive duration"));
+    }
+    std::time::Duration::try_from_secs_f64(total).map_err(|_| invalid())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use kube::CustomResourceExt;
+    use std::time::Duration;
+
+    #[test]
+    fn go_durations_parse_like_go() {
+        assert_eq!(parse_go_duration("90m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_go_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_go_duration("1.5h"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_go_duration("250ms"), Ok(Duration::from_millis(250)));
+        for bad in ["", "0s", "90", "m", "1d", "1h-5m", "1..5h"] {
+            assert!(parse_go_duration(bad).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn the_committed_crd_matches_the_types() {

@@ -25,6 +25,8 @@ pub mod annotation {
     pub const RETRY_JOIN: &str = "liveai.lemonslice.com/retry-join";
     /// Set by users to `"true"` to forget the bot without calling leave.
     pub const SKIP_LEAVE: &str = "liveai.lemonslice.com/skip-leave";
+    /// Set by users (any new value) to request a reconcile; echoed into status.
+    pub const RECONCILE_REQUESTED_AT: &str = "liveai.lemonslice.com/reconcile-requested-at";
 }
 
 /// A join that began: written, with the object's resourceVersion as a
@@ -131,9 +133,18 @@ impl MeetingBotSpec {
     /// session, the meeting, the LiveKit server and the bot's name. The
     /// broadcast token is left out on purpose: a new token alone does not rejoin.
     pub fn join_fingerprint(&self) -> String {
+        // A URL kept in a Secret counts by its reference: its content (maybe a
+        // password) stays out of annotations, and changing it does not rejoin.
+        let url_secret = self
+            .meeting_url_secret_ref
+            .as_ref()
+            .map(|r| format!("secret:{}/{}", r.name, r.key));
         let fields = [
             self.session_id.as_str(),
-            self.meeting_url.as_str(),
+            self.meeting_url
+                .as_deref()
+                .or(url_secret.as_deref())
+                .unwrap_or(""),
             self.livekit_url.as_str(),
             self.bot_name.as_deref().unwrap_or(""),
         ];
@@ -178,23 +189,16 @@ pub fn forgotten_annotations() -> BTreeMap<&'static str, Option<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::{BroadcastTokenSecretRef, DeletionPolicy};
 
     fn bot(annotations: &[(&str, &str)]) -> MeetingBot {
         let mut bot = MeetingBot::new(
             "b",
-            MeetingBotSpec {
-                session_id: "s1".into(),
-                meeting_url: "https://meet.google.com/abc-defg-hij".into(),
-                livekit_url: "wss://x.livekit.cloud".into(),
-                broadcast_token_secret_ref: BroadcastTokenSecretRef {
-                    name: "t".into(),
-                    key: "token".into(),
-                },
-                bot_name: None,
-                api_key_secret_ref: None,
-                deletion_policy: DeletionPolicy::Leave,
-            },
+            MeetingBotSpec::new(
+                "s1",
+                "https://meet.google.com/abc-defg-hij",
+                "wss://x.livekit.cloud",
+                "t",
+            ),
         );
         bot.metadata.annotations = Some(
             annotations
@@ -236,7 +240,7 @@ mod tests {
         let mut b = a.clone();
         b.broadcast_token_secret_ref.name = "other".into();
         assert_eq!(a.join_fingerprint(), b.join_fingerprint());
-        b.meeting_url = "https://meet.google.com/zzz-zzzz-zzz".into();
+        b.meeting_url = Some("https://meet.google.com/zzz-zzzz-zzz".into());
         assert_ne!(a.join_fingerprint(), b.join_fingerprint());
     }
 }

@@ -2,13 +2,15 @@
 //! carries out what `decide` plans — one vendor call or one Kubernetes write
 //! at a time — until the plan settles.
 
-use super::decide::{Facts, Learned, LeavePurpose, Notice, Plan, Settle, decide, event};
+use super::decide::{
+    Facts, Learned, LeavePurpose, Notice, Plan, SecretProblem, Settle, decide, event,
+};
 use super::memo::{Call, Memo};
 use super::metrics::{Endpoint, Metrics, ReconcileResult};
 use super::secrets::{OperatorApiKey, SecretKeyRef, SecretReader};
 use super::status;
 use crate::api::{
-    FINALIZER, JoinAttempt, MeetingBot, RecordedBot, annotation, forgotten_annotations,
+    FINALIZER, JoinAttempt, MeetingBot, Platform, RecordedBot, annotation, forgotten_annotations,
     joined_annotations,
 };
 use crate::lemonslice::{
@@ -51,6 +53,8 @@ pub struct Settings {
     pub retry_unknown_joins: bool,
     /// How often the session of a joined bot is read.
     pub session_poll: Duration,
+    /// Keep the websocket URL's token out of status.
+    pub redact_websocket_token: bool,
     /// Name of this replica, for Events.
     pub instance: Option<String>,
 }
@@ -497,8 +501,12 @@ impl<'a> Reconciler<'a> {
             Ok(key) => key,
             Err(problem) => return Ok(self.learned(Learned::SecretMissing(problem))),
         };
+        let meeting_url = match self.meeting_url().await? {
+            Ok(url) => url,
+            Err(problem) => return Ok(self.learned(Learned::SecretMissing(problem))),
+        };
         let request = JoinRequest {
-            meeting_url: spec.meeting_url.clone(),
+            meeting_url,
             livekit_url: spec.livekit_url.clone(),
             broadcast_token,
             bot_name: spec.bot_name.clone(),
@@ -546,6 +554,10 @@ impl<'a> Reconciler<'a> {
                 info!(meeting_bot_id = recorded.meeting_bot_id, "joined");
                 let bot = self.persist_joined(&recorded).await?;
                 self.ctx.forget_failures(&bot);
+                if let Some(target) = &spec.write_connection_secret_to_ref {
+                    self.write_connection_secret(&target.name, &recorded, &joined.websocket_url)
+                        .await;
+                }
                 self.publish(
                     EventType::Normal,
                     event::JOINED,
@@ -589,6 +601,45 @@ impl<'a> Reconciler<'a> {
                 self.ctx.record_failure(&bot, Call::Join, failure);
                 Ok(Step::Continue(bot, None))
             }
+        }
+    }
+
+    /// Writes the bot's connection details into the Secret the spec names,
+    /// owned by the MeetingBot so that it goes away with it. A failure is
+    /// reported, not retried: the bot is in the meeting either way.
+    async fn write_connection_secret(
+        &self,
+        name: &str,
+        recorded: &RecordedBot,
+        websocket_url: &lemonslice::WebsocketUrl,
+    ) {
+        let owner = self.bot.controller_owner_ref(&());
+        let secret = json!({
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": { "name": name, "ownerReferences": owner.into_iter().collect::<Vec<_>>() },
+            "type": "Opaque",
+            "stringData": {
+                "websocketUrl": websocket_url.expose(),
+                "meetingBotId": recorded.meeting_bot_id,
+            },
+        });
+        let secrets: Api<Secret> = Api::namespaced(self.ctx.kube.clone(), &self.namespace);
+        let written = secrets
+            .patch(
+                name,
+                &PatchParams::apply(MANAGER).force(),
+                &Patch::Apply(&secret),
+            )
+            .await;
+        if let Err(error) = written {
+            warn!(%error, secret = name, "could not write the connection Secret");
+            self.publish(
+                EventType::Warning,
+                event::CONNECTION_SECRET_FAILED,
+                &format!("could not write Secret {name}: {error}"),
+            )
+            .await;
         }
     }
 
@@ -663,11 +714,13 @@ impl<'a> Reconciler<'a> {
                 .await;
                 match purpose {
                     LeavePurpose::Delete => self.remove_finalizer().await,
-                    LeavePurpose::Rejoin => Ok(Step::Continue(
-                        self.patch_annotations(forgotten_annotations(), None)
-                            .await?,
-                        None,
-                    )),
+                    LeavePurpose::Rejoin | LeavePurpose::Suspend | LeavePurpose::Complete => {
+                        Ok(Step::Continue(
+                            self.patch_annotations(forgotten_annotations(), None)
+                                .await?,
+                            Some(Learned::Left(purpose)),
+                        ))
+                    }
                 }
             }
             LeaveOutcome::Retryable(failure) | LeaveOutcome::Refused(failure) => {
@@ -678,11 +731,33 @@ impl<'a> Reconciler<'a> {
         }
     }
 
+    /// The meeting URL: the spec's, or the one in the Secret it names, checked
+    /// against the same platform rules as the spec's.
+    async fn meeting_url(&self) -> Result<Result<String, SecretProblem>> {
+        let spec = &self.bot.spec;
+        let Some(reference) = &spec.meeting_url_secret_ref else {
+            return Ok(Ok(spec.meeting_url.clone().unwrap_or_default()));
+        };
+        let at = SecretKeyRef {
+            namespace: self.namespace.clone(),
+            name: reference.name.clone(),
+            key: reference.key.clone(),
+        };
+        Ok(self.ctx.secrets.read(&at).await?.and_then(|url| {
+            let url = url.expose().trim().to_owned();
+            match Platform::from_meeting_url(&url) {
+                Ok(_) => Ok(url),
+                Err(invalid) => Err(SecretProblem::InvalidMeetingUrl {
+                    secret: at.name,
+                    key: at.key,
+                    problem: invalid.to_string(),
+                }),
+            }
+        }))
+    }
+
     /// The API key for this bot: its own Secret's, or the operator's.
-    async fn api_key(
-        &self,
-        for_leave: bool,
-    ) -> Result<Result<SecretString, super::decide::SecretProblem>> {
+    async fn api_key(&self, for_leave: bool) -> Result<Result<SecretString, SecretProblem>> {
         let Some(reference) = &self.bot.spec.api_key_secret_ref else {
             return Ok(Ok(self.ctx.operator_key.current().await?));
         };
@@ -701,7 +776,12 @@ impl<'a> Reconciler<'a> {
     /// Writes the settled status when it differs from what is there, publishes
     /// a Warning when the state is new, and says when to look again.
     async fn settle(&self, settle: Settle) -> Result<Action> {
-        let status = status::build(&self.bot, &settle, Timestamp::now());
+        let status = status::build(
+            &self.bot,
+            &settle,
+            Timestamp::now(),
+            self.ctx.settings.redact_websocket_token,
+        );
         let previous_reason = status::ready_reason(self.bot.status.as_ref());
         if previous_reason != Some(settle.reason)
             && let Some(notice) = settle.event

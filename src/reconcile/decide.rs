@@ -41,6 +41,8 @@ pub enum Learned {
     SecretMissing(SecretProblem),
     /// The session was just read (a failed read is also in the memo, for backoff).
     Session(SessionOutcome),
+    /// The bot left the meeting for this reason; its record is cleared.
+    Left(LeavePurpose),
 }
 
 /// Why a referenced Secret could not be used.
@@ -50,6 +52,12 @@ pub enum SecretProblem {
     NotFound { secret: String },
     /// The Secret exists but lacks the key, or its value is empty or not UTF-8.
     KeyNotFound { secret: String, key: String },
+    /// The meeting URL read from a Secret is not one the operator may join.
+    InvalidMeetingUrl {
+        secret: String,
+        key: String,
+        problem: String,
+    },
 }
 
 /// Why a bot is being taken out of its meeting.
@@ -59,6 +67,10 @@ pub enum LeavePurpose {
     Delete,
     /// The spec changed: leave, then join anew.
     Rejoin,
+    /// `spec.suspend` became true.
+    Suspend,
+    /// The bot has been in the meeting for `spec.maxDuration`.
+    Complete,
 }
 
 /// The next step. Each is one vendor call or one Kubernetes write; `Settle`
@@ -137,6 +149,10 @@ pub mod reason {
     pub const SESSION_FAILED: &str = "SessionFailed";
     /// Also the reason of a failed join or session read answered 404.
     pub const SESSION_NOT_FOUND: &str = "SessionNotFound";
+    pub const SCHEDULED: &str = "Scheduled";
+    pub const SUSPENDED: &str = "Suspended";
+    pub const COMPLETED: &str = "Completed";
+    pub const INVALID_SPEC: &str = "InvalidSpec";
 }
 
 /// Event reasons that users see and the README documents.
@@ -148,6 +164,9 @@ pub mod event {
     pub const LEAVE_FAILED: &str = "LeaveFailed";
     pub const JOIN_OUTCOME_UNKNOWN: &str = "JoinOutcomeUnknown";
     pub const SESSION_ENDED: &str = "SessionEnded";
+    pub const SUSPENDED: &str = "Suspended";
+    pub const COMPLETED: &str = "Completed";
+    pub const CONNECTION_SECRET_FAILED: &str = "ConnectionSecretFailed";
 }
 
 /// How often a MeetingBot that needs nothing is looked at again anyway.
@@ -165,12 +184,22 @@ pub fn decide(facts: &Facts) -> Plan {
     if !bot.has_finalizer() {
         return Plan::AddFinalizer;
     }
-    if let Err(invalid) = bot.platform() {
+    if let Some(Err(invalid)) = bot.platform() {
         return settle(
             Phase::Failed,
             Health::Stalled,
             reason::INVALID_MEETING_URL,
             format!("spec.meetingUrl {invalid}"),
+            None,
+        )
+        .with_warning(event::JOIN_FAILED);
+    }
+    if let Some(Err(invalid)) = bot.max_duration() {
+        return settle(
+            Phase::Failed,
+            Health::Stalled,
+            reason::INVALID_SPEC,
+            format!("spec.maxDuration: {invalid}"),
             None,
         )
         .with_warning(event::JOIN_FAILED);
@@ -191,18 +220,53 @@ fn decide_joined(facts: &Facts, recorded: RecordedBot) -> Plan {
         .joined_spec
         .as_ref()
         .is_some_and(|joined| *joined != bot.spec.join_fingerprint());
-    if !spec_changed {
-        return decide_joined_session(facts, recorded);
+    if spec_changed {
+        if bot.skip_leave() {
+            return Plan::Forget { bot: recorded };
+        }
+        return leave_unless_ended(facts, recorded, LeavePurpose::Rejoin);
     }
-    if bot.skip_leave() || session_ended(bot, &recorded).is_some() {
+    if bot.spec.suspend {
+        return leave_unless_ended(facts, recorded, LeavePurpose::Suspend);
+    }
+    let until_max = match (bot.max_duration(), joined_at(facts, &recorded)) {
+        (Some(Ok(max)), Some(joined_at)) if session_ended(bot, &recorded).is_none() => {
+            let end = joined_at.checked_add(max).unwrap_or(Timestamp::MAX);
+            match Duration::try_from(end.duration_since(facts.now)) {
+                Ok(remaining) if !remaining.is_zero() => Some(remaining),
+                _ => return leave_or_wait(facts, recorded, LeavePurpose::Complete),
+            }
+        }
+        _ => None,
+    };
+    decide_joined_session(facts, recorded, until_max)
+}
+
+/// Leave, or just forget a bot whose session already ended (leave would answer 404).
+fn leave_unless_ended(facts: &Facts, recorded: RecordedBot, purpose: LeavePurpose) -> Plan {
+    if session_ended(facts.bot, &recorded).is_some() {
         return Plan::Forget { bot: recorded };
     }
-    leave_or_wait(facts, recorded, LeavePurpose::Rejoin)
+    leave_or_wait(facts, recorded, purpose)
+}
+
+/// When the recorded bot joined: just now, or as status says.
+fn joined_at(facts: &Facts, recorded: &RecordedBot) -> Option<Timestamp> {
+    if let Some(Learned::Joined { joined_at, .. }) = facts.last {
+        return Some(*joined_at);
+    }
+    let status = facts.bot.status.as_ref()?;
+    let same_bot = status.meeting_bot_id.as_deref() == Some(recorded.meeting_bot_id.as_str());
+    same_bot.then(|| status.joined_at.as_ref().map(|t| t.0))?
 }
 
 /// A joined bot with an unchanged spec: still in the meeting, unless its
 /// session ended, which the session's status is read now and then to learn.
-fn decide_joined_session(facts: &Facts, recorded: RecordedBot) -> Plan {
+fn decide_joined_session(
+    facts: &Facts,
+    recorded: RecordedBot,
+    until_max: Option<Duration>,
+) -> Plan {
     let ended = match facts.last {
         Some(Learned::Session(SessionOutcome::Status(status))) => ended_reason(*status),
         Some(Learned::Session(SessionOutcome::Failed(failure)))
@@ -258,8 +322,20 @@ fn decide_joined_session(facts: &Facts, recorded: RecordedBot) -> Plan {
         ),
         bot: Some(recorded),
         joined,
-        requeue: Some(next_check),
+        requeue: Some(until_max.map_or(next_check, |until| until.min(next_check))),
         event: None,
+    })
+}
+
+/// Whether the bot left for good after `spec.maxDuration`: just now, or as
+/// status says for this generation of the spec.
+fn completed(facts: &Facts) -> bool {
+    if let Some(Learned::Left(LeavePurpose::Complete)) = facts.last {
+        return true;
+    }
+    facts.bot.status.as_ref().is_some_and(|status| {
+        status.phase == Some(Phase::Completed)
+            && status.observed_generation == facts.bot.metadata.generation
     })
 }
 
@@ -341,9 +417,46 @@ fn decide_unknown_join(facts: &Facts, attempt: JoinAttempt) -> Plan {
     .with_warning(event::JOIN_OUTCOME_UNKNOWN)
 }
 
-/// No bot yet: read the session, then join only an active one.
+/// No bot yet: unless suspended, completed or scheduled for later, read the
+/// session, then join only an active one.
 fn decide_join(facts: &Facts) -> Plan {
     let bot = facts.bot;
+    if bot.spec.suspend {
+        return settle(
+            Phase::Suspended,
+            Health::Ready,
+            reason::SUSPENDED,
+            "spec.suspend is true: the avatar stays out of the meeting".into(),
+            None,
+        )
+        .with_event(Notice::Normal(event::SUSPENDED));
+    }
+    if completed(facts) {
+        return settle(
+            Phase::Completed,
+            Health::Ready,
+            reason::COMPLETED,
+            format!(
+                "the avatar left after spec.maxDuration ({}) and does not rejoin; a new spec joins again",
+                bot.spec.max_duration.as_deref().unwrap_or_default()
+            ),
+            None,
+        )
+        .with_event(Notice::Normal(event::COMPLETED));
+    }
+    if let Some(join_at) = &bot.spec.join_at
+        && let Ok(wait) = Duration::try_from(join_at.0.duration_since(facts.now))
+        && !wait.is_zero()
+    {
+        return settle(
+            Phase::Scheduled,
+            Health::Reconciling,
+            reason::SCHEDULED,
+            format!("the avatar joins at {} (spec.joinAt)", join_at.0),
+            None,
+        )
+        .with_requeue(wait);
+    }
     if let Some(Learned::SecretMissing(problem)) = facts.last {
         let (reason, message) = match problem {
             SecretProblem::NotFound { secret } => (
@@ -356,6 +469,20 @@ fn decide_join(facts: &Facts) -> Plan {
                 reason::SECRET_KEY_NOT_FOUND,
                 format!("Secret {secret} has no non-empty key {key}; the bot joins once it has"),
             ),
+            SecretProblem::InvalidMeetingUrl {
+                secret,
+                key,
+                problem,
+            } => {
+                return settle(
+                    Phase::Failed,
+                    Health::Stalled,
+                    reason::INVALID_MEETING_URL,
+                    format!("the meeting URL in Secret {secret}, key {key}, {problem}"),
+                    None,
+                )
+                .with_warning(event::JOIN_FAILED);
+            }
         };
         return settle(Phase::Pending, Health::Reconciling, reason, message, None);
     }
@@ -435,9 +562,9 @@ fn decide_deletion(facts: &Facts) -> Plan {
 fn leave_or_wait(facts: &Facts, recorded: RecordedBot, purpose: LeavePurpose) -> Plan {
     if let Some(Learned::SecretMissing(problem)) = facts.last {
         let secret = match problem {
-            SecretProblem::NotFound { secret } | SecretProblem::KeyNotFound { secret, .. } => {
-                secret
-            }
+            SecretProblem::NotFound { secret }
+            | SecretProblem::KeyNotFound { secret, .. }
+            | SecretProblem::InvalidMeetingUrl { secret, .. } => secret,
         };
         return settle(
             Phase::Leaving,
@@ -535,8 +662,12 @@ impl Plan {
     }
 
     fn with_warning(self, reason: &'static str) -> Plan {
+        self.with_event(Notice::Warning(reason))
+    }
+
+    fn with_event(self, notice: Notice) -> Plan {
         self.map_settle(|settle| Settle {
-            event: Some(Notice::Warning(reason)),
+            event: Some(notice),
             ..settle
         })
     }

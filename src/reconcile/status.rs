@@ -2,9 +2,10 @@
 //! (and through it Flux and `kubectl wait`) reads without help.
 
 use super::decide::{Health, Settle};
-use crate::api::{MeetingBot, MeetingBotStatus};
+use crate::api::{MeetingBot, MeetingBotStatus, annotation};
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::ResourceExt;
 
 pub const READY: &str = "Ready";
 pub const RECONCILING: &str = "Reconciling";
@@ -13,14 +14,27 @@ pub const STALLED: &str = "Stalled";
 /// The status that `settle` describes. Conditions whose status did not change
 /// keep their lastTransitionTime, and fields the plan does not touch keep their
 /// value, so that an unchanged state yields an equal status and no write.
-pub fn build(bot: &MeetingBot, settle: &Settle, now: Timestamp) -> MeetingBotStatus {
+/// With `redact_token`, the websocket URL's query (its token) is kept out of status.
+pub fn build(
+    bot: &MeetingBot,
+    settle: &Settle,
+    now: Timestamp,
+    redact_token: bool,
+) -> MeetingBotStatus {
     let current = bot.status.clone().unwrap_or_default();
     let generation = bot.metadata.generation;
     let recorded = settle.bot.as_ref();
     let same_bot = recorded.is_some()
         && current.meeting_bot_id.as_deref() == recorded.map(|b| b.meeting_bot_id.as_str());
     let (websocket_url, joined_at) = match (&settle.joined, same_bot) {
-        (Some((url, at)), _) => (Some(url.expose().to_owned()), Some(Time(*at))),
+        (Some((url, at)), _) => {
+            let url = if redact_token {
+                url.redacted()
+            } else {
+                url.expose().to_owned()
+            };
+            (Some(url), Some(Time(*at)))
+        }
         (None, true) => (current.websocket_url.clone(), current.joined_at.clone()),
         (None, false) => (None, None),
     };
@@ -51,13 +65,18 @@ pub fn build(bot: &MeetingBot, settle: &Settle, now: Timestamp) -> MeetingBotSta
 
     MeetingBotStatus {
         phase: Some(settle.phase),
-        platform: bot.platform().ok(),
+        // A URL kept in a Secret is not read for status: its platform stays unshown.
+        platform: bot.platform().and_then(Result::ok),
         meeting_bot_id: recorded.map(|b| b.meeting_bot_id.clone()),
         websocket_url,
         session_id: recorded.map(|b| b.session_id.clone()),
         joined_at,
         observed_generation: generation,
         conditions,
+        last_handled_reconcile_at: bot
+            .annotations()
+            .get(annotation::RECONCILE_REQUESTED_AT)
+            .cloned(),
     }
 }
 

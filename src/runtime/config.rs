@@ -67,6 +67,11 @@ pub struct RunArgs {
     #[arg(long, env = "SESSION_POLL_INTERVAL", default_value = "30s", value_parser = parse_duration)]
     pub session_poll_interval: Duration,
 
+    /// Keep the token of the websocket URL out of MeetingBot status (use
+    /// spec.writeConnectionSecretToRef to hand the full URL to the agent).
+    #[arg(long, env = "REDACT_WEBSOCKET_TOKEN")]
+    pub redact_websocket_token: bool,
+
     /// Address of the metrics and health server (/metrics, /healthz, /readyz).
     #[arg(long, env = "METRICS_ADDR", default_value = "0.0.0.0:8080")]
     pub metrics_addr: SocketAddr,

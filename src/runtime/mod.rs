@@ -63,6 +63,7 @@ async fn start(args: RunArgs) -> crate::Result<ExitCode> {
         concurrency: args.concurrency,
         retry_unknown_joins: args.retry_unknown_joins,
         session_poll: args.session_poll_interval,
+        redact_websocket_token: args.redact_websocket_token,
         instance: Some(identity.clone()),
     };
     let ctx = Context::new(kube.clone(), vendor, operator_key, settings, metrics);

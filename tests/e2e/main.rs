@@ -5,6 +5,7 @@ mod api;
 mod client;
 mod cluster;
 mod controller;
+mod lifecycle;
 mod runtime;
 mod session;
 mod support;

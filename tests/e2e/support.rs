@@ -7,9 +7,7 @@ use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Client, CustomResourceExt};
-use meetingbot_operator::api::{
-    BroadcastTokenSecretRef, DeletionPolicy, MeetingBot, MeetingBotSpec,
-};
+use meetingbot_operator::api::{MeetingBot, MeetingBotSpec};
 use std::future::Future;
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -148,16 +146,13 @@ fn base64(value: &str) -> String {
 /// A valid spec for a Google Meet meeting, with its token in Secret `token`.
 pub fn spec(session_id: &str) -> MeetingBotSpec {
     MeetingBotSpec {
-        session_id: session_id.into(),
-        meeting_url: "https://meet.google.com/abc-defg-hij".into(),
-        livekit_url: "wss://lemonslice-pb123.livekit.cloud".into(),
-        broadcast_token_secret_ref: BroadcastTokenSecretRef {
-            name: "token".into(),
-            key: "token".into(),
-        },
         bot_name: Some("LemonSlice Avatar".into()),
-        api_key_secret_ref: None,
-        deletion_policy: DeletionPolicy::Leave,
+        ..MeetingBotSpec::new(
+            session_id,
+            "https://meet.google.com/abc-defg-hij",
+            "wss://lemonslice-pb123.livekit.cloud",
+            "token",
+        )
     }
 }
 
