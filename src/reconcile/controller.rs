@@ -3,7 +3,7 @@
 //! at a time — until the plan settles.
 
 use super::decide::{
-    Facts, Learned, LeavePurpose, Notice, Plan, SecretProblem, Settle, decide, event,
+    Facts, JustJoined, Learned, LeavePurpose, Notice, Plan, SecretProblem, Settle, decide, event,
 };
 use super::memo::{Call, Memo};
 use super::metrics::{Endpoint, Metrics, ReconcileResult};
@@ -40,6 +40,8 @@ pub const MANAGER: &str = "meetingbot-operator";
 
 /// A reconcile that keeps planning steps past this many is cut short and requeued.
 const MAX_STEPS: usize = 8;
+/// After a write conflict, how soon to look again (the watch brings the newer object).
+const CONFLICT_RETRY: Duration = Duration::from_millis(200);
 /// How long to keep trying to record a bot id that join just returned.
 const PERSIST_DEADLINE: Duration = Duration::from_secs(60);
 
@@ -433,7 +435,7 @@ impl<'a> Reconciler<'a> {
             Ok(bot) => Ok(Step::Continue(bot, None)),
             Err(kube::Error::Api(status)) if status.code == 409 => {
                 info!("the object changed meanwhile; starting over");
-                Ok(Step::Stop(Action::requeue(Duration::from_millis(200))))
+                Ok(Step::Stop(Action::requeue(CONFLICT_RETRY)))
             }
             Err(error) => Err(error.into()),
         }
@@ -526,7 +528,7 @@ impl<'a> Reconciler<'a> {
             Ok(bot) => bot,
             Err(Error::Kube(kube::Error::Api(status))) if status.code == 409 => {
                 info!("the object changed before the join; starting over");
-                return Ok(Step::Stop(Action::requeue(Duration::from_millis(200))));
+                return Ok(Step::Stop(Action::requeue(CONFLICT_RETRY)));
             }
             Err(error) => return Err(error),
         };
@@ -569,10 +571,11 @@ impl<'a> Reconciler<'a> {
                 .await;
                 Ok(Step::Continue(
                     bot,
-                    Some(Learned::Joined {
+                    Some(Learned::Joined(JustJoined {
                         websocket_url: joined.websocket_url,
                         joined_at: Timestamp::now(),
-                    }),
+                        platform: Platform::from_meeting_url(&request.meeting_url).ok(),
+                    })),
                 ))
             }
             JoinOutcome::NotJoined(failure) => {
@@ -793,18 +796,33 @@ impl<'a> Reconciler<'a> {
             self.publish(type_, reason, &settle.message).await;
         }
         if self.bot.status.as_ref() != Some(&status) {
-            let patch = json!({
+            // Checked against the version this reconcile saw: a reconcile that
+            // started from a stale cache must not overwrite a newer status (and
+            // with it the websocket URL, which nothing else records). A join
+            // made in this reconcile is news that must land whatever changed.
+            let mut patch = json!({
                 "apiVersion": "liveai.lemonslice.com/v1alpha1",
                 "kind": "MeetingBot",
                 "status": status,
             });
-            self.api
+            if settle.joined.is_none() {
+                patch["metadata"] = json!({ "resourceVersion": self.bot.resource_version() });
+            }
+            let written = self
+                .api
                 .patch_status(
                     &self.bot.name_any(),
                     &PatchParams::apply(MANAGER).force(),
                     &Patch::Apply(&patch),
                 )
-                .await?;
+                .await;
+            match written {
+                Err(kube::Error::Api(status)) if status.code == 409 => {
+                    info!("the object changed meanwhile; starting over");
+                    return Ok(Action::requeue(CONFLICT_RETRY));
+                }
+                written => written?,
+            };
         }
         Ok(settle
             .requeue

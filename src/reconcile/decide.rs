@@ -5,7 +5,7 @@
 
 use super::memo::{Call, Memo};
 use crate::api::{
-    BotRecord, DeletionPolicy, JoinAttempt, MeetingBot, Phase, RecordedBot, annotation,
+    BotRecord, DeletionPolicy, JoinAttempt, MeetingBot, Phase, Platform, RecordedBot, annotation,
 };
 use crate::lemonslice::{FailureKind, SessionOutcome, SessionStatus, WebsocketUrl};
 use jiff::Timestamp;
@@ -33,16 +33,22 @@ pub struct Facts<'a> {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Learned {
     /// Join succeeded just now; status gets the websocket URL.
-    Joined {
-        websocket_url: WebsocketUrl,
-        joined_at: Timestamp,
-    },
+    Joined(JustJoined),
     /// A Secret the next call needs is missing.
     SecretMissing(SecretProblem),
     /// The session was just read (a failed read is also in the memo, for backoff).
     Session(SessionOutcome),
     /// The bot left the meeting for this reason; its record is cleared.
     Left(LeavePurpose),
+}
+
+/// A join that succeeded in this reconcile, with what only it knows.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JustJoined {
+    pub websocket_url: WebsocketUrl,
+    pub joined_at: Timestamp,
+    /// The platform of the URL joined, also of one read from a Secret.
+    pub platform: Option<Platform>,
 }
 
 /// Why a referenced Secret could not be used.
@@ -113,7 +119,7 @@ pub struct Settle {
     /// The bot to show in status; `None` clears it.
     pub bot: Option<RecordedBot>,
     /// Fresh from a join in this reconcile; otherwise status keeps what it had.
-    pub joined: Option<(WebsocketUrl, Timestamp)>,
+    pub joined: Option<JustJoined>,
     pub requeue: Option<Duration>,
     /// Event to publish when the status enters this state.
     pub event: Option<Notice>,
@@ -252,8 +258,8 @@ fn leave_unless_ended(facts: &Facts, recorded: RecordedBot, purpose: LeavePurpos
 
 /// When the recorded bot joined: just now, or as status says.
 fn joined_at(facts: &Facts, recorded: &RecordedBot) -> Option<Timestamp> {
-    if let Some(Learned::Joined { joined_at, .. }) = facts.last {
-        return Some(*joined_at);
+    if let Some(Learned::Joined(joined)) = facts.last {
+        return Some(joined.joined_at);
     }
     let status = facts.bot.status.as_ref()?;
     let same_bot = status.meeting_bot_id.as_deref() == Some(recorded.meeting_bot_id.as_str());
@@ -285,10 +291,7 @@ fn decide_joined_session(
         });
     }
     let poll = jittered(facts.session_poll, facts.bot);
-    let fresh = matches!(
-        facts.last,
-        Some(Learned::Session(_) | Learned::Joined { .. })
-    );
+    let fresh = matches!(facts.last, Some(Learned::Session(_) | Learned::Joined(_)));
     let next_check = if fresh {
         poll
     } else {
@@ -306,10 +309,7 @@ fn decide_joined_session(
         }
     };
     let joined = match facts.last {
-        Some(Learned::Joined {
-            websocket_url,
-            joined_at,
-        }) => Some((websocket_url.clone(), *joined_at)),
+        Some(Learned::Joined(joined)) => Some(joined.clone()),
         _ => None,
     };
     Plan::Settle(Settle {

@@ -26,17 +26,22 @@ pub fn build(
     let recorded = settle.bot.as_ref();
     let same_bot = recorded.is_some()
         && current.meeting_bot_id.as_deref() == recorded.map(|b| b.meeting_bot_id.as_str());
-    let (websocket_url, joined_at) = match (&settle.joined, same_bot) {
-        (Some((url, at)), _) => {
+    let (websocket_url, joined_at, joined_platform) = match (&settle.joined, same_bot) {
+        (Some(joined), _) => {
+            let url = &joined.websocket_url;
             let url = if redact_token {
                 url.redacted()
             } else {
                 url.expose().to_owned()
             };
-            (Some(url), Some(Time(*at)))
+            (Some(url), Some(Time(joined.joined_at)), joined.platform)
         }
-        (None, true) => (current.websocket_url.clone(), current.joined_at.clone()),
-        (None, false) => (None, None),
+        (None, true) => (
+            current.websocket_url.clone(),
+            current.joined_at.clone(),
+            current.platform,
+        ),
+        (None, false) => (None, None, None),
     };
 
     let condition = |type_: &str, status: bool| {
@@ -65,8 +70,8 @@ pub fn build(
 
     MeetingBotStatus {
         phase: Some(settle.phase),
-        // A URL kept in a Secret is not read for status: its platform stays unshown.
-        platform: bot.platform().and_then(Result::ok),
+        // A URL kept in a Secret shows its platform once a bot joined it.
+        platform: bot.platform().and_then(Result::ok).or(joined_platform),
         meeting_bot_id: recorded.map(|b| b.meeting_bot_id.clone()),
         websocket_url,
         session_id: recorded.map(|b| b.session_id.clone()),

@@ -7,7 +7,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
 use meetingbot_operator::api::{
-    ConnectionSecretRef, MeetingBot, MeetingUrlSecretRef, Phase, annotation,
+    ConnectionSecretRef, MeetingBot, MeetingUrlSecretRef, Phase, Platform, annotation,
 };
 use serde_json::json;
 use std::time::Duration;
@@ -186,6 +186,10 @@ async fn a_meeting_url_in_a_secret_is_read_and_checked() {
     let joined = wait_for_condition(&client, &ns, "hidden", "Ready", Some("Joined"), SETTLE).await;
     let live = live_bots(&fake.admin(), "session-meeting").await;
     assert_eq!(live[0].meeting_url, zoom);
+    assert_eq!(
+        joined.status.as_ref().unwrap().platform,
+        Some(Platform::Zoom)
+    );
     let shown = serde_json::to_string(&joined).unwrap();
     assert!(
         !shown.contains("S3cretPass"),
