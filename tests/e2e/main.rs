@@ -6,6 +6,7 @@ mod client;
 mod cluster;
 mod controller;
 mod lifecycle;
+mod packaging;
 mod runtime;
 mod session;
 mod support;

@@ -1,0 +1,46 @@
+{{/* The release's full name, at most 63 characters. */}}
+{{- define "meetingbot-operator.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Labels that select the operator's pods; never change across upgrades. */}}
+{{- define "meetingbot-operator.selectorLabels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{/* The recommended labels, on every object. */}}
+{{- define "meetingbot-operator.labels" -}}
+{{ include "meetingbot-operator.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/component: operator
+app.kubernetes.io/part-of: meetingbot-operator
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+
+{{- define "meetingbot-operator.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "meetingbot-operator.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- required "serviceAccount.name is required when serviceAccount.create is false" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The Secret holding the API key, and its key: the rendered one when
+     apiKey.value is set, else apiKey.existingSecret. */}}
+{{- define "meetingbot-operator.apiKeySecret" -}}
+{{- if .Values.apiKey.value -}}
+{{- printf "%s-api-key" (include "meetingbot-operator.fullname" .) -}}
+{{- else -}}
+{{- required "set apiKey.existingSecret (a Secret holding the LemonSlice API key) or apiKey.value" .Values.apiKey.existingSecret -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "meetingbot-operator.apiKeySecretKey" -}}
+{{- if .Values.apiKey.value -}}api-key{{- else -}}{{ .Values.apiKey.existingSecretKey }}{{- end -}}
+{{- end -}}

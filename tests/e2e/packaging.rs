@@ -1,0 +1,401 @@
+//! Packaging: the Helm chart, the manifests rendered from it, the image's
+//! binary and the Argo CD health check, each checked the way users meet them.
+
+use crate::support::*;
+use kube::Api;
+use kube::api::DeleteParams;
+use meetingbot_operator::api::MeetingBot;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+const CHART: &str = "charts/meetingbot-operator";
+
+/// Runs a program from the repository's root, feeding it `stdin`.
+fn run(program: &str, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(program)
+        .args(args)
+        .current_dir(repo_root())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|error| panic!("{program} runs (make test puts it on PATH): {error}"));
+    let mut input = child.stdin.take().unwrap();
+    input
+        .write_all(stdin.unwrap_or_default().as_bytes())
+        .unwrap();
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+/// Runs a program that must succeed, and returns what it printed.
+fn succeed(program: &str, args: &[&str], stdin: Option<&str>) -> String {
+    let output = run(program, args, stdin);
+    assert!(
+        output.status.success(),
+        "{program} {args:?}: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+fn helm_template(namespace: &str, values: &[&str]) -> String {
+    let mut args = vec![
+        "template",
+        "meetingbot-operator",
+        CHART,
+        "--namespace",
+        namespace,
+    ];
+    for value in values {
+        args.extend(["--set", value]);
+    }
+    succeed("helm", &args, None)
+}
+
+#[test]
+fn helm_lint_passes_and_unknown_values_are_refused() {
+    succeed("helm", &["lint", "--strict", CHART], None);
+    let every_option = [
+        "apiKey.value=inline-key",
+        "metrics.serviceMonitor.enabled=true",
+        "podDisruptionBudget.enabled=true",
+        "networkPolicy.enabled=true",
+        "connectionSecrets.enabled=true",
+        "replicaCount=2",
+    ];
+    let mut args = vec!["lint", "--strict", CHART];
+    for value in &every_option {
+        args.extend(["--set", value]);
+    }
+    succeed("helm", &args, None);
+
+    let refused = run("helm", &["template", CHART, "--set", "replicas=2"], None);
+    assert!(!refused.status.success());
+    let error = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        error.contains("replicas"),
+        "the error names the key: {error}"
+    );
+}
+
+#[tokio::test]
+async fn the_rendered_chart_passes_the_restricted_pod_security_level() {
+    let client = client().await;
+    let ns = namespace(&client, "restricted").await;
+    kubectl(&[
+        "label",
+        "namespace",
+        &ns,
+        "pod-security.kubernetes.io/enforce=restricted",
+        "pod-security.kubernetes.io/warn=restricted",
+    ]);
+    for values in [
+        &[][..],
+        &[
+            "apiKey.value=inline-key",
+            "networkPolicy.enabled=true",
+            "podDisruptionBudget.enabled=true",
+        ],
+    ] {
+        let manifests = helm_template(&ns, values);
+        let applied = succeed(
+            "kubectl",
+            &[
+                "apply",
+                "--dry-run=server",
+                "--warnings-as-errors",
+                "-n",
+                &ns,
+                "-f",
+                "-",
+            ],
+            Some(&manifests),
+        );
+        assert!(
+            applied.contains("deployment.apps/meetingbot-operator created (server dry run)"),
+            "{applied}"
+        );
+    }
+}
+
+#[test]
+fn deploy_and_the_chart_crd_match_their_sources() {
+    let crd = std::fs::read(repo_root().join("crds/meetingbot.yaml")).unwrap();
+    let chart_crd = std::fs::read(repo_root().join(CHART).join("crds/meetingbot.yaml")).unwrap();
+    assert!(
+        crd == chart_crd,
+        "charts/meetingbot-operator/crds/ is a byte copy of crds/meetingbot.yaml"
+    );
+
+    let rendered = tempfile::tempdir().unwrap();
+    succeed(
+        "hack/render-deploy.sh",
+        &[rendered.path().to_str().unwrap()],
+        None,
+    );
+    let committed = repo_root().join("deploy");
+    for entry in std::fs::read_dir(rendered.path()).unwrap() {
+        let name = entry.unwrap().file_name();
+        let fresh = std::fs::read(rendered.path().join(&name)).unwrap();
+        let kept = std::fs::read(committed.join(&name)).unwrap_or_default();
+        assert!(
+            fresh == kept,
+            "deploy/{} drifted from the chart: run hack/render-deploy.sh",
+            name.to_string_lossy()
+        );
+    }
+}
+
+#[test]
+fn the_kustomize_base_builds_what_install_yaml_holds() {
+    let built = succeed("kubectl", &["kustomize", "deploy"], None);
+    let kinds = |yaml: &str| {
+        let mut kinds: Vec<String> = yaml
+            .lines()
+            .filter_map(|line| line.strip_prefix("kind: "))
+            .map(str::to_owned)
+            .collect();
+        kinds.sort();
+        kinds
+    };
+    let install = std::fs::read_to_string(repo_root().join("deploy/install.yaml")).unwrap();
+    assert_eq!(kinds(&built), kinds(&install));
+    assert!(built.contains("namespace: meetingbot-system"));
+}
+
+/// A kubeconfig for the cluster of `make test` that authenticates with `token`.
+fn kubeconfig_with_token(token: &str, dir: &Path) -> PathBuf {
+    let field = |path: &str| {
+        succeed(
+            "kubectl",
+            &[
+                "config",
+                "view",
+                "--raw",
+                "--minify",
+                "-o",
+                &format!("jsonpath={path}"),
+            ],
+            None,
+        )
+    };
+    let server = field("{.clusters[0].cluster.server}");
+    let ca = field("{.clusters[0].cluster.certificate-authority-data}");
+    let kubeconfig = dir.join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {{server: {server}, certificate-authority-data: {ca}}}\n\
+             users:\n- name: u\n  user: {{token: {token}}}\ncontexts:\n- name: c\n  context: {{cluster: c, user: u}}\ncurrent-context: c\n"
+        ),
+    )
+    .unwrap();
+    kubeconfig
+}
+
+#[tokio::test]
+async fn the_charts_rbac_is_enough_for_the_operator_and_nothing_more() {
+    let client = client().await;
+    let release_ns = namespace(&client, "release").await;
+    let bots_ns = namespace(&client, "rbac-bots").await;
+    let release = format!("rbac-{release_ns}");
+    succeed(
+        "helm",
+        &[
+            "install",
+            &release,
+            CHART,
+            "--namespace",
+            &release_ns,
+            "--set",
+            "apiKey.value=unused-in-this-test",
+        ],
+        None,
+    );
+    let service_account = format!("{release}-meetingbot-operator");
+    let user = format!("system:serviceaccount:{release_ns}:{service_account}");
+    let can = |verb: &str, resource: &str, ns: &str| {
+        let output = run(
+            "kubectl",
+            &["auth", "can-i", verb, resource, "-n", ns, "--as", &user],
+            None,
+        );
+        String::from_utf8_lossy(&output.stdout).trim() == "yes"
+    };
+    let granted = [
+        ("get", "meetingbots.liveai.lemonslice.com", &bots_ns),
+        ("list", "meetingbots.liveai.lemonslice.com", &bots_ns),
+        ("watch", "meetingbots.liveai.lemonslice.com", &bots_ns),
+        ("patch", "meetingbots.liveai.lemonslice.com", &bots_ns),
+        ("update", "meetingbots.liveai.lemonslice.com", &bots_ns),
+        (
+            "patch",
+            "meetingbots.liveai.lemonslice.com/status",
+            &bots_ns,
+        ),
+        (
+            "update",
+            "meetingbots.liveai.lemonslice.com/finalizers",
+            &bots_ns,
+        ),
+        ("get", "secrets", &bots_ns),
+        ("watch", "secrets", &bots_ns),
+        ("create", "events.events.k8s.io", &bots_ns),
+        ("patch", "events.events.k8s.io", &bots_ns),
+        ("get", "leases.coordination.k8s.io", &release_ns),
+        ("create", "leases.coordination.k8s.io", &release_ns),
+        ("update", "leases.coordination.k8s.io", &release_ns),
+        ("watch", "leases.coordination.k8s.io", &release_ns),
+    ];
+    for (verb, resource, ns) in granted {
+        assert!(
+            can(verb, resource, ns),
+            "{verb} {resource} in {ns} must be granted"
+        );
+    }
+    let denied = [
+        ("create", "secrets", &bots_ns),
+        ("delete", "secrets", &bots_ns),
+        ("update", "secrets", &bots_ns),
+        ("get", "pods", &bots_ns),
+        ("create", "pods", &bots_ns),
+        ("delete", "pods", &release_ns),
+        ("create", "meetingbots.liveai.lemonslice.com", &bots_ns),
+        ("delete", "meetingbots.liveai.lemonslice.com", &bots_ns),
+        (
+            "create",
+            "customresourcedefinitions.apiextensions.k8s.io",
+            &bots_ns,
+        ),
+        (
+            "update",
+            "customresourcedefinitions.apiextensions.k8s.io",
+            &bots_ns,
+        ),
+        ("get", "leases.coordination.k8s.io", &bots_ns),
+        (
+            "update",
+            "leases.coordination.k8s.io",
+            &"kube-system".to_owned(),
+        ),
+        ("create", "events", &bots_ns),
+        ("get", "configmaps", &bots_ns),
+    ];
+    for (verb, resource, ns) in denied {
+        assert!(
+            !can(verb, resource, ns),
+            "{verb} {resource} in {ns} must be denied"
+        );
+    }
+
+    // The operator itself, with nothing but the ServiceAccount's token.
+    let token = succeed(
+        "kubectl",
+        &["create", "token", &service_account, "-n", &release_ns],
+        None,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let fake = fake().await;
+    put_secret(&client, &bots_ns, "token", "token", BROADCAST_TOKEN).await;
+    let mut options = OperatorOptions::new(&bots_ns, &fake);
+    options.kubeconfig = Some(kubeconfig_with_token(token.trim(), dir.path()));
+    options.extra_args = vec![
+        "--leader-election=true".into(),
+        format!("--lease-namespace={release_ns}"),
+    ];
+    let _operator = Operator::start(&options).await;
+    create_bot(&client, &bots_ns, "least", spec("session-rbac")).await;
+    wait_for_condition(
+        &client,
+        &bots_ns,
+        "least",
+        "Ready",
+        Some("Joined"),
+        Duration::from_secs(20),
+    )
+    .await;
+    Api::<MeetingBot>::namespaced(client.clone(), &bots_ns)
+        .delete("least", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_for_gone(&client, &bots_ns, "least", Duration::from_secs(20)).await;
+    assert!(
+        live_bots(&fake.admin(), "session-rbac").await.is_empty(),
+        "the bot left"
+    );
+    let events = kubectl(&["get", "events.events.k8s.io", "-n", &bots_ns, "-o", "name"]);
+    assert!(!events.is_empty(), "the operator could publish Events");
+    succeed(
+        "helm",
+        &["uninstall", &release, "--namespace", &release_ns],
+        None,
+    );
+}
+
+/// Runs the Argo CD health script on `object`, as Argo CD does: `obj` set, `hs` returned.
+fn argocd_health(object: serde_json::Value) -> (String, String) {
+    use mlua::LuaSerdeExt;
+    let script = std::fs::read_to_string(repo_root().join("docs/argocd/health.lua")).unwrap();
+    let lua = mlua::Lua::new();
+    lua.globals()
+        .set("obj", lua.to_value(&object).unwrap())
+        .unwrap();
+    let hs: mlua::Table = lua.load(&script).eval().unwrap();
+    (hs.get("status").unwrap(), hs.get("message").unwrap())
+}
+
+fn sample(generation: i64, observed: i64, conditions: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({
+        "metadata": { "name": "m", "generation": generation },
+        "status": { "observedGeneration": observed, "conditions": conditions },
+    })
+}
+
+#[test]
+fn the_argocd_health_check_reads_the_conditions() {
+    let ready = serde_json::json!([{ "type": "Ready", "status": "True", "reason": "Joined", "message": "in the meeting" }]);
+    let stalled = serde_json::json!([
+        { "type": "Ready", "status": "False", "reason": "Unauthorized", "message": "key refused" },
+        { "type": "Stalled", "status": "True", "reason": "Unauthorized", "message": "key refused" },
+    ]);
+    let reconciling = serde_json::json!([
+        { "type": "Ready", "status": "False", "reason": "SessionQueued", "message": "queued" },
+        { "type": "Reconciling", "status": "True", "reason": "SessionQueued", "message": "queued" },
+    ]);
+    let no_status = serde_json::json!({ "metadata": { "name": "m", "generation": 1 } });
+
+    assert_eq!(argocd_health(no_status).0, "Progressing");
+    assert_eq!(
+        argocd_health(sample(2, 1, ready.clone())).0,
+        "Progressing",
+        "generation not yet observed"
+    );
+    assert_eq!(
+        argocd_health(sample(2, 2, ready)),
+        ("Healthy".into(), "in the meeting".into())
+    );
+    let (health, message) = argocd_health(sample(1, 1, stalled));
+    assert_eq!(health, "Degraded");
+    assert!(message.contains("Unauthorized"), "{message}");
+    assert_eq!(argocd_health(sample(1, 1, reconciling)).0, "Progressing");
+    assert_eq!(
+        argocd_health(sample(1, 1, serde_json::json!([]))).0,
+        "Progressing"
+    );
+}
+
+#[test]
+fn the_argocd_config_map_carries_the_health_script() {
+    let script = std::fs::read_to_string(repo_root().join("docs/argocd/health.lua")).unwrap();
+    let config_map: serde_yaml::Value = serde_yaml::from_str(
+        &std::fs::read_to_string(repo_root().join("docs/argocd/argocd-cm.yaml")).unwrap(),
+    )
+    .unwrap();
+    let embedded =
+        &config_map["data"]["resource.customizations.health.liveai.lemonslice.com_MeetingBot"];
+    assert_eq!(embedded.as_str(), Some(script.as_str()));
+}
