@@ -2,6 +2,7 @@
 //! One binary with a module per concern: one link instead of many.
 
 mod api;
+mod bench;
 mod client;
 mod cluster;
 mod controller;

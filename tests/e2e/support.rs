@@ -258,7 +258,10 @@ impl OperatorOptions {
         OperatorOptions {
             namespace: namespace.into(),
             lemonslice_url: fake.url(),
-            extra_args: vec!["--leader-election=false".into()],
+            extra_args: vec![
+                "--leader-election=false".into(),
+                "--log-level=info,meetingbot_operator=debug".into(),
+            ],
             kubeconfig: None,
         }
     }
@@ -288,12 +291,7 @@ impl Operator {
             .args(["--lemonslice-url", &options.lemonslice_url])
             .args(["--namespaces", &options.namespace])
             .args(["--metrics-addr", &format!("127.0.0.1:{port}")])
-            .args([
-                "--log-format",
-                "json",
-                "--log-level",
-                "info,meetingbot_operator=debug",
-            ])
+            .args(["--log-format", "json"])
             .args(["--call-timeout", "5s"])
             .args(&options.extra_args)
             .env(
