@@ -46,4 +46,7 @@ bench:
 
 ## chaos: vendor faults, killed processes, a restarted API server, hostile input, leaked secrets (the short parts run in `make test`)
 chaos:
+	@rm -f target/chaos/table.md
 	@$(CLUSTER)/with-cluster.sh cargo test --release --locked --test e2e chaos:: -- --include-ignored --nocapture --test-threads=1
+	@printf '\n| scenario | MeetingBots | faults or kills | duplicate bots | bots left behind | JoinOutcomeUnknown | secrets found |\n|---|---|---|---|---|---|---|\n'
+	@cat target/chaos/table.md

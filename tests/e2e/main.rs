@@ -3,6 +3,7 @@
 
 mod api;
 mod bench;
+mod chaos;
 mod client;
 mod cluster;
 mod controller;
