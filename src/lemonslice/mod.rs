@@ -142,25 +142,7 @@ impl Client {
                 ));
             }
         };
-        if status.is_success() {
-            return match serde_json::from_slice::<JoinAnswer>(&body) {
-                Ok(answer)
-                    if !answer.meeting_bot_id.is_empty() && !answer.websocket_url.is_empty() =>
-                {
-                    JoinOutcome::Joined(JoinedBot {
-                        meeting_bot_id: answer.meeting_bot_id,
-                        websocket_url: WebsocketUrl::new(answer.websocket_url),
-                    })
-                }
-                _ => JoinOutcome::Unknown(Failure {
-                    kind: FailureKind::NoAnswer,
-                    status: Some(status.as_u16()),
-                    detail: "the answer lacks meeting_bot_id or websocket_url".into(),
-                    retry_after: None,
-                }),
-            };
-        }
-        JoinOutcome::from_error_status(http_failure(status, &body, retry_after, &secrets))
+        join_outcome(status, &body, retry_after, &secrets)
     }
 
     /// `POST /liveai/sessions/{session_id}/leave-meeting`.
@@ -311,6 +293,33 @@ fn transport_failure(
     }
 }
 
+/// Classifies a join's answer: only a complete success is Joined, only the
+/// statuses that prove nothing was created are NotJoined.
+fn join_outcome(
+    status: StatusCode,
+    body: &[u8],
+    retry_after: Option<Duration>,
+    secrets: &[&SecretString],
+) -> JoinOutcome {
+    if !status.is_success() {
+        return JoinOutcome::from_error_status(http_failure(status, body, retry_after, secrets));
+    }
+    match serde_json::from_slice::<JoinAnswer>(body) {
+        Ok(answer) if !answer.meeting_bot_id.is_empty() && !answer.websocket_url.is_empty() => {
+            JoinOutcome::Joined(JoinedBot {
+                meeting_bot_id: answer.meeting_bot_id,
+                websocket_url: WebsocketUrl::new(answer.websocket_url),
+            })
+        }
+        _ => JoinOutcome::Unknown(Failure {
+            kind: FailureKind::NoAnswer,
+            status: Some(status.as_u16()),
+            detail: "the answer lacks meeting_bot_id or websocket_url".into(),
+            retry_after: None,
+        }),
+    }
+}
+
 fn http_failure(
     status: StatusCode,
     body: &[u8],
@@ -401,3 +410,6 @@ mod tests {
         assert_eq!(clean_detail(&long, &[]).chars().count(), MAX_DETAIL_CHARS);
     }
 }
+
+#[cfg(test)]
+mod fuzz_tests;
