@@ -9,7 +9,7 @@
 //! Each scenario appends its row to target/chaos/table.md.
 
 use crate::support::*;
-use fake_lemonslice::{Admin, Faults};
+use fake_lemonslice::{Admin, CallCounts, Faults};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
@@ -239,50 +239,54 @@ async fn secrets_found(client: &Client, ns: &str, logs: &[String], secrets: &[&s
         .sum()
 }
 
-struct Row {
-    scenario: &'static str,
+/// A scenario's name and size, for its row in the table.
+struct Scenario {
+    name: &'static str,
     bots: usize,
-    injected: String,
-    duplicates: usize,
-    left_behind: usize,
-    unknown: usize,
-    secrets: usize,
+    ns: String,
 }
 
-impl Row {
-    /// Prints the row and appends it to target/chaos/table.md.
-    fn report(&self) {
-        let line = format!(
-            "| {} | {} | {} | {} | {} | {} | {} |",
-            self.scenario,
-            self.bots,
-            self.injected,
-            self.duplicates,
-            self.left_behind,
-            self.unknown,
-            self.secrets
-        );
-        println!(
-            "| scenario | MeetingBots | faults or kills | duplicate bots | bots left behind | JoinOutcomeUnknown | secrets found |\n|---|---|---|---|---|---|---|\n{line}"
-        );
-        let dir = repo_root().join("target/chaos");
-        std::fs::create_dir_all(&dir).unwrap();
-        let mut table = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(dir.join("table.md"))
-            .unwrap();
-        writeln!(table, "{line}").unwrap();
-        assert_eq!(self.duplicates, 0, "never two live bots for one MeetingBot");
-        assert!(self.left_behind <= self.unknown);
-        assert_eq!(self.secrets, 0, "no secret in logs, Events or status");
-    }
+/// Lets the scenario's MeetingBots settle and checks them against the fake,
+/// deletes them, searches for secrets, then prints the scenario's row (and
+/// appends it to target/chaos/table.md) and asserts the invariants.
+/// `injected` describes what was done to the system, from the fake's counts.
+async fn conclude(
+    scenario: Scenario,
+    client: &Client,
+    admin: &Admin,
+    watch: DuplicateWatch,
+    logs: impl FnOnce() -> Vec<String>,
+    injected: impl FnOnce(&CallCounts) -> String,
+) {
+    let ns = &scenario.ns;
+    let settled = wait_settled(client, ns).await;
+    let unknown = check_end_state(&settled, admin).await;
+    let (left_behind, unknown) = delete_all(client, ns, admin, unknown).await;
+    let duplicates = watch.duplicates().await;
+    let secrets = secrets_found(client, ns, &logs(), &[API_KEY, BROADCAST_TOKEN]).await;
+    let injected = injected(&admin.calls().await.unwrap());
+    let line = format!(
+        "| {} | {} | {injected} | {duplicates} | {left_behind} | {unknown} | {secrets} |",
+        scenario.name, scenario.bots
+    );
+    println!(
+        "| scenario | MeetingBots | faults or kills | duplicate bots | bots left behind | JoinOutcomeUnknown | secrets found |\n|---|---|---|---|---|---|---|\n{line}"
+    );
+    let dir = repo_root().join("target/chaos");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut table = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("table.md"))
+        .unwrap();
+    writeln!(table, "{line}").unwrap();
+    assert_eq!(duplicates, 0, "never two live bots for one MeetingBot");
+    assert!(left_behind <= unknown);
+    assert_eq!(secrets, 0, "no secret in logs, Events or status");
 }
 
 async fn vendor_faults(bots: usize) {
-    let client = client().await;
-    let ns = namespace(&client, "chaos-faults").await;
-    let fake = fake().await;
+    let (client, ns, fake) = prepared("chaos-faults").await;
     let admin = fake.admin();
     admin
         .set_faults(&Faults {
@@ -296,41 +300,30 @@ async fn vendor_faults(bots: usize) {
         })
         .await
         .unwrap();
-    put_secret(&client, &ns, "token", "token", BROADCAST_TOKEN).await;
     let operator = Operator::start(&OperatorOptions::new(&ns, &fake)).await;
     let watch = DuplicateWatch::start(admin.clone());
 
     create_bots(&client, &ns, 0..bots).await;
-    let settled = wait_settled(&client, &ns).await;
-    let unknown = check_end_state(&settled, &admin).await;
-    let (left_behind, unknown) = delete_all(&client, &ns, &admin, unknown).await;
-    let calls = admin.calls().await.unwrap();
-    let injected: u64 = ["429", "503", "502"]
-        .iter()
-        .map(|status| {
-            ["join", "leave", "session"]
-                .iter()
-                .map(|e| calls.count(e, status))
-                .sum::<u64>()
-        })
-        .sum();
-    let secrets = secrets_found(
+    let scenario = Scenario {
+        name: "vendor faults",
+        bots,
+        ns,
+    };
+    conclude(
+        scenario,
         &client,
-        &ns,
-        &[operator.log_text()],
-        &[API_KEY, BROADCAST_TOKEN],
+        &admin,
+        watch,
+        || vec![operator.log_text()],
+        |calls| {
+            let errors: u64 = ["429", "503", "502"]
+                .iter()
+                .flat_map(|status| ["join", "leave", "session"].map(|e| calls.count(e, status)))
+                .sum();
+            format!("{errors} error answers, 5 % of joins dropped")
+        },
     )
     .await;
-    Row {
-        scenario: "vendor faults",
-        bots,
-        injected: format!("{injected} error answers, 5 % of joins dropped"),
-        duplicates: watch.duplicates().await,
-        left_behind,
-        unknown,
-        secrets,
-    }
-    .report();
 }
 
 #[tokio::test]
@@ -397,21 +390,19 @@ async fn killed_operator(bots: usize, kills: usize) {
         operator
     };
     let (operator, _) = tokio::join!(killer, churn(&client, &ns, bots));
-    let settled = wait_settled(&client, &ns).await;
-    let unknown = check_end_state(&settled, &admin).await;
-    let (left_behind, unknown) = delete_all(&client, &ns, &admin, unknown).await;
-    logs.push(operator.log_text());
-    let secrets = secrets_found(&client, &ns, &logs, &[API_KEY, BROADCAST_TOKEN]).await;
-    Row {
-        scenario: "killed operator",
+    let scenario = Scenario {
+        name: "killed operator",
         bots,
-        injected: format!("{kills} SIGKILLs"),
-        duplicates: watch.duplicates().await,
-        left_behind,
-        unknown,
-        secrets,
-    }
-    .report();
+        ns,
+    };
+    let logs = || {
+        logs.push(operator.log_text());
+        logs
+    };
+    conclude(scenario, &client, &admin, watch, logs, |_| {
+        format!("{kills} SIGKILLs")
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -430,9 +421,7 @@ async fn killed_operator_full() {
 async fn leader_failover_under_churn() {
     let bots = 200;
     let kills = 10;
-    let client = client().await;
-    let ns = namespace(&client, "chaos-leader").await;
-    let fake = fake().await;
+    let (client, ns, fake) = prepared("chaos-leader").await;
     let admin = fake.admin();
     admin
         .set_faults(&Faults {
@@ -442,7 +431,6 @@ async fn leader_failover_under_churn() {
         })
         .await
         .unwrap();
-    put_secret(&client, &ns, "token", "token", BROADCAST_TOKEN).await;
     let replica = |identity: usize| {
         let mut options = OperatorOptions::new(&ns, &fake);
         options.extra_args = vec![
@@ -471,32 +459,27 @@ async fn leader_failover_under_churn() {
         replicas
     };
     let (replicas, _) = tokio::join!(failover, churn(&client, &ns, bots));
-    let settled = wait_settled(&client, &ns).await;
-    let unknown = check_end_state(&settled, &admin).await;
-    let (left_behind, unknown) = delete_all(&client, &ns, &admin, unknown).await;
-    logs.extend(replicas.iter().map(Operator::log_text));
-    let secrets = secrets_found(&client, &ns, &logs, &[API_KEY, BROADCAST_TOKEN]).await;
-    Row {
-        scenario: "leader failover",
+    let scenario = Scenario {
+        name: "leader failover",
         bots,
-        injected: format!("{kills} replica SIGKILLs, 2 replicas"),
-        duplicates: watch.duplicates().await,
-        left_behind,
-        unknown,
-        secrets,
-    }
-    .report();
+        ns: ns.clone(),
+    };
+    let logs = || {
+        logs.extend(replicas.iter().map(Operator::log_text));
+        logs
+    };
+    conclude(scenario, &client, &admin, watch, logs, |_| {
+        format!("{kills} replica SIGKILLs, 2 replicas")
+    })
+    .await;
 }
 
 #[tokio::test]
 #[ignore = "run by make chaos (restarts the shared kube-apiserver)"]
 async fn a_restarted_api_server() {
     let bots = 100;
-    let client = client().await;
-    let ns = namespace(&client, "chaos-apiserver").await;
-    let fake = fake().await;
+    let (client, ns, fake) = prepared("chaos-apiserver").await;
     let admin = fake.admin();
-    put_secret(&client, &ns, "token", "token", BROADCAST_TOKEN).await;
     let operator = Operator::start(&OperatorOptions::new(&ns, &fake)).await;
     let watch = DuplicateWatch::start(admin.clone());
     create_bots(&client, &ns, 0..bots / 2).await;
@@ -509,26 +492,20 @@ async fn a_restarted_api_server() {
     // New MeetingBots after the restart join with no restart of the operator.
     let client = crate::support::client().await;
     create_bots(&client, &ns, bots / 2..bots).await;
-    let settled = wait_settled(&client, &ns).await;
-    let unknown = check_end_state(&settled, &admin).await;
-    let (left_behind, unknown) = delete_all(&client, &ns, &admin, unknown).await;
-    let secrets = secrets_found(
+    let scenario = Scenario {
+        name: "restarted API server",
+        bots,
+        ns,
+    };
+    conclude(
+        scenario,
         &client,
-        &ns,
-        &[operator.log_text()],
-        &[API_KEY, BROADCAST_TOKEN],
+        &admin,
+        watch,
+        || vec![operator.log_text()],
+        |_| "1 kube-apiserver restart".into(),
     )
     .await;
-    Row {
-        scenario: "restarted API server",
-        bots,
-        injected: "1 kube-apiserver restart".into(),
-        duplicates: watch.duplicates().await,
-        left_behind,
-        unknown,
-        secrets,
-    }
-    .report();
 }
 
 #[tokio::test]

@@ -1,9 +1,9 @@
 //! The local control plane is real: kube-controller-manager runs (namespaces
 //! are finalized) and RBAC is enforced.
 
-use crate::support::{client, namespace, wait_until};
-use k8s_openapi::api::core::v1::{ConfigMap, Namespace, ServiceAccount};
-use kube::api::{DeleteParams, PostParams};
+use crate::support::{client, delete_namespace, namespace};
+use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
+use kube::api::PostParams;
 use kube::{Api, Client};
 use std::time::Duration;
 
@@ -22,18 +22,8 @@ async fn a_namespace_is_deleted_with_its_contents() {
     let read = config_maps.get("greeting").await.unwrap();
     assert_eq!(read.data.unwrap()["hello"], "world");
 
-    let namespaces: Api<Namespace> = Api::all(client.clone());
-    namespaces
-        .delete(&ns, &DeleteParams::default())
-        .await
-        .unwrap();
     // Only kube-controller-manager's namespace controller finishes this.
-    wait_until(
-        "the namespace to disappear",
-        Duration::from_secs(60),
-        || async { namespaces.get_opt(&ns).await.ok()?.is_none().then_some(()) },
-    )
-    .await;
+    delete_namespace(&client, &ns, Duration::from_secs(60)).await;
 }
 
 #[tokio::test]

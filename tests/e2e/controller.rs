@@ -2,8 +2,7 @@
 //! operator as a process, and the fake LemonSlice.
 
 use crate::support::*;
-use fake_lemonslice::Faults;
-use k8s_openapi::api::core::v1::Namespace;
+use fake_lemonslice::{FakeServer, Faults};
 use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::{Api, ResourceExt};
 use meetingbot_operator::api::{ApiKeySecretRef, DeletionPolicy, MeetingBot, Phase, annotation};
@@ -30,10 +29,7 @@ async fn annotate(client: &kube::Client, ns: &str, name: &str, key: &str, value:
 
 #[tokio::test]
 async fn a_meeting_bot_joins_and_leaves_on_deletion() {
-    let client = client().await;
-    let ns = namespace(&client, "join").await;
-    let fake = fake().await;
-    put_secret(&client, &ns, "token", "token", BROADCAST_TOKEN).await;
+    let (client, ns, fake) = prepared("join").await;
     let operator = Operator::start(&OperatorOptions::new(&ns, &fake)).await;
 
     create_bot(&client, &ns, "standup", spec("session-join")).await;
@@ -152,10 +148,7 @@ async fn a_secret_created_later_starts_the_join() {
 
 #[tokio::test]
 async fn a_changed_meeting_url_moves_the_bot() {
-    let client = client().await;
-    let ns = namespace(&client, "move").await;
-    let fake = fake().await;
-    put_secret(&client, &ns, "token", "token", BROADCAST_TOKEN).await;
+    let (client, ns, fake) = prepared("move").await;
     let _operator = Operator::start(&OperatorOptions::new(&ns, &fake)).await;
 
     create_bot(&client, &ns, "mover", spec("session-move")).await;
@@ -195,10 +188,7 @@ async fn a_changed_meeting_url_moves_the_bot() {
 
 #[tokio::test]
 async fn a_restarted_operator_leaves_joined_bots_alone() {
-    let client = client().await;
-    let ns = namespace(&client, "restart").await;
-    let fake = fake().await;
-    put_secret(&client, &ns, "token", "token", BROADCAST_TOKEN).await;
+    let (client, ns, fake) = prepared("restart").await;
     let options = OperatorOptions::new(&ns, &fake);
     let operator = Operator::start(&options).await;
     for i in 0..20 {
@@ -255,22 +245,34 @@ async fn a_restarted_operator_leaves_joined_bots_alone() {
     );
 }
 
-#[tokio::test]
-async fn an_unknown_join_outcome_never_joins_twice_until_asked() {
+/// A namespace with the token Secret, a fake that answers every join with
+/// `status` (and `Retry-After`), and the operator.
+async fn failing_joins(
+    prefix: &str,
+    status: u16,
+    retry_after_secs: Option<u64>,
+) -> (kube::Client, String, FakeServer, Operator) {
     let client = client().await;
-    let ns = namespace(&client, "unknown").await;
+    let ns = namespace(&client, prefix).await;
     let fake = fake().await;
     put_secret(&client, &ns, "token", "token", BROADCAST_TOKEN).await;
     fake.admin()
         .set_faults(&Faults {
             error_rate: 1.0,
-            error_statuses: vec![502],
+            error_statuses: vec![status],
+            retry_after_secs,
             endpoints: vec!["join".into()],
             ..Default::default()
         })
         .await
         .unwrap();
-    let _operator = Operator::start(&OperatorOptions::new(&ns, &fake)).await;
+    let operator = Operator::start(&OperatorOptions::new(&ns, &fake)).await;
+    (client, ns, fake, operator)
+}
+
+#[tokio::test]
+async fn an_unknown_join_outcome_never_joins_twice_until_asked() {
+    let (client, ns, fake, _operator) = failing_joins("unknown", 502, None).await;
 
     create_bot(&client, &ns, "unsure", spec("session-unknown")).await;
     let bot = wait_for_condition(
@@ -313,21 +315,7 @@ async fn an_unknown_join_outcome_never_joins_twice_until_asked() {
 
 #[tokio::test]
 async fn retry_after_is_honoured() {
-    let client = client().await;
-    let ns = namespace(&client, "ratelimit").await;
-    let fake = fake().await;
-    put_secret(&client, &ns, "token", "token", BROADCAST_TOKEN).await;
-    fake.admin()
-        .set_faults(&Faults {
-            error_rate: 1.0,
-            error_statuses: vec![429],
-            retry_after_secs: Some(2),
-            endpoints: vec!["join".into()],
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let _operator = Operator::start(&OperatorOptions::new(&ns, &fake)).await;
+    let (client, ns, fake, _operator) = failing_joins("ratelimit", 429, Some(2)).await;
     create_bot(&client, &ns, "patient", spec("session-429")).await;
     wait_for_condition(
         &client,
@@ -361,10 +349,7 @@ async fn retry_after_is_honoured() {
 
 #[tokio::test]
 async fn unauthorized_stalls_until_the_api_key_secret_is_fixed() {
-    let client = client().await;
-    let ns = namespace(&client, "unauthorized").await;
-    let fake = fake().await;
-    put_secret(&client, &ns, "token", "token", BROADCAST_TOKEN).await;
+    let (client, ns, fake) = prepared("unauthorized").await;
     put_secret(&client, &ns, "lemonslice", "apiKey", "wrong-key-123456").await;
     let _operator = Operator::start(&OperatorOptions::new(&ns, &fake)).await;
 
@@ -392,10 +377,7 @@ async fn unauthorized_stalls_until_the_api_key_secret_is_fixed() {
 
 #[tokio::test]
 async fn orphan_lets_go_without_leave() {
-    let client = client().await;
-    let ns = namespace(&client, "orphan").await;
-    let fake = fake().await;
-    put_secret(&client, &ns, "token", "token", BROADCAST_TOKEN).await;
+    let (client, ns, fake) = prepared("orphan").await;
     let _operator = Operator::start(&OperatorOptions::new(&ns, &fake)).await;
     let mut spec = spec("session-orphan");
     spec.deletion_policy = DeletionPolicy::Orphan;
@@ -428,10 +410,7 @@ async fn orphan_lets_go_without_leave() {
 
 #[tokio::test]
 async fn deleting_the_namespace_makes_every_bot_leave() {
-    let client = client().await;
-    let ns = namespace(&client, "nsdelete").await;
-    let fake = fake().await;
-    put_secret(&client, &ns, "token", "token", BROADCAST_TOKEN).await;
+    let (client, ns, fake) = prepared("nsdelete").await;
     put_secret(&client, &ns, "lemonslice", "apiKey", API_KEY).await;
     let _operator = Operator::start(&OperatorOptions::new(&ns, &fake)).await;
     for i in 0..4 {
@@ -455,27 +434,14 @@ async fn deleting_the_namespace_makes_every_bot_leave() {
         )
         .await;
     }
-    let namespaces: Api<Namespace> = Api::all(client.clone());
-    namespaces
-        .delete(&ns, &DeleteParams::default())
-        .await
-        .unwrap();
-    wait_until(
-        "the namespace to be gone",
-        Duration::from_secs(60),
-        || async { namespaces.get_opt(&ns).await.ok()?.is_none().then_some(()) },
-    )
-    .await;
+    delete_namespace(&client, &ns, Duration::from_secs(60)).await;
     let live = fake.admin().bots().await.unwrap();
     assert!(live.is_empty(), "every bot left: {live:?}");
 }
 
 #[tokio::test]
 async fn a_killed_operator_never_leaves_two_bots() {
-    let client = client().await;
-    let ns = namespace(&client, "sigkill").await;
-    let fake = fake().await;
-    put_secret(&client, &ns, "token", "token", BROADCAST_TOKEN).await;
+    let (client, ns, fake) = prepared("sigkill").await;
     // The fake creates the bot, then holds the answer.
     fake.admin()
         .set_faults(&Faults {

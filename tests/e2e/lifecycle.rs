@@ -31,10 +31,7 @@ fn phase(bot: &MeetingBot) -> Option<Phase> {
 
 #[tokio::test]
 async fn a_scheduled_join_waits_for_join_at() {
-    let client = client().await;
-    let ns = namespace(&client, "scheduled").await;
-    let fake = fake().await;
-    put_secret(&client, &ns, "token", "token", BROADCAST_TOKEN).await;
+    let (client, ns, fake) = prepared("scheduled").await;
     let _operator = Operator::start(&OperatorOptions::new(&ns, &fake)).await;
 
     // Whole seconds: the API server keeps timestamps to the second.
@@ -73,10 +70,7 @@ async fn a_scheduled_join_waits_for_join_at() {
 
 #[tokio::test]
 async fn max_duration_leaves_and_never_rejoins() {
-    let client = client().await;
-    let ns = namespace(&client, "maxduration").await;
-    let fake = fake().await;
-    put_secret(&client, &ns, "token", "token", BROADCAST_TOKEN).await;
+    let (client, ns, fake) = prepared("maxduration").await;
     let _operator = Operator::start(&OperatorOptions::new(&ns, &fake)).await;
 
     let mut spec = spec("session-brief");
@@ -120,11 +114,8 @@ async fn max_duration_leaves_and_never_rejoins() {
 
 #[tokio::test]
 async fn suspend_leaves_and_resume_joins_with_one_bot_at_a_time() {
-    let client = client().await;
-    let ns = namespace(&client, "suspend").await;
-    let fake = fake().await;
+    let (client, ns, fake) = prepared("suspend").await;
     let admin = fake.admin();
-    put_secret(&client, &ns, "token", "token", BROADCAST_TOKEN).await;
     let _operator = Operator::start(&OperatorOptions::new(&ns, &fake)).await;
 
     create_bot(&client, &ns, "pausable", spec("session-pause")).await;
@@ -157,10 +148,7 @@ async fn suspend_leaves_and_resume_joins_with_one_bot_at_a_time() {
 
 #[tokio::test]
 async fn a_meeting_url_in_a_secret_is_read_and_checked() {
-    let client = client().await;
-    let ns = namespace(&client, "url-secret").await;
-    let fake = fake().await;
-    put_secret(&client, &ns, "token", "token", BROADCAST_TOKEN).await;
+    let (client, ns, fake) = prepared("url-secret").await;
     let zoom = "https://us05web.zoom.us/j/85412345678?pwd=S3cretPass";
     put_secret(&client, &ns, "meeting", "meetingUrl", zoom).await;
     put_secret(
@@ -238,10 +226,7 @@ async fn a_meeting_url_in_a_secret_is_read_and_checked() {
 
 #[tokio::test]
 async fn the_connection_secret_is_written_owned_and_collected() {
-    let client = client().await;
-    let ns = namespace(&client, "connection").await;
-    let fake = fake().await;
-    put_secret(&client, &ns, "token", "token", BROADCAST_TOKEN).await;
+    let (client, ns, fake) = prepared("connection").await;
     let mut options = OperatorOptions::new(&ns, &fake);
     options.extra_args.push("--redact-websocket-token".into());
     let _operator = Operator::start(&options).await;

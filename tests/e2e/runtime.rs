@@ -44,10 +44,7 @@ const JOINS_2XX: &str =
 
 #[tokio::test]
 async fn only_the_leader_reconciles_and_a_standby_takes_over() {
-    let client = client().await;
-    let ns = namespace(&client, "leader").await;
-    let fake = fake().await;
-    put_secret(&client, &ns, "token", "token", BROADCAST_TOKEN).await;
+    let (client, ns, fake) = prepared("leader").await;
     let first = Operator::start(&replica(&ns, &fake, "first")).await;
     wait_until("first to lead", Duration::from_secs(20), || async {
         leads(&first).await.then_some(())
@@ -115,10 +112,7 @@ async fn only_the_leader_reconciles_and_a_standby_takes_over() {
 
 #[tokio::test]
 async fn metrics_parse_and_move_with_meeting_bots() {
-    let client = client().await;
-    let ns = namespace(&client, "metrics").await;
-    let fake = fake().await;
-    put_secret(&client, &ns, "token", "token", BROADCAST_TOKEN).await;
+    let (client, ns, fake) = prepared("metrics").await;
     let operator = Operator::start(&OperatorOptions::new(&ns, &fake)).await;
 
     create_bot(&client, &ns, "counted", spec("session-metrics")).await;

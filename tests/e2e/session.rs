@@ -74,11 +74,8 @@ async fn a_queued_session_is_joined_once_it_is_active() {
 
 #[tokio::test]
 async fn an_ended_session_shows_and_deletion_makes_no_leave_call() {
-    let client = client().await;
-    let ns = namespace(&client, "ended").await;
-    let fake = fake().await;
+    let (client, ns, fake) = prepared("ended").await;
     let admin = fake.admin();
-    put_secret(&client, &ns, "token", "token", BROADCAST_TOKEN).await;
     let _operator = Operator::start(&polling_often(&ns, &fake)).await;
 
     create_bot(&client, &ns, "brief", spec("session-ends")).await;

@@ -381,3 +381,26 @@ pub fn kubectl(args: &[&str]) -> String {
     );
     String::from_utf8(output.stdout).unwrap()
 }
+
+/// Deletes a namespace and waits until kube-controller-manager's namespace
+/// controller has removed it and everything in it.
+pub async fn delete_namespace(client: &Client, ns: &str, deadline: Duration) {
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    namespaces
+        .delete(ns, &kube::api::DeleteParams::default())
+        .await
+        .expect("the namespace deletes");
+    wait_until("the namespace to be gone", deadline, || async {
+        namespaces.get_opt(ns).await.ok()?.is_none().then_some(())
+    })
+    .await;
+}
+
+/// The start of most tests: a fresh namespace holding the broadcast token
+/// Secret `token`, and a fake LemonSlice.
+pub async fn prepared(prefix: &str) -> (Client, String, FakeServer) {
+    let client = client().await;
+    let ns = namespace(&client, prefix).await;
+    put_secret(&client, &ns, "token", "token", BROADCAST_TOKEN).await;
+    (client, ns, fake().await)
+}
