@@ -42,8 +42,10 @@ pub const MANAGER: &str = "meetingbot-operator";
 const MAX_STEPS: usize = 8;
 /// After a write conflict, how soon to look again (the watch brings the newer object).
 const CONFLICT_RETRY: Duration = Duration::from_millis(200);
-/// How long to keep trying to record a bot id that join just returned.
-const PERSIST_DEADLINE: Duration = Duration::from_secs(60);
+/// How long to keep trying to record a bot id that join just returned: this
+/// process holds the only copy, so it outlasts an API-server outage (a restart
+/// of kube-apiserver took about a minute in `make chaos`).
+const PERSIST_DEADLINE: Duration = Duration::from_secs(15 * 60);
 
 /// What the controller watches and how.
 #[derive(Clone, Debug, Default)]

@@ -484,9 +484,11 @@ async fn a_restarted_api_server() {
     let watch = DuplicateWatch::start(admin.clone());
     create_bots(&client, &ns, 0..bots / 2).await;
 
+    // Async, so that the fake in this process keeps answering meanwhile.
     let restart =
-        std::process::Command::new(repo_root().join("tests/cluster/restart-apiserver.sh"))
+        tokio::process::Command::new(repo_root().join("tests/cluster/restart-apiserver.sh"))
             .status()
+            .await
             .expect("the restart script runs");
     assert!(restart.success(), "kube-apiserver restarted");
     // New MeetingBots after the restart join with no restart of the operator.
