@@ -134,6 +134,13 @@ impl Context {
         }
     }
 
+    fn join_not_sent(&self, bot: &MeetingBot, started_at: Timestamp) {
+        self.memos()
+            .entry(bot.uid().unwrap_or_default())
+            .or_default()
+            .unsent_join = Some(started_at);
+    }
+
     fn session_checked(&self, bot: &MeetingBot) {
         self.memos()
             .entry(bot.uid().unwrap_or_default())
@@ -365,6 +372,13 @@ impl<'a> Reconciler<'a> {
                         None,
                     )
                 }
+                Plan::ClearUnsentJoin => {
+                    info!("clearing the record of a join that was never sent");
+                    self.patch_versioned(json!({
+                        "metadata": { "annotations": { annotation::JOIN_IN_FLIGHT: null } }
+                    }))
+                    .await?
+                }
                 Plan::Adopt(bot) => Step::Continue(
                     self.patch_annotations(joined_annotations(&bot), None)
                         .await?,
@@ -532,7 +546,12 @@ impl<'a> Reconciler<'a> {
                 info!("the object changed before the join; starting over");
                 return Ok(Step::Stop(Action::requeue(CONFLICT_RETRY)));
             }
-            Err(error) => return Err(error),
+            Err(error) => {
+                // The record may have landed with its answer lost; the join
+                // was not sent, which only this process knows.
+                self.ctx.join_not_sent(&self.bot, attempt.started_at);
+                return Err(error);
+            }
         };
 
         let started = Instant::now();

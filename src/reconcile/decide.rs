@@ -100,6 +100,9 @@ pub enum Plan {
     },
     /// Rewrite the record of a bot adopted by hand, clearing the join in flight.
     Adopt(RecordedBot),
+    /// Clear a join-in-flight record that this process knows was never
+    /// followed by a call (its write failed, perhaps after it landed).
+    ClearUnsentJoin,
     /// Let the object go. `unknown_join` says a join's outcome was never learned.
     RemoveFinalizer {
         unknown_join: bool,
@@ -393,6 +396,9 @@ fn jittered(interval: Duration, bot: &MeetingBot) -> Duration {
 
 fn decide_unknown_join(facts: &Facts, attempt: JoinAttempt) -> Plan {
     let bot = facts.bot;
+    if facts.memo.unsent_join == Some(attempt.started_at) {
+        return Plan::ClearUnsentJoin;
+    }
     let retry_requested = bot
         .retry_join()
         .is_some_and(|value| Some(value) != attempt.retry_join.as_deref());

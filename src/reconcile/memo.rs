@@ -34,13 +34,18 @@ pub struct Memo {
     pub retry_at: Timestamp,
     /// When the session's status was last read.
     pub session_checked_at: Option<Timestamp>,
+    /// The start of a join attempt whose in-flight record may have been
+    /// written although its write failed: the join itself was never sent.
+    pub unsent_join: Option<Timestamp>,
 }
 
 impl Memo {
-    /// Forgets the failures (something changed that may cure them), not the session check.
+    /// Forgets the failures (something changed that may cure them), not what
+    /// is known of the session and of unsent joins.
     pub fn clear_failures(&mut self) {
         *self = Memo {
             session_checked_at: self.session_checked_at,
+            unsent_join: self.unsent_join,
             ..Memo::default()
         };
     }

@@ -253,6 +253,21 @@ fn a_join_whose_outcome_was_lost_is_not_repeated_on_its_own() {
 }
 
 #[test]
+fn a_join_record_whose_call_was_never_sent_is_cleared() {
+    let bot = in_flight(bot(), None);
+    let mut unsent = Memo::default();
+    unsent.unsent_join = Some(at(-5));
+    assert_eq!(plan_with(&bot, &unsent, None, false), Plan::ClearUnsentJoin);
+    let mut another = Memo::default();
+    another.unsent_join = Some(at(-60));
+    assert_eq!(
+        settled(plan_with(&bot, &another, None, false)).reason,
+        reason::JOIN_OUTCOME_UNKNOWN,
+        "only the attempt that was not sent"
+    );
+}
+
+#[test]
 fn a_new_retry_join_value_allows_exactly_one_more_attempt() {
     let asked = annotate(in_flight(bot(), Some("r1")), annotation::RETRY_JOIN, "r2");
     assert!(is_check(&plan(&asked, None), "session-a"));
