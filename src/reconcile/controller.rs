@@ -797,8 +797,8 @@ impl<'a> Reconciler<'a> {
         }
     }
 
-    /// Writes the settled status when it differs from what is there, publishes
-    /// a Warning when the state is new, and says when to look again.
+    /// Writes the settled status when it differs from what is there, then
+    /// publishes the state's Event when the state is new, and says when to look again.
     async fn settle(&self, settle: Settle) -> Result<Action> {
         let status = status::build(
             &self.bot,
@@ -806,16 +806,6 @@ impl<'a> Reconciler<'a> {
             Timestamp::now(),
             self.ctx.settings.redact_websocket_token,
         );
-        let previous_reason = status::ready_reason(self.bot.status.as_ref());
-        if previous_reason != Some(settle.reason)
-            && let Some(notice) = settle.event
-        {
-            let (type_, reason) = match notice {
-                Notice::Normal(reason) => (EventType::Normal, reason),
-                Notice::Warning(reason) => (EventType::Warning, reason),
-            };
-            self.publish(type_, reason, &settle.message).await;
-        }
         if self.bot.status.as_ref() != Some(&status) {
             // Checked against the version this reconcile saw: a reconcile that
             // started from a stale cache must not overwrite a newer status (and
@@ -844,6 +834,18 @@ impl<'a> Reconciler<'a> {
                 }
                 written => written?,
             };
+        }
+        // Only once the status holds the new state: a reconcile from a stale
+        // cache, refused above, must not announce a state that is not there.
+        let previous_reason = status::ready_reason(self.bot.status.as_ref());
+        if previous_reason != Some(settle.reason)
+            && let Some(notice) = settle.event
+        {
+            let (type_, reason) = match notice {
+                Notice::Normal(reason) => (EventType::Normal, reason),
+                Notice::Warning(reason) => (EventType::Warning, reason),
+            };
+            self.publish(type_, reason, &settle.message).await;
         }
         Ok(settle
             .requeue
