@@ -274,6 +274,13 @@ pub struct MeetingBotStatus {
     /// When the current avatar joined.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub joined_at: Option<Time>,
+    /// UID of the MeetingBot that made the current avatar join: the record is
+    /// this object's only when it equals `metadata.uid`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record_uid: Option<String>,
+    /// Fingerprint of the spec fields the current avatar joined with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub joined_spec: Option<String>,
     /// The `metadata.generation` that this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,

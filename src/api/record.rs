@@ -27,6 +27,19 @@ pub mod annotation {
     pub const SKIP_LEAVE: &str = "liveai.lemonslice.com/skip-leave";
     /// Set by users (any new value) to request a reconcile; echoed into status.
     pub const RECONCILE_REQUESTED_AT: &str = "liveai.lemonslice.com/reconcile-requested-at";
+    /// UID of the MeetingBot whose join the record describes. A record whose
+    /// UID is not the object's own was copied or restored from another object.
+    pub const RECORD_UID: &str = "liveai.lemonslice.com/record-uid";
+    /// When the recorded bot joined (RFC 3339), for `spec.maxDuration`.
+    pub const JOINED_AT: &str = "liveai.lemonslice.com/joined-at";
+    /// Fingerprint of the spec whose bot left after `spec.maxDuration`: that
+    /// spec does not join again.
+    pub const COMPLETED_SPEC: &str = "liveai.lemonslice.com/completed-spec";
+    /// Set by users to the UID of a foreign record to make it this object's own.
+    pub const ADOPT_RECORD: &str = "liveai.lemonslice.com/adopt-record";
+    /// Set by users to the UID of a foreign record to drop it (no leave: the
+    /// bot belongs to the other object) and join afresh.
+    pub const DISCARD_RECORD: &str = "liveai.lemonslice.com/discard-record";
 }
 
 /// A join that began: written, with the object's resourceVersion as a

@@ -162,6 +162,8 @@ pub mod reason {
     pub const SUSPENDED: &str = "Suspended";
     pub const COMPLETED: &str = "Completed";
     pub const INVALID_SPEC: &str = "InvalidSpec";
+    /// The bot record names another MeetingBot's UID (a copy or a restore).
+    pub const FOREIGN_RECORD: &str = "ForeignRecord";
 }
 
 /// Event reasons that users see and the README documents.

@@ -76,6 +76,8 @@ pub fn build(
         websocket_url,
         session_id: recorded.map(|b| b.session_id.clone()),
         joined_at,
+        record_uid: None,
+        joined_spec: None,
         observed_generation: generation,
         conditions,
         last_handled_reconcile_at: bot
