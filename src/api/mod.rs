@@ -105,9 +105,13 @@ pub struct MeetingBotSpec {
     #[serde(default)]
     pub deletion_policy: DeletionPolicy,
 
-    /// Join no earlier than this time (RFC 3339, e.g. `2026-12-01T09:00:00Z`).
-    /// Until then the phase is Scheduled.
+    /// Join no earlier than this time (RFC 3339 with `T`, seconds and a zone,
+    /// e.g. `2026-12-01T09:00:00Z`), before the year 9000. Until then the phase is Scheduled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "join_at_schema")]
+    #[x_kube(validation = Rule::new(
+        "timestamp(self) >= timestamp('1970-01-01T00:00:00Z') && timestamp(self) < timestamp('9000-01-01T00:00:00Z')"
+    ).message("must be a time between 1970 and the year 9000"))]
     pub join_at: Option<Time>,
 
     /// Leave once the avatar has been in the meeting this long, e.g. `90m` or
@@ -159,6 +163,17 @@ impl MeetingBotSpec {
             write_connection_secret_to_ref: None,
         }
     }
+}
+
+/// `spec.joinAt`'s schema: only the RFC 3339 forms the operator's time
+/// library reads (the API server's `date-time` also takes forms without a
+/// zone, which no controller could place in time).
+fn join_at_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "string",
+        "maxLength": 35,
+        "pattern": r"^[0-9]{4}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,9})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9])$",
+    })
 }
 
 /// A key of a Secret, in the MeetingBot's own namespace, holding the meeting URL.

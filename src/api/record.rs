@@ -52,6 +52,9 @@ pub struct JoinAttempt {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_join: Option<String>,
     pub started_at: Timestamp,
+    /// UID of the MeetingBot that began the join.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<String>,
 }
 
 /// A bot that the operator knows to be (or to have been) in the meeting.
@@ -61,9 +64,25 @@ pub struct RecordedBot {
     pub session_id: String,
     /// Fingerprint of the spec it joined with; unknown for a bot adopted by hand.
     pub joined_spec: Option<String>,
+    /// When it joined; unknown for a bot adopted by hand.
+    pub joined_at: Option<Timestamp>,
+    /// UID of the MeetingBot that made the join; unknown for a bot adopted by
+    /// hand (which then counts as this object's own).
+    pub uid: Option<String>,
 }
 
-/// What the annotations say about the bot.
+/// The record as each place keeps it, before they are reconciled.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RecordCopies {
+    /// The bot named in the annotations.
+    pub annotated: Option<RecordedBot>,
+    /// The join in flight named in the annotations.
+    pub in_flight: Option<JoinAttempt>,
+    /// The bot named in status.
+    pub in_status: Option<RecordedBot>,
+}
+
+/// What the record says, once its copies are reconciled.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BotRecord {
     /// No bot, and no join in flight.
@@ -72,6 +91,12 @@ pub enum BotRecord {
     JoinInFlight(JoinAttempt),
     /// A bot whose id is known.
     Joined(RecordedBot),
+    /// A record made by another MeetingBot (this one is its copy or restore):
+    /// the bot, if any, is that object's to take out, not this one's.
+    Foreign {
+        uid: String,
+        bot: Option<RecordedBot>,
+    },
 }
 
 impl MeetingBot {
@@ -85,38 +110,118 @@ impl MeetingBot {
             .filter(|value| !value.is_empty())
     }
 
-    /// Reads the bot record from the annotations. A bot id written by hand wins
-    /// over a join in flight: that is how users adopt a bot whose join outcome was unknown.
-    pub fn bot_record(&self) -> BotRecord {
-        let attempt = self
-            .annotation(annotation::JOIN_IN_FLIGHT)
-            .map(serde_json::from_str::<JoinAttempt>);
-        if let Some(meeting_bot_id) = self.annotation(annotation::MEETING_BOT_ID) {
-            let session_id = self
-                .annotation(annotation::MEETING_BOT_SESSION)
-                .map(str::to_owned)
-                .or_else(|| {
-                    attempt
-                        .and_then(Result::ok)
-                        .map(|attempt| attempt.session_id)
-                })
-                .unwrap_or_else(|| self.spec.session_id.clone());
-            return BotRecord::Joined(RecordedBot {
-                meeting_bot_id: meeting_bot_id.to_owned(),
-                session_id,
-                joined_spec: self.annotation(annotation::JOINED_SPEC).map(str::to_owned),
-            });
-        }
-        match attempt {
-            Some(Ok(attempt)) => BotRecord::JoinInFlight(attempt),
-            // An unreadable record still says a join began: assume the worst.
-            Some(Err(_)) => BotRecord::JoinInFlight(JoinAttempt {
+    /// Each copy of the record, as written.
+    pub fn record_copies(&self) -> RecordCopies {
+        let in_flight = self.annotation(annotation::JOIN_IN_FLIGHT).map(|text| {
+            serde_json::from_str::<JoinAttempt>(text).unwrap_or_else(|_| JoinAttempt {
+                // An unreadable record still says a join began: assume the worst.
                 session_id: self.spec.session_id.clone(),
                 retry_join: None,
                 started_at: Timestamp::UNIX_EPOCH,
-            }),
-            None => BotRecord::None,
+                uid: None,
+            })
+        });
+        let annotated = self
+            .annotation(annotation::MEETING_BOT_ID)
+            .map(|meeting_bot_id| RecordedBot {
+                meeting_bot_id: meeting_bot_id.to_owned(),
+                session_id: self
+                    .annotation(annotation::MEETING_BOT_SESSION)
+                    .map(str::to_owned)
+                    .or_else(|| in_flight.as_ref().map(|a| a.session_id.clone()))
+                    .unwrap_or_else(|| self.spec.session_id.clone()),
+                joined_spec: self.annotation(annotation::JOINED_SPEC).map(str::to_owned),
+                joined_at: self
+                    .annotation(annotation::JOINED_AT)
+                    .and_then(|at| at.parse().ok()),
+                uid: self.annotation(annotation::RECORD_UID).map(str::to_owned),
+            });
+        let in_status = self.status.as_ref().and_then(|status| {
+            Some(RecordedBot {
+                meeting_bot_id: status.meeting_bot_id.clone().filter(|id| !id.is_empty())?,
+                session_id: status
+                    .session_id
+                    .clone()
+                    .unwrap_or_else(|| self.spec.session_id.clone()),
+                joined_spec: status.joined_spec.clone(),
+                joined_at: status.joined_at.as_ref().map(|t| t.0),
+                uid: status.record_uid.clone(),
+            })
+        });
+        RecordCopies {
+            annotated,
+            in_flight,
+            in_status,
         }
+    }
+
+    /// The record, its copies reconciled:
+    /// - a copy stamped with another object's UID makes the record foreign,
+    ///   unless users named that UID in `adopt-record` (it counts as this
+    ///   object's) or in `discard-record` (it counts as absent);
+    /// - of two copies naming different bots, one written by hand wins, else
+    ///   the later join (the earlier bot was left before the later joined);
+    /// - a bot in status that joined after the join in flight began is that
+    ///   join's outcome (status is written first, the annotations after).
+    pub fn bot_record(&self) -> BotRecord {
+        let own = self.metadata.uid.as_deref();
+        let adopted = self.annotation(annotation::ADOPT_RECORD);
+        let discarded = self.annotation(annotation::DISCARD_RECORD);
+        let copies = self.record_copies();
+        let mut foreign = None;
+        let mut keep = |uid: Option<&String>| -> bool {
+            match uid.map(String::as_str) {
+                None => true,
+                Some(uid) if Some(uid) == own || Some(uid) == adopted => true,
+                Some(uid) if Some(uid) == discarded => false,
+                Some(uid) => {
+                    foreign.get_or_insert_with(|| uid.to_owned());
+                    true
+                }
+            }
+        };
+        let annotated = copies.annotated.filter(|bot| keep(bot.uid.as_ref()));
+        let in_flight = copies
+            .in_flight
+            .filter(|attempt| keep(attempt.uid.as_ref()));
+        let in_status = copies.in_status.filter(|bot| keep(bot.uid.as_ref()));
+        if let Some(uid) = foreign {
+            let bot = [annotated, in_status]
+                .into_iter()
+                .flatten()
+                .find(|bot| bot.uid.as_deref() == Some(uid.as_str()));
+            return BotRecord::Foreign { uid, bot };
+        }
+        match (annotated, in_flight, in_status) {
+            (Some(annotated), _, Some(in_status))
+                if annotated.meeting_bot_id != in_status.meeting_bot_id
+                    && annotated.uid.is_some()
+                    && in_status.joined_at > annotated.joined_at =>
+            {
+                BotRecord::Joined(in_status)
+            }
+            (Some(annotated), _, _) => BotRecord::Joined(annotated),
+            (None, Some(attempt), Some(in_status))
+                if in_status
+                    .joined_at
+                    // Status keeps whole seconds.
+                    .is_some_and(|at| at.as_second() >= attempt.started_at.as_second()) =>
+            {
+                BotRecord::Joined(in_status)
+            }
+            (None, Some(attempt), _) => BotRecord::JoinInFlight(attempt),
+            (None, None, Some(in_status)) => BotRecord::Joined(in_status),
+            (None, None, None) => BotRecord::None,
+        }
+    }
+
+    /// Whether the annotations hold `recorded`, stamped with this object's
+    /// UID, and no join in flight: the copy that survives a restore without status.
+    pub fn annotations_hold(&self, recorded: &RecordedBot) -> bool {
+        let copies = self.record_copies();
+        copies.in_flight.is_none()
+            && copies.annotated.as_ref() == Some(recorded)
+            && recorded.uid.as_deref() == self.metadata.uid.as_deref()
     }
 
     /// The value of the retry-join annotation, if set.
@@ -182,6 +287,11 @@ pub fn joined_annotations(bot: &RecordedBot) -> BTreeMap<&'static str, Option<St
             Some(bot.session_id.clone()),
         ),
         (annotation::JOINED_SPEC, bot.joined_spec.clone()),
+        (
+            annotation::JOINED_AT,
+            bot.joined_at.map(|at| at.to_string()),
+        ),
+        (annotation::RECORD_UID, bot.uid.clone()),
         (annotation::JOIN_IN_FLIGHT, None),
     ])
 }
@@ -192,6 +302,8 @@ pub fn forgotten_annotations() -> BTreeMap<&'static str, Option<String>> {
         annotation::MEETING_BOT_ID,
         annotation::MEETING_BOT_SESSION,
         annotation::JOINED_SPEC,
+        annotation::JOINED_AT,
+        annotation::RECORD_UID,
         annotation::JOIN_IN_FLIGHT,
     ]
     .into_iter()
@@ -235,7 +347,9 @@ mod tests {
             BotRecord::Joined(RecordedBot {
                 meeting_bot_id: "meeting-bot-1".into(),
                 session_id: "old".into(),
-                joined_spec: None
+                joined_spec: None,
+                joined_at: None,
+                uid: None,
             })
         );
     }
@@ -245,6 +359,115 @@ mod tests {
         let record = bot(&[(annotation::JOIN_IN_FLIGHT, "garbage")]).bot_record();
         assert!(matches!(record, BotRecord::JoinInFlight(attempt) if attempt.session_id == "s1"));
         assert_eq!(bot(&[]).bot_record(), BotRecord::None);
+    }
+
+    fn stamped(id: &str, uid: &str, joined_at: &str) -> RecordedBot {
+        RecordedBot {
+            meeting_bot_id: id.into(),
+            session_id: "s1".into(),
+            joined_spec: None,
+            joined_at: Some(joined_at.parse().unwrap()),
+            uid: Some(uid.into()),
+        }
+    }
+
+    fn with_status(mut bot: MeetingBot, recorded: &RecordedBot) -> MeetingBot {
+        bot.status = Some(super::super::MeetingBotStatus {
+            meeting_bot_id: Some(recorded.meeting_bot_id.clone()),
+            session_id: Some(recorded.session_id.clone()),
+            joined_at: recorded
+                .joined_at
+                .map(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time),
+            record_uid: recorded.uid.clone(),
+            ..Default::default()
+        });
+        bot
+    }
+
+    fn with_annotations(mut bot: MeetingBot, recorded: &RecordedBot) -> MeetingBot {
+        let annotations = bot.metadata.annotations.get_or_insert_default();
+        for (key, value) in joined_annotations(recorded) {
+            if let Some(value) = value {
+                annotations.insert(key.into(), value);
+            }
+        }
+        bot
+    }
+
+    #[test]
+    fn either_copy_alone_is_the_record() {
+        let mut b = bot(&[]);
+        b.metadata.uid = Some("u1".into());
+        let recorded = stamped("bot-1", "u1", "2026-01-01T00:00:00Z");
+        let only_status = with_status(b.clone(), &recorded);
+        assert_eq!(
+            only_status.bot_record(),
+            BotRecord::Joined(recorded.clone())
+        );
+        let only_annotations = with_annotations(b, &recorded);
+        assert_eq!(only_annotations.bot_record(), BotRecord::Joined(recorded));
+    }
+
+    #[test]
+    fn a_copy_stamped_with_another_uid_is_foreign_until_adopted_or_discarded() {
+        let mut b = bot(&[]);
+        b.metadata.uid = Some("copy".into());
+        let original = stamped("bot-1", "original", "2026-01-01T00:00:00Z");
+        let copy = with_status(with_annotations(b, &original), &original);
+        assert_eq!(
+            copy.bot_record(),
+            BotRecord::Foreign {
+                uid: "original".into(),
+                bot: Some(original.clone())
+            }
+        );
+        let mut adopted = copy.clone();
+        adopted
+            .metadata
+            .annotations
+            .get_or_insert_default()
+            .insert(annotation::ADOPT_RECORD.into(), "original".into());
+        assert_eq!(adopted.bot_record(), BotRecord::Joined(original));
+        let mut discarded = copy;
+        discarded
+            .metadata
+            .annotations
+            .get_or_insert_default()
+            .insert(annotation::DISCARD_RECORD.into(), "original".into());
+        assert_eq!(discarded.bot_record(), BotRecord::None);
+    }
+
+    #[test]
+    fn of_two_different_copies_the_later_join_wins_and_a_status_written_after_the_attempt_is_its_outcome()
+     {
+        let mut b = bot(&[]);
+        b.metadata.uid = Some("u1".into());
+        let older = stamped("bot-old", "u1", "2026-01-01T00:00:00Z");
+        let newer = stamped("bot-new", "u1", "2026-01-02T00:00:00Z");
+        let stale_annotations = with_status(with_annotations(b.clone(), &older), &newer);
+        assert_eq!(
+            stale_annotations.bot_record(),
+            BotRecord::Joined(newer.clone())
+        );
+        let attempt = JoinAttempt {
+            session_id: "s1".into(),
+            retry_join: None,
+            started_at: "2026-01-01T12:00:00Z".parse().unwrap(),
+            uid: Some("u1".into()),
+        };
+        let mut joining = b.clone();
+        joining.metadata.annotations = Some(BTreeMap::from([(
+            annotation::JOIN_IN_FLIGHT.to_owned(),
+            serde_json::to_string(&attempt).unwrap(),
+        )]));
+        assert_eq!(
+            with_status(joining.clone(), &newer).bot_record(),
+            BotRecord::Joined(newer)
+        );
+        assert_eq!(
+            with_status(joining, &older).bot_record(),
+            BotRecord::JoinInFlight(attempt)
+        );
     }
 
     #[test]

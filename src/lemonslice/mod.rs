@@ -206,6 +206,40 @@ impl Client {
         }
     }
 
+    /// `GET /liveai/sessions?page=1&limit=1`: whether this base URL reaches
+    /// LemonSlice and accepts this key. A wrong base URL answers 404 to
+    /// everything, which would make every leave look like "already gone".
+    pub async fn check_account(&self, api_key: &SecretString) -> Result<(), Failure> {
+        let secrets = [api_key];
+        let url = format!("{}/liveai/sessions?page=1&limit=1", self.base_url);
+        let sent = self
+            .http
+            .get(url)
+            .header("X-API-Key", api_key.expose())
+            .header(header::ACCEPT, "application/json")
+            .send()
+            .await;
+        let response =
+            sent.map_err(|error| transport_failure(transport_kind(&error), &error, &secrets))?;
+        let status = response.status();
+        let retry_after = retry_after(&response);
+        let body = read_bounded(response)
+            .await
+            .map_err(|error| transport_failure(transport_kind(&error), &error, &secrets))?;
+        if !status.is_success() {
+            return Err(http_failure(status, &body, retry_after, &secrets));
+        }
+        match serde_json::from_slice::<serde_json::Value>(&body) {
+            Ok(_) => Ok(()),
+            Err(_) => Err(Failure {
+                kind: FailureKind::NoAnswer,
+                status: Some(status.as_u16()),
+                detail: "the session list is not JSON: is this LemonSlice's API base URL?".into(),
+                retry_after: None,
+            }),
+        }
+    }
+
     /// Sends one call: a POST with `body` to `…/sessions/{id}/{action}`, or a GET of the session.
     async fn send(
         &self,

@@ -38,13 +38,16 @@ pub enum Learned {
     SecretMissing(SecretProblem),
     /// The session was just read (a failed read is also in the memo, for backoff).
     Session(SessionOutcome),
-    /// The bot left the meeting for this reason; its record is cleared.
-    Left(LeavePurpose),
+    /// The bot left the meeting (or was let go) for this reason, and its
+    /// record left the annotations; status still names it until it is settled.
+    Left(LeavePurpose, String),
 }
 
 /// A join that succeeded in this reconcile, with what only it knows.
 #[derive(Clone, Debug, PartialEq)]
 pub struct JustJoined {
+    /// The record of the new bot, stamped with this object's UID.
+    pub recorded: RecordedBot,
     pub websocket_url: WebsocketUrl,
     pub joined_at: Timestamp,
     /// The platform of the URL joined, also of one read from a Secret.
@@ -82,31 +85,37 @@ pub enum LeavePurpose {
 /// The next step. Each is one vendor call or one Kubernetes write; `Settle`
 /// ends the reconcile.
 #[derive(Clone, Debug, PartialEq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one short-lived value per step; boxing buys nothing"
+)]
 pub enum Plan {
+    /// Add the finalizer to an object that may have a bot in a meeting.
     AddFinalizer,
     /// Read the session's status: before a join, and now and then while joined.
-    CheckSession {
-        session_id: String,
-    },
-    /// Record the attempt (version-checked), then call join.
+    CheckSession { session_id: String },
+    /// Record the attempt and add the finalizer (one version-checked write),
+    /// then call join.
     Join(JoinAttempt),
     Leave {
         bot: RecordedBot,
         purpose: LeavePurpose,
     },
-    /// Drop the record of a bot without calling leave (users said skip-leave).
+    /// Drop the record of a bot without calling leave: users said skip-leave,
+    /// or its session already ended.
     Forget {
         bot: RecordedBot,
+        purpose: LeavePurpose,
     },
-    /// Rewrite the record of a bot adopted by hand, clearing the join in flight.
-    Adopt(RecordedBot),
+    /// Write the record into the annotations, stamped with this object's UID,
+    /// with the finalizer, clearing a join in flight: the copy that restores
+    /// status, restored itself from status, or a bot adopted by hand.
+    Record(RecordedBot),
     /// Clear a join-in-flight record that this process knows was never
     /// followed by a call (its write failed, perhaps after it landed).
     ClearUnsentJoin,
     /// Let the object go. `unknown_join` says a join's outcome was never learned.
-    RemoveFinalizer {
-        unknown_join: bool,
-    },
+    RemoveFinalizer { unknown_join: bool },
     /// Write status (when it changed) and wait.
     Settle(Settle),
 }
@@ -178,6 +187,7 @@ pub mod event {
     pub const SUSPENDED: &str = "Suspended";
     pub const COMPLETED: &str = "Completed";
     pub const CONNECTION_SECRET_FAILED: &str = "ConnectionSecretFailed";
+    pub const FOREIGN_RECORD: &str = "ForeignRecord";
 }
 
 /// How often a MeetingBot that needs nothing is looked at again anyway.
@@ -187,13 +197,21 @@ const QUEUED_POLL_MIN: Duration = Duration::from_secs(2);
 /// …but never less often than this.
 const QUEUED_POLL_MAX: Duration = Duration::from_secs(20);
 
+/// How many 404s in a row, over at least `NOT_FOUND_PROOF_AGE`, make a
+/// joined bot's session count as gone: a 404 alone may be a vendor's hiccup.
+const NOT_FOUND_PROOF_READS: u32 = 3;
+const NOT_FOUND_PROOF_AGE: Duration = Duration::from_secs(60);
+/// Step by which reads of a joined bot's session come sooner after failures.
+const FAILED_READ_RETRY: Duration = Duration::from_secs(5);
+
 pub fn decide(facts: &Facts) -> Plan {
     let bot = facts.bot;
+    let record = record(facts);
     if bot.is_deleting() {
-        return decide_deletion(facts);
+        return decide_deletion(facts, record);
     }
-    if !bot.has_finalizer() {
-        return Plan::AddFinalizer;
+    if let BotRecord::Foreign { uid, bot } = record {
+        return decide_foreign(facts, &uid, bot);
     }
     if let Some(Err(invalid)) = bot.platform() {
         return settle(
@@ -215,17 +233,63 @@ pub fn decide(facts: &Facts) -> Plan {
         )
         .with_warning(event::JOIN_FAILED);
     }
-    match bot.bot_record() {
+    match record {
         BotRecord::Joined(recorded) => decide_joined(facts, recorded),
         BotRecord::JoinInFlight(attempt) => decide_unknown_join(facts, attempt),
         BotRecord::None => decide_join(facts),
+        BotRecord::Foreign { .. } => unreachable!("handled above"),
     }
+}
+
+/// The record as the object shows it, updated with what this reconcile
+/// learned and has not yet written everywhere.
+fn record(facts: &Facts) -> BotRecord {
+    let record = facts.bot.bot_record();
+    match (record, facts.last) {
+        (_, Some(Learned::Joined(joined))) => BotRecord::Joined(joined.recorded.clone()),
+        (BotRecord::Joined(recorded), Some(Learned::Left(_, left)))
+            if recorded.meeting_bot_id == *left =>
+        {
+            BotRecord::None
+        }
+        (record, _) => record,
+    }
+}
+
+/// A record made by another MeetingBot: no call, and a person decides.
+fn decide_foreign(facts: &Facts, uid: &str, recorded: Option<RecordedBot>) -> Plan {
+    let own = facts.bot.metadata.uid.as_deref().unwrap_or_default();
+    let avatar = recorded.as_ref().map_or_else(
+        || "whatever avatar its unfinished join made".to_owned(),
+        |r| format!("avatar {}", r.meeting_bot_id),
+    );
+    settle(
+        Phase::Failed,
+        Health::Stalled,
+        reason::FOREIGN_RECORD,
+        format!(
+            "the bot record was made by the MeetingBot with UID {uid}, not by this one ({own}): this object \
+             is a copy or a restore of it, and {avatar} is that object's. The operator makes no call for it. \
+             To make this MeetingBot responsible for it (when the original is gone), set the annotation \
+             {}={uid}; to drop the record and join a new avatar, set the annotation {}={uid}",
+            annotation::ADOPT_RECORD,
+            annotation::DISCARD_RECORD,
+        ),
+        recorded,
+    )
+    .with_warning(event::FOREIGN_RECORD)
 }
 
 fn decide_joined(facts: &Facts, recorded: RecordedBot) -> Plan {
     let bot = facts.bot;
-    if bot.annotation(annotation::JOIN_IN_FLIGHT).is_some() {
-        return Plan::Adopt(recorded);
+    let recorded = RecordedBot {
+        uid: bot.metadata.uid.clone(),
+        ..recorded
+    };
+    // Status is written first after a join; the annotations follow.
+    let fresh = matches!(facts.last, Some(Learned::Joined(_)));
+    if !fresh && (!bot.annotations_hold(&recorded) || !bot.has_finalizer()) {
+        return Plan::Record(recorded);
     }
     let spec_changed = recorded
         .joined_spec
@@ -233,14 +297,17 @@ fn decide_joined(facts: &Facts, recorded: RecordedBot) -> Plan {
         .is_some_and(|joined| *joined != bot.spec.join_fingerprint());
     if spec_changed {
         if bot.skip_leave() {
-            return Plan::Forget { bot: recorded };
+            return Plan::Forget {
+                bot: recorded,
+                purpose: LeavePurpose::Rejoin,
+            };
         }
         return leave_unless_ended(facts, recorded, LeavePurpose::Rejoin);
     }
     if bot.spec.suspend {
         return leave_unless_ended(facts, recorded, LeavePurpose::Suspend);
     }
-    let until_max = match (bot.max_duration(), joined_at(facts, &recorded)) {
+    let until_max = match (bot.max_duration(), recorded.joined_at) {
         (Some(Ok(max)), Some(joined_at)) if session_ended(bot, &recorded).is_none() => {
             let end = joined_at.checked_add(max).unwrap_or(Timestamp::MAX);
             match Duration::try_from(end.duration_since(facts.now)) {
@@ -256,19 +323,12 @@ fn decide_joined(facts: &Facts, recorded: RecordedBot) -> Plan {
 /// Leave, or just forget a bot whose session already ended (leave would answer 404).
 fn leave_unless_ended(facts: &Facts, recorded: RecordedBot, purpose: LeavePurpose) -> Plan {
     if session_ended(facts.bot, &recorded).is_some() {
-        return Plan::Forget { bot: recorded };
+        return Plan::Forget {
+            bot: recorded,
+            purpose,
+        };
     }
     leave_or_wait(facts, recorded, purpose)
-}
-
-/// When the recorded bot joined: just now, or as status says.
-fn joined_at(facts: &Facts, recorded: &RecordedBot) -> Option<Timestamp> {
-    if let Some(Learned::Joined(joined)) = facts.last {
-        return Some(joined.joined_at);
-    }
-    let status = facts.bot.status.as_ref()?;
-    let same_bot = status.meeting_bot_id.as_deref() == Some(recorded.meeting_bot_id.as_str());
-    same_bot.then(|| status.joined_at.as_ref().map(|t| t.0))?
 }
 
 /// A joined bot with an unchanged spec: still in the meeting, unless its
@@ -283,7 +343,7 @@ fn decide_joined_session(
         Some(Learned::Session(SessionOutcome::Failed(failure)))
             if failure.kind == FailureKind::NotFound =>
         {
-            Some(reason::SESSION_NOT_FOUND)
+            not_found_proven(facts).then_some(reason::SESSION_NOT_FOUND)
         }
         _ => session_ended(facts.bot, &recorded),
     };
@@ -295,7 +355,7 @@ fn decide_joined_session(
             ..settle
         });
     }
-    let poll = jittered(facts.session_poll, facts.bot);
+    let poll = jittered(facts.session_poll, facts.bot).min(until_not_found_read(facts));
     let fresh = matches!(facts.last, Some(Learned::Session(_) | Learned::Joined(_)));
     let next_check = if fresh {
         poll
@@ -332,16 +392,43 @@ fn decide_joined_session(
     })
 }
 
+/// Whether the session's 404s have lasted long enough to be believed.
+fn not_found_proven(facts: &Facts) -> bool {
+    facts
+        .memo
+        .current(facts.bot.metadata.generation, Call::Session)
+        .is_some_and(|memo| {
+            memo.consecutive_failures >= NOT_FOUND_PROOF_READS
+                && Duration::try_from(facts.now.duration_since(memo.first_failed_at))
+                    .is_ok_and(|age| age >= NOT_FOUND_PROOF_AGE)
+        })
+}
+
+/// While session reads of a joined bot fail, when to read again: soon, so
+/// that a lasting 404 is proven within about a minute, and a passing one
+/// costs nothing; otherwise no limit.
+fn until_not_found_read(facts: &Facts) -> Duration {
+    facts
+        .memo
+        .current(facts.bot.metadata.generation, Call::Session)
+        .map_or(Duration::MAX, |memo| {
+            (FAILED_READ_RETRY * memo.consecutive_failures).min(FAILED_READ_RETRY * 4)
+        })
+}
+
 /// Whether the bot left for good after `spec.maxDuration`: just now, or as
-/// status says for this generation of the spec.
+/// the annotations (which survive a restore without status) or status say
+/// for this spec.
 fn completed(facts: &Facts) -> bool {
-    if let Some(Learned::Left(LeavePurpose::Complete)) = facts.last {
+    if let Some(Learned::Left(LeavePurpose::Complete, _)) = facts.last {
         return true;
     }
-    facts.bot.status.as_ref().is_some_and(|status| {
-        status.phase == Some(Phase::Completed)
-            && status.observed_generation == facts.bot.metadata.generation
-    })
+    let bot = facts.bot;
+    bot.annotation(annotation::COMPLETED_SPEC) == Some(bot.spec.join_fingerprint().as_str())
+        || bot.status.as_ref().is_some_and(|status| {
+            status.phase == Some(Phase::Completed)
+                && status.observed_generation == bot.metadata.generation
+        })
 }
 
 /// The Ready reason of a session that is over, taking its avatar with it.
@@ -398,6 +485,9 @@ fn jittered(interval: Duration, bot: &MeetingBot) -> Duration {
 
 fn decide_unknown_join(facts: &Facts, attempt: JoinAttempt) -> Plan {
     let bot = facts.bot;
+    if !bot.has_finalizer() {
+        return Plan::AddFinalizer;
+    }
     if facts.memo.unsent_join == Some(attempt.started_at) {
         return Plan::ClearUnsentJoin;
     }
@@ -501,6 +591,7 @@ fn decide_join(facts: &Facts) -> Plan {
                 session_id: session_id.clone(),
                 retry_join: bot.retry_join().map(str::to_owned),
                 started_at: facts.now,
+                uid: bot.metadata.uid.clone(),
             });
         }
         Some(Learned::Session(SessionOutcome::Status(SessionStatus::Queued))) => {
@@ -536,7 +627,7 @@ fn decide_join(facts: &Facts) -> Plan {
     }
 }
 
-fn decide_deletion(facts: &Facts) -> Plan {
+fn decide_deletion(facts: &Facts, record: BotRecord) -> Plan {
     let bot = facts.bot;
     if !bot.has_finalizer() {
         // Nothing of ours holds the object; the API server removes it.
@@ -548,20 +639,19 @@ fn decide_deletion(facts: &Facts) -> Plan {
             None,
         );
     }
-    match bot.bot_record() {
-        BotRecord::None => Plan::RemoveFinalizer {
-            unknown_join: false,
-        },
+    let let_go = Plan::RemoveFinalizer {
+        unknown_join: false,
+    };
+    match record {
+        // A copy's bot belongs to the original: deleting the copy leaves it be.
+        BotRecord::None | BotRecord::Foreign { .. } => let_go,
         BotRecord::JoinInFlight(_) => Plan::RemoveFinalizer { unknown_join: true },
-        BotRecord::Joined(recorded)
-            if bot.spec.deletion_policy == DeletionPolicy::Orphan
-                || bot.skip_leave()
-                || session_ended(bot, &recorded).is_some() =>
+        BotRecord::Joined(_)
+            if bot.spec.deletion_policy == DeletionPolicy::Orphan || bot.skip_leave() =>
         {
-            Plan::RemoveFinalizer {
-                unknown_join: false,
-            }
+            let_go
         }
+        // Even when its session seems over: leave answers 404 for a bot already gone.
         BotRecord::Joined(recorded) => leave_or_wait(facts, recorded, LeavePurpose::Delete),
     }
 }

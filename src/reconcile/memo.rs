@@ -28,6 +28,8 @@ pub struct Memo {
     generation: Option<i64>,
     call: Option<Call>,
     pub consecutive_failures: u32,
+    /// When the first of these consecutive failures happened.
+    pub first_failed_at: Timestamp,
     pub failure: Option<Failure>,
     /// True when retrying as is cannot help.
     pub gave_up: bool,
@@ -71,6 +73,7 @@ impl Memo {
         self.consecutive_failures = if same_run {
             self.consecutive_failures + 1
         } else {
+            self.first_failed_at = now;
             1
         };
         self.generation = generation;

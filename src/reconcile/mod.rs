@@ -1,13 +1,17 @@
 //! Reconciling MeetingBots: `decide` (pure) plans the next step from what is
 //! known; the controller carries plans out and reports them in status and Events.
 
-mod controller;
+mod context;
 pub mod decide;
 pub mod memo;
 pub mod metrics;
 mod secrets;
 pub mod status;
+mod steps;
+mod watch;
+mod writes;
 
-pub use controller::{Context, MANAGER, Settings, run};
+pub use context::{Context, Gate, MANAGER, Settings};
 pub use metrics::Metrics;
 pub use secrets::OperatorApiKey;
+pub use watch::run;

@@ -26,7 +26,7 @@ pub fn build(
     let recorded = settle.bot.as_ref();
     let same_bot = recorded.is_some()
         && current.meeting_bot_id.as_deref() == recorded.map(|b| b.meeting_bot_id.as_str());
-    let (websocket_url, joined_at, joined_platform) = match (&settle.joined, same_bot) {
+    let (websocket_url, joined_platform) = match (&settle.joined, same_bot) {
         (Some(joined), _) => {
             let url = &joined.websocket_url;
             let url = if redact_token {
@@ -34,15 +34,14 @@ pub fn build(
             } else {
                 url.expose().to_owned()
             };
-            (Some(url), Some(Time(joined.joined_at)), joined.platform)
+            (Some(url), joined.platform)
         }
-        (None, true) => (
-            current.websocket_url.clone(),
-            current.joined_at.clone(),
-            current.platform,
-        ),
-        (None, false) => (None, None, None),
+        (None, true) => (current.websocket_url.clone(), current.platform),
+        (None, false) => (None, None),
     };
+    let joined_at = recorded
+        .and_then(|b| b.joined_at.map(Time))
+        .or_else(|| current.joined_at.clone().filter(|_| same_bot));
 
     let condition = |type_: &str, status: bool| {
         let status = if status { "True" } else { "False" };
@@ -76,8 +75,8 @@ pub fn build(
         websocket_url,
         session_id: recorded.map(|b| b.session_id.clone()),
         joined_at,
-        record_uid: None,
-        joined_spec: None,
+        record_uid: recorded.and_then(|b| b.uid.clone()),
+        joined_spec: recorded.and_then(|b| b.joined_spec.clone()),
         observed_generation: generation,
         conditions,
         last_handled_reconcile_at: bot

@@ -1,9 +1,13 @@
 //! Leader election on a `coordination.k8s.io` Lease. Two active replicas could
-//! each join the same meeting, so only the leader reconciles, and a leader
-//! that cannot renew stops at once and exits so that its pod restarts clean.
+//! each join the same meeting, so only the leader starts vendor calls. As in
+//! client-go, a leader whose renewal has not been seen within a renew
+//! deadline shorter than the Lease stops starting calls before any standby
+//! may take over; a leader that stops (SIGTERM) keeps renewing until the
+//! calls it already sent are recorded, then releases the Lease.
 
 use super::Shutdown;
 use super::server::Readiness;
+use crate::reconcile::Gate;
 use futures::StreamExt;
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::Api;
@@ -13,9 +17,9 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use std::future::Future;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tracing::{error, info, warn};
 
 pub struct LeaseConfig {
@@ -23,7 +27,9 @@ pub struct LeaseConfig {
     pub namespace: String,
     pub identity: String,
     pub duration: Duration,
-    pub shutdown_timeout: Duration,
+    /// How long a stopping leader keeps the Lease while calls already sent
+    /// finish and are recorded: at least the vendor call timeout.
+    pub drain: Duration,
 }
 
 pub fn register(registry: &mut Registry) -> Gauge {
@@ -34,6 +40,24 @@ pub fn register(registry: &mut Registry) -> Gauge {
         leader.clone(),
     );
     leader
+}
+
+/// Notes the moment each renewal of the Lease by `identity` is seen.
+async fn watch_renewals(
+    leases: Api<Lease>,
+    name: String,
+    identity: String,
+    seen: Arc<Mutex<Instant>>,
+) {
+    let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+    let mut events = std::pin::pin!(watcher(leases, config).default_backoff().applied_objects());
+    while let Some(event) = events.next().await {
+        let Ok(lease) = event else { continue };
+        let spec = lease.spec.unwrap_or_default();
+        if spec.holder_identity.as_deref() == Some(identity.as_str()) {
+            *seen.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+        }
+    }
 }
 
 /// Resolves when the Lease, once seen held, is seen free: its leader released it.
@@ -51,11 +75,23 @@ async fn released(leases: Api<Lease>, name: &str) {
     }
 }
 
+/// Why a leader stops leading.
+enum Stop {
+    Shutdown,
+    Lost(String),
+    ControllerEnded,
+}
+
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the process plumbing, passed once"
+)]
 pub async fn run<F>(
     kube: kube::Client,
     lease: LeaseConfig,
     readiness: Arc<Readiness>,
     leader_gauge: Gauge,
+    gate: Gate,
     shutdown: Shutdown,
     run_controller: impl FnOnce() -> F,
 ) -> crate::Result<ExitCode>
@@ -63,8 +99,10 @@ where
     F: Future<Output = ()> + Send + 'static,
 {
     let duration = lease.duration.as_secs().max(2);
-    // Renew well before expiry: a third of the duration is left as grace.
-    let grace = (duration / 3).max(1);
+    // Renew at half the duration, and stop acting when no renewal was seen
+    // for three quarters of it: a quarter is left before a standby may lead.
+    let grace = (duration / 2).max(1);
+    let renew_deadline = Duration::from_secs(duration) * 3 / 4;
     let params = LeaseParams::new(lease.identity.clone(), duration, grace);
     let leases: Api<Lease> = Api::namespaced(kube.clone(), &lease.namespace);
     let new_manager = || async {
@@ -109,40 +147,78 @@ where
         identity = lease.identity,
         "leading: starting the controller"
     );
+    let renewed = Arc::new(Mutex::new(Instant::now()));
+    let renewals = tokio::spawn(watch_renewals(
+        leases.clone(),
+        lease.name.clone(),
+        lease.identity.clone(),
+        renewed.clone(),
+    ));
     readiness.standby.store(false, Ordering::Release);
     leader_gauge.set(1);
+    gate.open();
     let mut controller = tokio::spawn(run_controller());
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
 
     // Biased: the controller also stops on SIGTERM, and that is a clean exit.
-    tokio::select! {
-        biased;
-        _ = shutdown.clone() => {
-            // The controller stops taking work on the same signal; in-flight calls get a bound.
-            if tokio::time::timeout(lease.shutdown_timeout, &mut controller).await.is_err() {
-                warn!("in-flight reconciles did not finish in time; stopping them");
-                controller.abort();
+    let stop = loop {
+        tokio::select! {
+            biased;
+            _ = shutdown.clone() => break Stop::Shutdown,
+            changed = manager.changed() => break Stop::Lost(match changed {
+                Ok(_) => "another replica holds the Lease".to_owned(),
+                Err(error) => format!("could not renew the Lease: {error}"),
+            }),
+            _ = &mut controller => break Stop::ControllerEnded,
+            _ = tick.tick() => {
+                let since = renewed.lock().unwrap_or_else(|p| p.into_inner()).elapsed();
+                if since > renew_deadline {
+                    break Stop::Lost(format!("no renewal of the Lease seen for {} ms", since.as_millis()));
+                }
             }
+        }
+    };
+    // No new join or leave from here on; calls already sent finish and are recorded.
+    gate.close();
+    renewals.abort();
+    let code = match stop {
+        Stop::Shutdown => {
+            // Keep renewing while the controller drains, so that no standby
+            // starts on these objects before their outcomes are written.
+            tokio::select! {
+                drained = tokio::time::timeout(lease.drain, &mut controller) => {
+                    if drained.is_err() {
+                        warn!("in-flight reconciles did not finish in time; stopping them");
+                    }
+                }
+                _ = manager.changed() => warn!("lost the Lease while draining"),
+            }
+            controller.abort();
             leader_gauge.set(0);
             if let Err(error) = manager.release().await {
                 warn!(%error, "could not release the Lease; the standby takes over when it expires");
             } else {
                 info!("released the Lease");
             }
-            Ok(ExitCode::SUCCESS)
+            ExitCode::SUCCESS
         }
-        changed = manager.changed() => {
-            // Lost the Lease, or could not renew it: another replica may lead now.
+        Stop::Lost(why) => {
+            error!(
+                why,
+                "stopped leading: no new vendor calls; exiting so that the pod restarts clean"
+            );
+            // Calls already sent still get their outcome written (every such
+            // write is fenced by the version it was planned on).
+            let _ = tokio::time::timeout(lease.drain, &mut controller).await;
             controller.abort();
             leader_gauge.set(0);
-            match changed {
-                Ok(_) => error!("lost the Lease; exiting so that the pod restarts clean"),
-                Err(error) => error!(%error, "could not renew the Lease; exiting so that the pod restarts clean"),
-            }
-            Ok(ExitCode::FAILURE)
+            ExitCode::FAILURE
         }
-        _ = &mut controller => {
+        Stop::ControllerEnded => {
             error!("the controller stopped by itself");
-            Ok(ExitCode::FAILURE)
+            leader_gauge.set(0);
+            ExitCode::FAILURE
         }
-    }
+    };
+    Ok(code)
 }

@@ -7,7 +7,7 @@ mod logging;
 mod server;
 
 use crate::lemonslice::{self, ClientConfig, SecretString};
-use crate::reconcile::{self, Context, Metrics, OperatorApiKey, Settings};
+use crate::reconcile::{self, Context, Gate, Metrics, OperatorApiKey, Settings};
 use config::RunArgs;
 use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
@@ -66,7 +66,15 @@ async fn start(args: RunArgs) -> crate::Result<ExitCode> {
         redact_websocket_token: args.redact_websocket_token,
         instance: Some(identity.clone()),
     };
-    let ctx = Context::new(kube.clone(), vendor, operator_key, settings, metrics);
+    let gate = Gate::default();
+    let ctx = Context::new(
+        kube.clone(),
+        vendor,
+        operator_key,
+        settings,
+        metrics,
+        gate.clone(),
+    );
 
     let readiness = Arc::new(Readiness::default());
     let listener = tokio::net::TcpListener::bind(args.metrics_addr).await?;
@@ -75,6 +83,10 @@ async fn start(args: RunArgs) -> crate::Result<ExitCode> {
     tokio::spawn(async move { axum::serve(listener, app).await });
 
     let shutdown = shutdown_signal();
+    if !vendor_reachable(&ctx, &args.lemonslice_url, shutdown.clone()).await {
+        return Ok(ExitCode::SUCCESS);
+    }
+    readiness.vendor_checked.store(true, Ordering::Release);
     let run_controller = {
         let readiness = readiness.clone();
         let shutdown = shutdown.clone();
@@ -88,6 +100,13 @@ async fn start(args: RunArgs) -> crate::Result<ExitCode> {
     };
     if !args.leader_election {
         info!("leader election is off: this replica reconciles");
+        gate.open();
+        let closing = gate.clone();
+        let stopping = shutdown.clone();
+        tokio::spawn(async move {
+            stopping.await;
+            closing.close();
+        });
         run_controller().await;
         return Ok(ExitCode::SUCCESS);
     }
@@ -99,17 +118,55 @@ async fn start(args: RunArgs) -> crate::Result<ExitCode> {
             .unwrap_or_else(|| kube.default_namespace().to_owned()),
         identity,
         duration: args.lease_duration,
-        shutdown_timeout: args.shutdown_timeout,
+        drain: args
+            .shutdown_timeout
+            .max(args.call_timeout + std::time::Duration::from_secs(5)),
     };
     leader::run(
         kube,
         lease,
         readiness,
         leader_gauge,
+        gate,
         shutdown,
         run_controller,
     )
     .await
+}
+
+/// Waits until LemonSlice answers the session list with the operator's key:
+/// until then the operator acts on nothing, so that a mistyped base URL (404
+/// to everything) cannot pass for "every bot already gone". False if the
+/// process was told to stop meanwhile.
+async fn vendor_reachable(ctx: &Context, base_url: &str, shutdown: Shutdown) -> bool {
+    loop {
+        let checked = match ctx.operator_key().current().await {
+            Ok(key) => ctx.vendor().check_account(&key).await,
+            Err(error) => {
+                error!(%error, "cannot read the operator's API key");
+                Ok(())
+            }
+        };
+        match checked {
+            Ok(()) => {
+                info!(
+                    base_url,
+                    "LemonSlice accepts the base URL and the operator's API key"
+                );
+                return true;
+            }
+            Err(failure) => error!(
+                base_url,
+                failure = failure.describe(),
+                "LemonSlice's session list failed: check --lemonslice-url and the operator's API key; \
+                 not acting on any MeetingBot (and not ready) until it answers"
+            ),
+        }
+        tokio::select! {
+            () = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+            () = shutdown.clone() => return false,
+        }
+    }
 }
 
 async fn operator_api_key(args: &RunArgs) -> crate::Result<OperatorApiKey> {

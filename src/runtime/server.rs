@@ -17,11 +17,20 @@ pub struct Readiness {
     pub standby: AtomicBool,
     /// Every watch of the running controller has listed.
     pub synced: AtomicBool,
+    /// LemonSlice answered with the configured base URL and key.
+    pub vendor_checked: AtomicBool,
 }
 
 impl Readiness {
-    fn ready(&self) -> bool {
-        self.standby.load(Ordering::Acquire) || self.synced.load(Ordering::Acquire)
+    fn ready(&self) -> Result<(), &'static str> {
+        if !self.vendor_checked.load(Ordering::Acquire) {
+            return Err("LemonSlice not reachable with the configured base URL and API key");
+        }
+        if self.standby.load(Ordering::Acquire) || self.synced.load(Ordering::Acquire) {
+            Ok(())
+        } else {
+            Err("watches not synced yet")
+        }
     }
 }
 
@@ -62,9 +71,8 @@ async fn metrics(State(state): State<Arc<ServerState>>) -> impl IntoResponse {
 }
 
 async fn readyz(State(state): State<Arc<ServerState>>) -> impl IntoResponse {
-    if state.readiness.ready() {
-        (StatusCode::OK, "ok")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "watches not synced yet")
+    match state.readiness.ready() {
+        Ok(()) => (StatusCode::OK, "ok"),
+        Err(why) => (StatusCode::SERVICE_UNAVAILABLE, why),
     }
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 const LEASE_DURATION_SECS: u64 = 6;
 
-fn replica(ns: &str, fake: &fake_lemonslice::FakeServer, identity: &str) -> OperatorOptions {
+pub fn replica(ns: &str, fake: &fake_lemonslice::FakeServer, identity: &str) -> OperatorOptions {
     let mut options = OperatorOptions::new(ns, fake);
     options.extra_args = vec![
         "--leader-election=true".into(),
@@ -35,7 +35,7 @@ async fn metrics(operator: &Operator) -> String {
     body
 }
 
-async fn leads(operator: &Operator) -> bool {
+pub async fn leads(operator: &Operator) -> bool {
     sample(&metrics(operator).await, "meetingbot_operator_leader") == 1.0
 }
 

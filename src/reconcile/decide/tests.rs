@@ -47,6 +47,8 @@ fn joined(bot: MeetingBot) -> MeetingBot {
         meeting_bot_id: "bot-1".into(),
         session_id: bot.spec.session_id.clone(),
         joined_spec: Some(bot.spec.join_fingerprint()),
+        joined_at: Some(at(-10)),
+        uid: Some("uid-1".into()),
     };
     let mut bot = crate::api::joined_annotations(&recorded)
         .into_iter()
@@ -62,6 +64,7 @@ fn status(phase: Phase, ready_reason: &str, joined_at: Option<Timestamp>) -> Mee
         meeting_bot_id: Some("bot-1".into()),
         session_id: Some("session-a".into()),
         joined_at: joined_at.map(Time),
+        record_uid: Some("uid-1".into()),
         observed_generation: Some(1),
         conditions: vec![Condition {
             type_: "Ready".into(),
@@ -80,6 +83,7 @@ fn in_flight(bot: MeetingBot, retry_join: Option<&str>) -> MeetingBot {
         session_id: "session-a".into(),
         retry_join: retry_join.map(str::to_owned),
         started_at: at(-5),
+        uid: Some("uid-1".into()),
     };
     annotate(
         bot,
@@ -141,11 +145,23 @@ fn is_check(plan: &Plan, session: &str) -> bool {
 }
 
 #[test]
-fn the_finalizer_comes_before_anything_else() {
-    let mut bot = bot();
-    bot.metadata.finalizers = None;
-    bot.spec.meeting_url = Some("https://zoom.us.evil.com/j/1".into());
-    assert_eq!(plan(&bot, None), Plan::AddFinalizer);
+fn the_finalizer_comes_with_the_first_record_not_before() {
+    let mut new = bot();
+    new.metadata.finalizers = None;
+    assert!(
+        is_check(&plan(&new, None), "session-a"),
+        "no write before a join is due"
+    );
+    assert!(matches!(
+        plan(&new, session(SessionStatus::Active)),
+        Plan::Join(_)
+    ));
+    let mut unknown = in_flight(bot(), None);
+    unknown.metadata.finalizers = None;
+    assert_eq!(plan(&unknown, None), Plan::AddFinalizer);
+    let mut replaced = joined(bot());
+    replaced.metadata.finalizers = None;
+    assert!(matches!(plan(&replaced, None), Plan::Record(_)));
 }
 
 #[test]
@@ -175,6 +191,7 @@ fn a_new_bot_reads_its_session_then_joins_only_an_active_one() {
             session_id: "session-a".into(),
             retry_join: Some("r1".into()),
             started_at: now(),
+            uid: Some("uid-1".into()),
         })
     );
 }
@@ -367,11 +384,15 @@ fn a_session_that_ends_while_joined_is_reported_once_and_needs_no_leave() {
     ));
     let again = settled(plan(&ended, None));
     assert_eq!(again.reason, reason::SESSION_COMPLETED, "no more polling");
-    assert_eq!(
-        plan(&deleting(ended), None),
-        Plan::RemoveFinalizer {
-            unknown_join: false
-        }
+    assert!(
+        matches!(
+            plan(&deleting(ended), None),
+            Plan::Leave {
+                purpose: LeavePurpose::Delete,
+                ..
+            }
+        ),
+        "deletion calls leave anyway: a 404 there is fine, a bot left behind is not"
     );
 }
 
@@ -498,7 +519,10 @@ fn suspend_takes_the_avatar_out_and_keeps_it_out() {
     ));
     let mut out = bot();
     out.spec.suspend = true;
-    let settle = settled(plan(&out, Some(Learned::Left(LeavePurpose::Suspend))));
+    let settle = settled(plan(
+        &out,
+        Some(Learned::Left(LeavePurpose::Suspend, "bot-1".into())),
+    ));
     assert_eq!(
         (settle.phase, settle.reason),
         (Phase::Suspended, reason::SUSPENDED)
@@ -525,16 +549,224 @@ fn max_duration_leaves_once_and_never_rejoins_the_same_spec() {
         "looked at again when due, before the next session read"
     );
 
-    let left = settled(plan(&bot(), Some(Learned::Left(LeavePurpose::Complete))));
+    let left = settled(plan(
+        &bot(),
+        Some(Learned::Left(LeavePurpose::Complete, "bot-1".into())),
+    ));
     assert_eq!(left.phase, Phase::Completed);
     let mut completed = bot();
-    completed.status = Some(status(Phase::Completed, reason::COMPLETED, None));
+    completed.status = Some(MeetingBotStatus {
+        meeting_bot_id: None,
+        session_id: None,
+        record_uid: None,
+        ..status(Phase::Completed, reason::COMPLETED, None)
+    });
     assert_eq!(settled(plan(&completed, None)).phase, Phase::Completed);
+    let fingerprint = completed.spec.join_fingerprint();
+    let restored = annotate(bot(), annotation::COMPLETED_SPEC, &fingerprint);
+    assert_eq!(
+        settled(plan(&restored, None)).phase,
+        Phase::Completed,
+        "the annotations remember it when status is lost"
+    );
     completed.metadata.generation = Some(2);
     assert!(
         is_check(&plan(&completed, None), "session-a"),
         "a new spec joins again"
     );
+}
+
+#[test]
+fn a_copy_of_another_objects_record_is_foreign_and_gets_no_call() {
+    let mut copy = joined(bot());
+    copy.metadata.uid = Some("uid-copy".into());
+    let settle = settled(plan(&copy, session(SessionStatus::Active)));
+    assert_eq!(
+        (settle.phase, settle.health, settle.reason),
+        (Phase::Failed, Health::Stalled, reason::FOREIGN_RECORD)
+    );
+    assert!(settle.message.contains("uid-1") && settle.message.contains(annotation::ADOPT_RECORD));
+    assert_eq!(
+        settle.bot.and_then(|b| b.uid).as_deref(),
+        Some("uid-1"),
+        "status keeps the foreign record as it is"
+    );
+    assert_eq!(
+        plan(&deleting(copy.clone()), None),
+        Plan::RemoveFinalizer {
+            unknown_join: false
+        },
+        "deleting the copy leaves the original's avatar alone"
+    );
+    let adopted = annotate(copy.clone(), annotation::ADOPT_RECORD, "uid-1");
+    assert!(
+        matches!(plan(&adopted, None), Plan::Record(r) if r.uid.as_deref() == Some("uid-copy")),
+        "adopting restamps the record with this object's UID"
+    );
+    let discarded = annotate(copy, annotation::DISCARD_RECORD, "uid-1");
+    assert!(
+        is_check(&plan(&discarded, None), "session-a"),
+        "starts afresh"
+    );
+}
+
+#[test]
+fn one_copy_of_the_record_restores_the_other() {
+    // `kubectl replace` of the original manifest: annotations and finalizer gone.
+    let mut replaced = joined(bot());
+    replaced.metadata.annotations = None;
+    replaced.metadata.finalizers = None;
+    match plan(&replaced, session(SessionStatus::Active)) {
+        Plan::Record(recorded) => {
+            assert_eq!(recorded.meeting_bot_id, "bot-1");
+            assert_eq!(recorded.uid.as_deref(), Some("uid-1"));
+        }
+        other => panic!("expected the annotations restored, got {other:?}"),
+    }
+    // A restore without status: the settled status names the bot again.
+    let mut restored = joined(bot());
+    restored.status = None;
+    let settle = settled(plan(&restored, None));
+    assert_eq!(settle.phase, Phase::Joined);
+    assert_eq!(
+        settle.bot.map(|b| b.meeting_bot_id).as_deref(),
+        Some("bot-1")
+    );
+}
+
+#[test]
+fn a_404_while_joined_is_evidence_not_proof() {
+    let bot = joined(bot());
+    let not_found = failure(FailureKind::NotFound, 404);
+    let last = Some(Learned::Session(SessionOutcome::Failed(not_found.clone())));
+    let once = memo_after(Call::Session, not_found.clone());
+    let settle = settled(plan_with(&bot, &once, last.clone(), false));
+    assert_eq!(settle.phase, Phase::Joined, "one 404 ends nothing");
+    assert!(
+        settle.requeue.unwrap() <= Duration::from_secs(5),
+        "read again soon: {:?}",
+        settle.requeue
+    );
+
+    let mut lasting = Memo::default();
+    for seconds_ago in [90, 60, 30] {
+        lasting.record(
+            Some(1),
+            Call::Session,
+            not_found.clone(),
+            at(-seconds_ago),
+            1.0,
+        );
+    }
+    let settle = settled(plan_with(&bot, &lasting, last.clone(), false));
+    assert_eq!(
+        (settle.phase, settle.reason),
+        (Phase::SessionEnded, reason::SESSION_NOT_FOUND)
+    );
+    let mut quick = Memo::default();
+    for seconds_ago in [20, 10, 1] {
+        quick.record(
+            Some(1),
+            Call::Session,
+            not_found.clone(),
+            at(-seconds_ago),
+            1.0,
+        );
+    }
+    assert_eq!(
+        settled(plan_with(&bot, &quick, last, false)).phase,
+        Phase::Joined,
+        "three 404s within seconds are not yet a minute"
+    );
+}
+
+/// Every combination of the record's copies (absent, this object's, a
+/// legacy one without UID, another bot of this object's, another object's)
+/// and of a join in flight: none plans a join while any copy names a bot,
+/// and none while a join is in flight unless users allowed one more.
+#[test]
+fn no_combination_of_record_copies_plans_a_second_join() {
+    #[derive(Clone, Copy, Debug)]
+    enum Copy {
+        Absent,
+        Own,
+        Legacy,
+        OtherBot,
+        Foreign,
+    }
+    let copies = [
+        Copy::Absent,
+        Copy::Own,
+        Copy::Legacy,
+        Copy::OtherBot,
+        Copy::Foreign,
+    ];
+    let recorded = |copy: Copy| {
+        let (id, uid) = match copy {
+            Copy::Absent => return None,
+            Copy::Own => ("bot-1", Some("uid-1")),
+            Copy::Legacy => ("bot-1", None),
+            Copy::OtherBot => ("bot-2", Some("uid-1")),
+            Copy::Foreign => ("bot-9", Some("uid-other")),
+        };
+        Some(RecordedBot {
+            meeting_bot_id: id.into(),
+            session_id: "session-a".into(),
+            joined_spec: None,
+            joined_at: Some(at(-30)),
+            uid: uid.map(str::to_owned),
+        })
+    };
+    for annotated in copies {
+        for in_status in copies {
+            for flight in [Copy::Absent, Copy::Own, Copy::Foreign] {
+                for last in [None, session(SessionStatus::Active)] {
+                    let mut subject = bot();
+                    if let Some(r) = recorded(annotated) {
+                        for (key, value) in crate::api::joined_annotations(&r) {
+                            if let Some(value) = value {
+                                subject = annotate(subject, key, &value);
+                            }
+                        }
+                    }
+                    if let Some(r) = recorded(in_status) {
+                        subject.status = Some(MeetingBotStatus {
+                            meeting_bot_id: Some(r.meeting_bot_id),
+                            joined_at: r.joined_at.map(Time),
+                            record_uid: r.uid,
+                            ..status(Phase::Joined, reason::JOINED, None)
+                        });
+                    }
+                    if !matches!(flight, Copy::Absent) {
+                        subject = in_flight(subject, None);
+                        if matches!(flight, Copy::Foreign) {
+                            let foreign = JoinAttempt {
+                                session_id: "session-a".into(),
+                                retry_join: None,
+                                started_at: at(-5),
+                                uid: Some("uid-other".into()),
+                            };
+                            subject = annotate(
+                                subject,
+                                annotation::JOIN_IN_FLIGHT,
+                                &serde_json::to_string(&foreign).unwrap(),
+                            );
+                        }
+                    }
+                    let plan = plan(&subject, last);
+                    let anything = [annotated, in_status, flight]
+                        .iter()
+                        .any(|c| !matches!(c, Copy::Absent));
+                    if anything {
+                        assert!(
+                            !matches!(plan, Plan::Join(_)),
+                            "annotations {annotated:?}, status {in_status:?}, in flight {flight:?}: {plan:?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
 }
 
 #[test]

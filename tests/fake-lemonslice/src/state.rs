@@ -144,6 +144,18 @@ impl Store {
             .session_status(session_id, self.only_known_sessions)
     }
 
+    /// The known sessions and their status, sorted by id.
+    pub(crate) fn session_ids(&self) -> Vec<(String, SessionStatus)> {
+        let mut sessions: Vec<_> = self
+            .lock()
+            .sessions
+            .iter()
+            .map(|(id, status)| (id.clone(), *status))
+            .collect();
+        sessions.sort_by(|a, b| a.0.cmp(&b.0));
+        sessions
+    }
+
     /// Sets (and makes known) a session; ending it takes its bots away.
     pub(crate) fn set_session_status(&self, session_id: &str, status: SessionStatus) {
         let mut inner = self.lock();

@@ -6,7 +6,7 @@ use crate::model::{RequestRecord, now};
 use crate::reply::{abort_connection, detail};
 use crate::state::{JoinRefusal, JoinRequest, LeaveRefusal, Store, random_hex};
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -20,6 +20,43 @@ pub(crate) fn routes() -> Router<Arc<Store>> {
         .route("/liveai/sessions/{session_id}/join-meeting", post(join))
         .route("/liveai/sessions/{session_id}/leave-meeting", post(leave))
         .route("/liveai/sessions/{session_id}", get(session))
+        .route("/liveai/sessions", get(list_sessions))
+}
+
+#[derive(serde::Deserialize)]
+struct Page {
+    page: Option<u32>,
+    limit: Option<u32>,
+}
+
+/// `GET /liveai/sessions?page=&limit=`: the account's sessions, a page at a
+/// time (`limit` at most 100). The operator uses it only to check its base
+/// URL and key; it is not subject to faults.
+async fn list_sessions(
+    State(store): State<Arc<Store>>,
+    Query(page): Query<Page>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(refusal) = authenticate(&store, &headers) {
+        return detail(StatusCode::UNAUTHORIZED, refusal);
+    }
+    let (page, limit) = (page.page.unwrap_or(1).max(1), page.limit.unwrap_or(20));
+    if !(1..=100).contains(&limit) {
+        return detail(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "limit must be between 1 and 100",
+        );
+    }
+    let sessions = store.session_ids();
+    let start = ((page - 1) * limit) as usize;
+    let items: Vec<Value> = sessions
+        .iter()
+        .skip(start)
+        .take(limit as usize)
+        .map(|(id, status)| json!({ "session_id": id, "session_status": status }))
+        .collect();
+    Json(json!({ "sessions": items, "page": page, "limit": limit, "total": sessions.len() }))
+        .into_response()
 }
 
 /// The answer to a call that was handled, and what to record of it.

@@ -1,0 +1,191 @@
+//! What every reconcile shares: clients, settings, the per-object memory of
+//! vendor calls, and the gate that says whether this process may still start
+//! calls that change a meeting.
+
+use super::memo::{Call, Memo};
+use super::metrics::{Metrics, PhaseLabels};
+use super::secrets::{OperatorApiKey, SecretReader};
+use super::watch::Watched;
+use crate::api::MeetingBot;
+use crate::lemonslice;
+use jiff::Timestamp;
+use kube::ResourceExt;
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::Store;
+use rand::Rng;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+/// Name of the operator as a field manager and Event reporter.
+pub const MANAGER: &str = "meetingbot-operator";
+
+/// What the controller watches and how.
+#[derive(Clone, Debug, Default)]
+pub struct Settings {
+    /// Namespaces to watch; empty means all.
+    pub namespaces: Vec<String>,
+    pub label_selector: Option<String>,
+    pub concurrency: u16,
+    pub retry_unknown_joins: bool,
+    /// How often the session of a joined bot is read.
+    pub session_poll: Duration,
+    /// Keep the websocket URL's token out of status.
+    pub redact_websocket_token: bool,
+    /// Name of this replica, for Events.
+    pub instance: Option<String>,
+}
+
+/// Open while this process may start a join or a leave: it leads, its
+/// Lease is fresh, and it is not shutting down. Calls already sent finish
+/// and are recorded whatever the gate says.
+#[derive(Clone, Debug, Default)]
+pub struct Gate(Arc<AtomicBool>);
+
+impl Gate {
+    pub fn open(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+
+    pub fn close(&self) {
+        self.0.store(false, Ordering::Release);
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+/// Shared by all reconciles.
+pub struct Context {
+    pub(super) kube: kube::Client,
+    pub(super) vendor: lemonslice::Client,
+    pub(super) operator_key: OperatorApiKey,
+    pub(super) secrets: SecretReader,
+    memos: Mutex<HashMap<String, Memo>>,
+    pub(super) recorder: Recorder,
+    pub(super) settings: Settings,
+    pub(super) metrics: Metrics,
+    pub(super) stores: Mutex<Vec<Store<Watched>>>,
+    /// Until a bot's session is read, it counts as read at start.
+    pub(super) started_at: Timestamp,
+    pub(super) gate: Gate,
+}
+
+impl Context {
+    pub fn new(
+        kube: kube::Client,
+        vendor: lemonslice::Client,
+        operator_key: OperatorApiKey,
+        settings: Settings,
+        metrics: Metrics,
+        gate: Gate,
+    ) -> Arc<Context> {
+        let reporter = Reporter {
+            controller: MANAGER.into(),
+            instance: settings.instance.clone(),
+        };
+        Arc::new(Context {
+            recorder: Recorder::new(kube.clone(), reporter),
+            secrets: SecretReader::new(kube.clone()),
+            kube,
+            vendor,
+            operator_key,
+            memos: Mutex::default(),
+            settings,
+            metrics,
+            stores: Mutex::default(),
+            started_at: Timestamp::now(),
+            gate,
+        })
+    }
+
+    /// The vendor client, for checks outside reconciles.
+    pub fn vendor(&self) -> &lemonslice::Client {
+        &self.vendor
+    }
+
+    pub fn operator_key(&self) -> &OperatorApiKey {
+        &self.operator_key
+    }
+
+    fn memos(&self) -> MutexGuard<'_, HashMap<String, Memo>> {
+        self.memos
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn with_memo(&self, bot: &MeetingBot, change: impl FnOnce(&mut Memo)) {
+        change(
+            self.memos()
+                .entry(bot.uid().unwrap_or_default())
+                .or_default(),
+        );
+    }
+
+    pub(super) fn memo(&self, uid: &str) -> Memo {
+        self.memos().get(uid).cloned().unwrap_or_default()
+    }
+
+    pub(super) fn record_failure(
+        &self,
+        bot: &MeetingBot,
+        call: Call,
+        failure: lemonslice::Failure,
+    ) {
+        let jitter = rand::rng().random_range(0.8..1.2);
+        self.with_memo(bot, |memo| {
+            memo.record(
+                bot.metadata.generation,
+                call,
+                failure,
+                Timestamp::now(),
+                jitter,
+            );
+        });
+    }
+
+    pub(super) fn forget_failures(&self, bot: &MeetingBot) {
+        if let Some(memo) = self.memos().get_mut(&bot.uid().unwrap_or_default()) {
+            memo.clear_failures();
+        }
+    }
+
+    /// Remembers that the join begun at `started_at` made no bot: its call
+    /// was never sent, or was refused, although its record may remain.
+    pub(super) fn join_not_made(&self, bot: &MeetingBot, started_at: Timestamp) {
+        self.with_memo(bot, |memo| memo.unsent_join = Some(started_at));
+    }
+
+    pub(super) fn session_checked(&self, bot: &MeetingBot) {
+        self.with_memo(bot, |memo| memo.session_checked_at = Some(Timestamp::now()));
+    }
+
+    /// Drops everything remembered about an object that is going away.
+    pub(super) fn forget(&self, uid: &str) {
+        self.memos().remove(uid);
+    }
+
+    /// Counts MeetingBots by phase across the watched scopes (for /metrics).
+    pub fn count_phases(&self) {
+        let mut counts: HashMap<String, i64> = HashMap::new();
+        for store in self.stores.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            for watched in store.state() {
+                let phase = match &*watched {
+                    Watched::Valid(bot) => bot.status.as_ref().and_then(|s| s.phase),
+                    Watched::Invalid { .. } => Some(crate::api::Phase::Failed),
+                };
+                let name = phase.map_or_else(|| "Unknown".to_owned(), |p| format!("{p:?}"));
+                *counts.entry(name).or_default() += 1;
+            }
+        }
+        self.metrics.phases.clear();
+        for (phase, count) in counts {
+            self.metrics
+                .phases
+                .get_or_create(&PhaseLabels { phase })
+                .set(count);
+        }
+    }
+}

@@ -1,0 +1,313 @@
+//! The reconciler's Kubernetes writes: metadata patches fenced by the
+//! resourceVersion a decision was made on, the status a plan settles on
+//! (first of all the result of a join, which this process alone knows until
+//! it lands), and Events.
+
+use super::context::MANAGER;
+use super::decide::{Notice, Settle, event};
+use super::status;
+use super::steps::{Reconciler, Step};
+use crate::Result;
+use crate::api::{BotRecord, MeetingBot, MeetingBotStatus, RecordedBot, annotation};
+use crate::lemonslice::{self, LeaveOutcome};
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event, EventType};
+use kube::{Api, Resource, ResourceExt};
+use serde_json::json;
+use std::time::{Duration, Instant};
+use tracing::{error, info, warn};
+
+/// After a write conflict, how soon to look again (the watch brings the newer object).
+const CONFLICT_RETRY: Duration = Duration::from_millis(200);
+/// How long to keep trying to record a bot id that join just returned: this
+/// process holds the only copy, so it outlasts an API-server outage (a restart
+/// of kube-apiserver took about a minute in `make chaos`).
+const PERSIST_DEADLINE: Duration = Duration::from_secs(15 * 60);
+
+/// Whether a Kubernetes error is a refused precondition (the object changed).
+fn is_conflict(error: &kube::Error) -> bool {
+    matches!(error, kube::Error::Api(status) if status.code == 409)
+}
+
+impl Reconciler<'_> {
+    /// A metadata merge patch that applies only to the version of the object
+    /// this reconcile has seen: on a conflict, the reconcile starts over.
+    pub(super) async fn patch_versioned(&self, patch: serde_json::Value) -> Result<Step> {
+        self.fenced_patch(&self.bot, patch).await
+    }
+
+    /// A metadata merge patch that applies only to `seen`'s version.
+    pub(super) async fn fenced_patch(
+        &self,
+        seen: &MeetingBot,
+        mut patch: serde_json::Value,
+    ) -> Result<Step> {
+        patch["metadata"]["resourceVersion"] = json!(seen.resource_version());
+        match self
+            .api
+            .patch(
+                &seen.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await
+        {
+            Ok(bot) => Ok(Step::Continue(bot, None)),
+            Err(error) if is_conflict(&error) => {
+                info!("the object changed meanwhile; starting over");
+                Ok(Step::Stop(Action::requeue(CONFLICT_RETRY)))
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Removes the record's copy (and what came with the bot) from status,
+    /// applied only to `seen`'s version.
+    pub(super) async fn clear_status_record(&self, seen: &MeetingBot) -> Result<Step> {
+        let patch = json!({
+            "metadata": { "resourceVersion": seen.resource_version() },
+            "status": {
+                "meetingBotId": null, "sessionId": null, "joinedAt": null, "recordUid": null,
+                "joinedSpec": null, "websocketUrl": null,
+            },
+        });
+        let written = self
+            .api
+            .patch_status(
+                &seen.name_any(),
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await;
+        match written {
+            Ok(bot) => Ok(Step::Continue(bot, None)),
+            Err(error) if is_conflict(&error) => {
+                info!("the object changed meanwhile; starting over");
+                Ok(Step::Stop(Action::requeue(CONFLICT_RETRY)))
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Status as `seen` plus the settled state, applied only to `seen`'s version.
+    async fn write_status(
+        &self,
+        seen: &MeetingBot,
+        status: &MeetingBotStatus,
+    ) -> kube::Result<MeetingBot> {
+        let patch = json!({
+            "apiVersion": "liveai.lemonslice.com/v1alpha1",
+            "kind": "MeetingBot",
+            "metadata": { "resourceVersion": seen.resource_version() },
+            "status": status,
+        });
+        self.api
+            .patch_status(
+                &seen.name_any(),
+                &PatchParams::apply(MANAGER).force(),
+                &Patch::Apply(&patch),
+            )
+            .await
+    }
+
+    /// Writes the settled status when it differs from what is there, then
+    /// publishes the state's Event when the state is new, and says when to look again.
+    pub(super) async fn settle(&self, settle: Settle) -> Result<Action> {
+        if let Some(joined) = &settle.joined {
+            return self.settle_join(&settle, &joined.recorded).await;
+        }
+        let status = self.status_for(&self.bot, &settle);
+        if self.bot.status.as_ref() != Some(&status) {
+            // A reconcile that started from a stale cache must not overwrite a
+            // newer status (and with it the record's copy or the websocket URL).
+            match self.write_status(&self.bot, &status).await {
+                Err(error) if is_conflict(&error) => {
+                    info!("the object changed meanwhile; starting over");
+                    return Ok(Action::requeue(CONFLICT_RETRY));
+                }
+                written => written?,
+            };
+        }
+        // Only once the status holds the new state: a reconcile from a stale
+        // cache, refused above, must not announce a state that is not there.
+        let previous_reason = status::ready_reason(self.bot.status.as_ref());
+        if previous_reason != Some(settle.reason)
+            && let Some(notice) = settle.event
+        {
+            let (type_, reason) = match notice {
+                Notice::Normal(reason) => (EventType::Normal, reason),
+                Notice::Warning(reason) => (EventType::Warning, reason),
+            };
+            self.publish(type_, reason, &settle.message).await;
+        }
+        Ok(requeue(&settle))
+    }
+
+    fn status_for(&self, seen: &MeetingBot, settle: &Settle) -> MeetingBotStatus {
+        status::build(
+            seen,
+            settle,
+            Timestamp::now(),
+            self.ctx.settings.redact_websocket_token,
+        )
+    }
+
+    /// Records a bot that just joined: its first copy, in status. This process
+    /// holds the only other, so a refused write is tried again on the object
+    /// as it is now, for as long as it still may be this bot's record; an
+    /// object that is gone, or that meanwhile records another bot of its own,
+    /// gets this bot taken out again rather than left behind unnamed.
+    async fn settle_join(&self, settle: &Settle, recorded: &RecordedBot) -> Result<Action> {
+        let deadline = Instant::now() + PERSIST_DEADLINE;
+        let mut delay = Duration::from_millis(100);
+        let mut seen = self.bot.clone();
+        loop {
+            let status = self.status_for(&seen, settle);
+            let error = match self.write_status(&seen, &status).await {
+                Ok(_) => break,
+                Err(error) => error,
+            };
+            if Instant::now() >= deadline {
+                error!(
+                    meeting_bot_id = recorded.meeting_bot_id,
+                    session_id = recorded.session_id,
+                    "could not record the bot id; write it into the annotation {} by hand",
+                    annotation::MEETING_BOT_ID
+                );
+                return Err(error.into());
+            }
+            if !is_conflict(&error) {
+                warn!(%error, meeting_bot_id = recorded.meeting_bot_id, "could not record the bot id yet; retrying");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            match self.api.get_opt(&self.bot.name_any()).await {
+                Ok(Some(now)) if now.uid() == self.bot.uid() => {
+                    if let BotRecord::Joined(other) = now.bot_record()
+                        && other.meeting_bot_id != recorded.meeting_bot_id
+                    {
+                        warn!(
+                            meeting_bot_id = recorded.meeting_bot_id,
+                            other = other.meeting_bot_id,
+                            "the MeetingBot meanwhile records another bot: taking this one out"
+                        );
+                        return self.take_out_unrecorded(recorded).await;
+                    }
+                    seen = now;
+                }
+                Ok(_) => {
+                    warn!(
+                        meeting_bot_id = recorded.meeting_bot_id,
+                        "the MeetingBot went away during its join: taking the bot out"
+                    );
+                    return self.take_out_unrecorded(recorded).await;
+                }
+                Err(error) => warn!(%error, "could not read the MeetingBot; retrying"),
+            }
+        }
+        info!(
+            meeting_bot_id = recorded.meeting_bot_id,
+            "recorded the bot id"
+        );
+        self.publish(
+            EventType::Normal,
+            event::JOINED,
+            &format!(
+                "the avatar joined the meeting as {}",
+                recorded.meeting_bot_id
+            ),
+        )
+        .await;
+        if let (Some(target), Some(joined)) = (
+            &self.bot.spec.write_connection_secret_to_ref,
+            &settle.joined,
+        ) {
+            self.write_connection_secret(&target.name, recorded, &joined.websocket_url)
+                .await;
+        }
+        Ok(requeue(settle))
+    }
+
+    /// Leave for a bot that no object will record; a failure is logged with
+    /// its id, the only place left to find it.
+    async fn take_out_unrecorded(&self, recorded: &RecordedBot) -> Result<Action> {
+        let left = match self.api_key(true).await? {
+            Ok(api_key) => self.call_leave(&api_key, recorded).await == LeaveOutcome::Left,
+            Err(_) => false,
+        };
+        if !left {
+            error!(
+                meeting_bot_id = recorded.meeting_bot_id,
+                session_id = recorded.session_id,
+                "could not take out a bot that no MeetingBot records; it stays until its session ends"
+            );
+        }
+        Ok(Action::requeue(CONFLICT_RETRY))
+    }
+
+    /// Writes the bot's connection details into the Secret the spec names,
+    /// owned by the MeetingBot so that it goes away with it. A failure is
+    /// reported, not retried: the bot is in the meeting either way.
+    async fn write_connection_secret(
+        &self,
+        name: &str,
+        recorded: &RecordedBot,
+        websocket_url: &lemonslice::WebsocketUrl,
+    ) {
+        let owner = self.bot.controller_owner_ref(&());
+        let secret = json!({
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": { "name": name, "ownerReferences": owner.into_iter().collect::<Vec<_>>() },
+            "type": "Opaque",
+            "stringData": {
+                "websocketUrl": websocket_url.expose(),
+                "meetingBotId": recorded.meeting_bot_id,
+            },
+        });
+        let secrets: Api<Secret> = Api::namespaced(self.ctx.kube.clone(), &self.namespace);
+        let written = secrets
+            .patch(
+                name,
+                &PatchParams::apply(MANAGER).force(),
+                &Patch::Apply(&secret),
+            )
+            .await;
+        if let Err(error) = written {
+            warn!(%error, secret = name, "could not write the connection Secret");
+            self.publish(
+                EventType::Warning,
+                event::CONNECTION_SECRET_FAILED,
+                &format!("could not write Secret {name}: {error}"),
+            )
+            .await;
+        }
+    }
+
+    pub(super) async fn publish(&self, type_: EventType, reason: &str, note: &str) {
+        let event = Event {
+            type_,
+            reason: reason.to_owned(),
+            note: Some(note.to_owned()),
+            action: "Reconcile".into(),
+            secondary: None,
+        };
+        if let Err(error) = self
+            .ctx
+            .recorder
+            .publish(&event, &self.bot.object_ref(&()))
+            .await
+        {
+            warn!(%error, reason, "could not publish an Event");
+        }
+    }
+}
+
+fn requeue(settle: &Settle) -> Action {
+    settle
+        .requeue
+        .map_or_else(Action::await_change, Action::requeue)
+}
