@@ -213,27 +213,27 @@ async fn adopt_records_the_bot_of_an_unknown_join_and_deletion_makes_it_leave() 
         "{run:?}"
     );
     assert!(lines[2].contains("fine"), "{run:?}");
-    let run = mbot(&ns, &["status", "unsure"]).await;
-    assert_eq!(run.code, Some(0), "{run:?}");
+    // The operator's Warning Event may land a moment after the condition.
+    let run = wait_until("status to show the Warning Event", SETTLE, || async {
+        let run = mbot(&ns, &["status", "unsure"]).await;
+        let event = run
+            .stdout
+            .lines()
+            .any(|l| l.contains("Warning") && l.contains("JoinOutcomeUnknown"));
+        (run.code == Some(0) && event).then_some(run)
+    })
+    .await;
     for wanted in [
         "Phase:        Failed",
         "Platform:     GoogleMeet",
         "Bot ID:       unknown: a join under session session-adopt",
         "Stalled",
-        "JoinOutcomeUnknown",
         "Needs you:",
         &format!("kubectl mbot adopt unsure -n {ns} --bot-id <ID>"),
         &format!("kubectl mbot retry-join unsure -n {ns}"),
     ] {
         assert!(run.stdout.contains(wanted), "{wanted:?} in {run:?}");
     }
-    // The Warning Event the operator wrote is among the latest Events.
-    assert!(
-        run.stdout
-            .lines()
-            .any(|l| l.contains("Warning") && l.contains("JoinOutcomeUnknown")),
-        "{run:?}"
-    );
 
     let run = mbot(&ns, &["adopt", "unsure", "--bot-id", &real_id]).await;
     assert_eq!(run.code, Some(0), "{run:?}");
