@@ -55,8 +55,9 @@ pub fn render(bot: &MeetingBot, namespace: &str, events: &[Shown], now: Timestam
         match (recorded_bot_id(bot), &attempt) {
             (Some(id), _) => id.to_owned(),
             (None, Some(attempt)) => format!(
-                "unknown: a join under session {} began at {} and its outcome was never recorded",
-                attempt.session_id, attempt.started_at
+                "unknown: a join under session {} was sent at {} and its outcome never recorded",
+                attempt.session_id,
+                when(now, attempt.started_at)
             ),
             (None, None) => "- (no bot)".into(),
         },
