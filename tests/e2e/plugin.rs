@@ -384,3 +384,73 @@ async fn a_foreign_record_is_adopted_or_discarded_by_annotation() {
     assert_eq!(run.code, Some(1), "{run:?}");
     assert!(run.stderr.contains("not found") && run.stderr.contains("kubectl mbot list"));
 }
+
+#[tokio::test]
+async fn a_refused_leave_is_listed_first_and_its_printed_way_out_works() {
+    let (client, ns, fake) = prepared("plugin-leave").await;
+    let _operator = Operator::start(&OperatorOptions::new(&ns, &fake)).await;
+    create_bot(&client, &ns, "a-fine", spec("session-leave-fine")).await;
+    create_bot(&client, &ns, "refused", spec("session-leave")).await;
+    for name in ["a-fine", "refused"] {
+        wait_for_condition(&client, &ns, name, "Ready", Some("Joined"), SETTLE).await;
+    }
+    fake.admin()
+        .set_faults(&Faults {
+            error_rate: 1.0,
+            error_statuses: vec![401],
+            endpoints: vec!["leave".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    bots(&client, &ns)
+        .delete("refused", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_for_condition(
+        &client,
+        &ns,
+        "refused",
+        "Stalled",
+        Some("LeaveFailed"),
+        SETTLE,
+    )
+    .await;
+
+    let run = mbot(&ns, &["list"]).await;
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert!(
+        lines[1].contains("refused")
+            && lines[1].contains("Deleting for")
+            && lines[1].contains("LeaveFailed"),
+        "the stuck deletion comes first: {run:?}"
+    );
+    assert!(lines[2].contains("a-fine"), "{run:?}");
+
+    let run = mbot(&ns, &["status", "refused"]).await;
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert!(
+        run.stdout.contains("Deleting:") && run.stdout.contains("Needs you:"),
+        "{run:?}"
+    );
+    let way_out = run
+        .stdout
+        .lines()
+        .map(str::trim)
+        .find(|l| l.starts_with("kubectl annotate"))
+        .unwrap_or_else(|| panic!("a command to let it go: {run:?}"))
+        .to_owned();
+    let output = tokio::process::Command::new("sh")
+        .args(["-c", &way_out])
+        .output()
+        .await
+        .unwrap();
+    assert!(output.status.success(), "{way_out}: {output:?}");
+    wait_for_gone(&client, &ns, "refused", SETTLE).await;
+    assert_eq!(
+        live_bots(&fake.admin(), "session-leave").await.len(),
+        1,
+        "let go without leave: the avatar stays until its session ends"
+    );
+}

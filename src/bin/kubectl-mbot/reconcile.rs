@@ -1,6 +1,6 @@
 //! `kubectl mbot reconcile NAME`: request a reconcile, wait for its echo.
 
-use crate::connect::Target;
+use crate::connect::{Target, api_error};
 use crate::patch::{annotate, fresh_value};
 use anyhow::anyhow;
 use meetingbot_operator::api::annotation;
@@ -24,7 +24,18 @@ pub async fn run(target: &Target, name: &str, timeout: Duration) -> anyhow::Resu
     );
     let start = Instant::now();
     loop {
-        let bot = target.bot(name).await?;
+        let found = target
+            .bots()
+            .get_opt(name)
+            .await
+            .map_err(|e| api_error(e, &format!("reading MeetingBot {name}")))?;
+        let Some(bot) = found else {
+            println!(
+                "✔ {}/{name} is gone: the operator finished its deletion",
+                target.namespace
+            );
+            return Ok(());
+        };
         let status = bot.status.clone().unwrap_or_default();
         if status.last_handled_reconcile_at.as_deref() == Some(requested.as_str()) {
             let ready = crate::record::condition(&bot, "Ready");

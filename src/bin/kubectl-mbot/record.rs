@@ -143,34 +143,28 @@ pub fn needs_you(bot: &MeetingBot, namespace: &str) -> Option<(String, Vec<Step>
         )),
         LEAVE_FAILED => Some((
             "LemonSlice refused the leave, or the API key Secret it needs is gone; the \
-             MeetingBot waits for the leave"
+             MeetingBot waits for the leave. Fix the API key: a change to a Secret the \
+             MeetingBot references makes the operator try the leave again at once (otherwise it \
+             tries again every 30 minutes)"
                 .into(),
-            vec![
-                Step {
-                    when: "after fixing the API key (Secret or operator key)".into(),
-                    command: mbot("reconcile"),
-                },
-                Step {
-                    when: "to let it go without leave (the avatar stays until its session ends)"
-                        .into(),
-                    command: format!(
-                        "kubectl annotate mbot {name} -n {namespace} {}=true",
-                        annotation::SKIP_LEAVE
-                    ),
-                },
-            ],
+            vec![Step {
+                when: "or let it go without leave (the avatar stays until its session ends)".into(),
+                command: format!(
+                    "kubectl annotate mbot {name} -n {namespace} {}=true",
+                    annotation::SKIP_LEAVE
+                ),
+            }],
         )),
         other => {
             let message = condition(bot, "Stalled")
                 .map(|c| c.message.clone())
                 .unwrap_or_default();
             Some((
-                format!("Stalled ({other}): {message}"),
-                vec![Step {
-                    when: "after fixing what the message names, to have the operator look again"
-                        .into(),
-                    command: mbot("reconcile"),
-                }],
+                format!(
+                    "Stalled ({other}): {message}. Fix what it names: the operator tries again \
+                     when the spec or a Secret the MeetingBot references changes"
+                ),
+                vec![],
             ))
         }
     }
