@@ -9,6 +9,7 @@ mod cluster;
 mod controller;
 mod lifecycle;
 mod packaging;
+mod plugin;
 mod record;
 mod runtime;
 mod session;

@@ -1,0 +1,119 @@
+//! Reaching the cluster as kubectl would (kubeconfig, context, namespace),
+//! and turning API errors into messages that say what to do.
+
+use crate::cli::Global;
+use anyhow::{Context, anyhow};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::{Api, Client, Config};
+use meetingbot_operator::api::MeetingBot;
+
+/// A client and the namespace that commands act in.
+pub struct Target {
+    pub client: Client,
+    pub namespace: String,
+}
+
+impl Target {
+    pub fn bots(&self) -> Api<MeetingBot> {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    /// Reads one MeetingBot; a missing one is an error that says how to find it.
+    pub async fn bot(&self, name: &str) -> anyhow::Result<MeetingBot> {
+        let found = self
+            .bots()
+            .get_opt(name)
+            .await
+            .map_err(|e| api_error(e, &format!("reading MeetingBot {name}")))?;
+        found.ok_or_else(|| {
+            anyhow!(
+                "MeetingBot {name:?} not found in namespace {ns:?}: see which exist with \
+                 `kubectl mbot list -n {ns}` (or `-A` for every namespace)",
+                ns = self.namespace
+            )
+        })
+    }
+}
+
+pub async fn connect(global: &Global) -> anyhow::Result<Target> {
+    meetingbot_operator::lemonslice::install_crypto_provider();
+    let options = KubeConfigOptions {
+        context: global.context.clone(),
+        ..Default::default()
+    };
+    let config = match &global.kubeconfig {
+        Some(path) => {
+            let kubeconfig = Kubeconfig::read_from(path).with_context(|| {
+                format!(
+                    "cannot read the kubeconfig {}: check the path given to --kubeconfig",
+                    path.display()
+                )
+            })?;
+            from_kubeconfig(kubeconfig, &options).await?
+        }
+        None => match Kubeconfig::read() {
+            Ok(kubeconfig) => from_kubeconfig(kubeconfig, &options).await?,
+            // Inside a pod, as kubectl does, use the service account.
+            Err(_) if std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() => {
+                Config::incluster().context("cannot use the pod's service account")?
+            }
+            Err(error) => {
+                return Err(anyhow!(
+                    "no usable kubeconfig ({error}): set KUBECONFIG or pass --kubeconfig FILE"
+                ));
+            }
+        },
+    };
+    let namespace = global
+        .namespace
+        .clone()
+        .unwrap_or_else(|| config.default_namespace.clone());
+    let client = Client::try_from(config).context("cannot build a Kubernetes client")?;
+    Ok(Target { client, namespace })
+}
+
+async fn from_kubeconfig(
+    kubeconfig: Kubeconfig,
+    options: &KubeConfigOptions,
+) -> anyhow::Result<Config> {
+    Config::from_custom_kubeconfig(kubeconfig, options)
+        .await
+        .map_err(|error| match &options.context {
+            Some(context) => anyhow!(
+                "cannot use context {context:?} of the kubeconfig ({error}): \
+                 list the contexts with `kubectl config get-contexts`"
+            ),
+            None => anyhow!(
+                "the kubeconfig is not usable ({error}): check it with `kubectl config view`, \
+                 or pick a context with --context"
+            ),
+        })
+}
+
+/// An API error, with what was being done and what to try.
+pub fn api_error(error: kube::Error, doing: &str) -> anyhow::Error {
+    match &error {
+        kube::Error::Api(status)
+            if status.code == 404
+                && status
+                    .message
+                    .contains("could not find the requested resource") =>
+        {
+            anyhow!(
+                "{doing}: {}: is the MeetingBot CRD installed? \
+             (`kubectl get crd meetingbots.liveai.lemonslice.com`)",
+                status.message
+            )
+        }
+        kube::Error::Api(status) if status.code == 401 || status.code == 403 => anyhow!(
+            "{doing}: not allowed ({}): check your credentials and RBAC with \
+             `kubectl auth can-i --list`",
+            status.message
+        ),
+        kube::Error::Api(status) => anyhow!("{doing}: {} ({})", status.message, status.code),
+        _ => anyhow!(
+            "{doing}: cannot reach the cluster ({error}): check --kubeconfig and --context, \
+             and that the API server is up"
+        ),
+    }
+}
