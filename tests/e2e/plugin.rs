@@ -277,7 +277,15 @@ async fn adopt_refuses_over_a_live_different_bot() {
     let (client, ns, fake) = prepared("plugin-refuse").await;
     let _operator = Operator::start(&OperatorOptions::new(&ns, &fake)).await;
     create_bot(&client, &ns, "standup", spec("session-refuse")).await;
-    let joined = wait_for_condition(&client, &ns, "standup", "Ready", Some("Joined"), SETTLE).await;
+    wait_for_condition(&client, &ns, "standup", "Ready", Some("Joined"), SETTLE).await;
+    // Both copies of the record written (the annotations follow Ready).
+    let joined = wait_until("the record in the annotations", SETTLE, || async {
+        let bot = bots(&client, &ns).get("standup").await.ok()?;
+        bot.annotations()
+            .contains_key(annotation::RECORD_UID)
+            .then_some(bot)
+    })
+    .await;
     let live_id = joined.status.clone().unwrap().meeting_bot_id.unwrap();
 
     let run = mbot(&ns, &["adopt", "standup", "--bot-id", "meeting-bot-other"]).await;
