@@ -68,12 +68,12 @@ async fn a_meeting_bot_joins_and_leaves_on_deletion() {
     assert_eq!(live[0].bot_name.as_deref(), Some("LemonSlice Avatar"));
     assert_eq!(joins.len(), 1);
     // The second copy of the record follows Ready, off the path to it.
-    let bots: Api<MeetingBot> = Api::namespaced(client.clone(), &ns);
+    let api = bots(&client, &ns);
     wait_until(
         "the bot id kept in an annotation too",
         Duration::from_secs(10),
         || async {
-            let bot = bots.get("standup").await.ok()?;
+            let bot = api.get("standup").await.ok()?;
             (bot.annotations().get(annotation::MEETING_BOT_ID) == Some(&live[0].meeting_bot_id))
                 .then_some(())
         },
