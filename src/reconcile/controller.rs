@@ -153,23 +153,12 @@ impl Context {
         self.memos().remove(&bot.uid().unwrap_or_default());
     }
 
-    /// Counts MeetingBots by phase across the watched scopes (for /metrics).
+    /// Counts MeetingBots by phase (and stalled reason, and deletion age)
+    /// across the watched scopes (for /metrics).
     pub fn count_phases(&self) {
-        let mut counts: HashMap<String, i64> = HashMap::new();
-        for store in self.stores.lock().unwrap_or_else(|p| p.into_inner()).iter() {
-            for bot in store.state() {
-                let phase = bot.status.as_ref().and_then(|s| s.phase);
-                let name = phase.map_or_else(|| "Unknown".to_owned(), |p| format!("{p:?}"));
-                *counts.entry(name).or_default() += 1;
-            }
-        }
-        self.metrics.phases.clear();
-        for (phase, count) in counts {
-            self.metrics
-                .phases
-                .get_or_create(&super::metrics::PhaseLabels { phase })
-                .set(count);
-        }
+        let stores = self.stores.lock().unwrap_or_else(|p| p.into_inner());
+        let bots = stores.iter().flat_map(|store| store.state());
+        self.metrics.count(bots, jiff::Timestamp::now());
     }
 }
 
