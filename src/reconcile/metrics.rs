@@ -178,7 +178,9 @@ impl Metrics {
         }
         self.stalled.clear();
         for (reason, count) in stalled {
-            self.stalled.get_or_create(&ReasonLabels { reason }).set(count);
+            self.stalled
+                .get_or_create(&ReasonLabels { reason })
+                .set(count);
         }
         self.oldest_deletion.set(oldest_deletion);
     }

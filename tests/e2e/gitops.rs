@@ -83,7 +83,9 @@ fn readme_table() -> Vec<Row> {
     let mut lines = section
         .lines()
         .skip_while(|line| !line.starts_with("| state | Argo CD health |"));
-    let header = lines.next().expect("the health table is in the GitOps section");
+    let header = lines
+        .next()
+        .expect("the health table is in the GitOps section");
     assert_eq!(header.matches('|').count(), 5, "{header}");
     lines
         .skip(1)
@@ -126,12 +128,16 @@ fn status(phase: &str, generation: i64, health: &str, reason: &str) -> Value {
     json!({ "phase": phase, "observedGeneration": generation, "conditions": conditions })
 }
 
+/// The status a case writes: phase, the true condition among Ready,
+/// Reconciling and Stalled, and its reason.
+type Written = (&'static str, &'static str, &'static str);
+
 /// The MeetingBots of the table, one per state, each with a status written as
 /// the operator would for it (no operator watches their namespace).
 async fn bots_in_every_state(client: &Client, ns: &str) -> BTreeMap<&'static str, String> {
     let bots: Api<MeetingBot> = Api::namespaced(client.clone(), ns);
     let mut names = BTreeMap::new();
-    let cases: [(&str, &str, Option<(&str, &str, &str)>); 9] = [
+    let cases: [(&str, &str, Option<Written>); 9] = [
         ("no status yet", "no-status", None),
         (
             "spec not yet observed",
@@ -192,7 +198,10 @@ async fn bots_in_every_state(client: &Client, ns: &str) -> BTreeMap<&'static str
         }
         if name == "deleting" {
             bots.delete(name, &DeleteParams::default()).await.unwrap();
-            observed = generation;
+            // Marking it deleted bumps the generation; the operator observes that too.
+            let deleting = bots.get(name).await.unwrap();
+            assert!(deleting.metadata.deletion_timestamp.is_some());
+            observed = deleting.metadata.generation.unwrap();
         }
         if let Some((phase, health, reason)) = written {
             let status = status(phase, observed, health, reason);
@@ -206,8 +215,6 @@ async fn bots_in_every_state(client: &Client, ns: &str) -> BTreeMap<&'static str
         }
         names.insert(state, name.to_owned());
     }
-    let deleting = bots.get("deleting").await.unwrap();
-    assert!(deleting.metadata.deletion_timestamp.is_some());
     names
 }
 
@@ -239,7 +246,10 @@ async fn argocd_and_kstatus_judge_every_phase_as_the_readme_says() {
     let table = readme_table();
     let states: BTreeSet<&str> = table.iter().map(|row| row.state.as_str()).collect();
     let tested: BTreeSet<&str> = names.keys().copied().collect();
-    assert_eq!(states, tested, "the README's table lists exactly the tested states");
+    assert_eq!(
+        states, tested,
+        "the README's table lists exactly the tested states"
+    );
     let mut mismatches = Vec::new();
     for row in &table {
         let name = &names[row.state.as_str()];
@@ -268,16 +278,29 @@ async fn argocd_and_kstatus_judge_every_phase_as_the_readme_says() {
     }
     let stalled = &argocd["stalled"]["argocd"]["message"];
     assert!(
-        stalled.as_str().unwrap().starts_with("JoinOutcomeUnknown: "),
+        stalled
+            .as_str()
+            .unwrap()
+            .starts_with("JoinOutcomeUnknown: "),
         "{stalled}"
     );
     let deleting = &argocd["deleting"]["script"];
-    assert_eq!(deleting["deletionMessage"], deleting["message"], "{deleting}");
-    assert!(
-        deleting["message"].as_str().unwrap().starts_with("LeaveFailed: "),
+    assert_eq!(
+        deleting["deletionMessage"], deleting["message"],
         "{deleting}"
     );
-    assert!(argocd["reconciling"]["script"].get("deletionMessage").is_none());
+    assert!(
+        deleting["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("LeaveFailed: "),
+        "{deleting}"
+    );
+    assert!(
+        argocd["reconciling"]["script"]
+            .get("deletionMessage")
+            .is_none()
+    );
 
     release(&client, &ns, "deleting").await;
     delete_namespace(&client, &ns, Duration::from_secs(60)).await;
@@ -304,11 +327,18 @@ async fn the_shipped_config_map_merges_into_argocd_cm_and_is_read() {
         },
         "data": { "timeout.reconciliation": "180s" },
     });
-    let namespace = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "argocd"}});
+    let namespace =
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "argocd"}});
     for object in [&namespace, &existing] {
         succeed(
             "kubectl",
-            &["apply", "--server-side", "--field-manager=argocd-install", "-f", "-"],
+            &[
+                "apply",
+                "--server-side",
+                "--field-manager=argocd-install",
+                "-f",
+                "-",
+            ],
             &object.to_string(),
         );
     }
@@ -324,7 +354,13 @@ async fn the_shipped_config_map_merges_into_argocd_cm_and_is_read() {
         "",
     );
     let merged: Value = serde_json::from_str(&kubectl(&[
-        "get", "configmap", "argocd-cm", "-n", "argocd", "-o", "json",
+        "get",
+        "configmap",
+        "argocd-cm",
+        "-n",
+        "argocd",
+        "-o",
+        "json",
     ]))
     .unwrap();
     assert_eq!(merged["data"]["timeout.reconciliation"], "180s", "{merged}");
@@ -355,11 +391,10 @@ async fn the_shipped_config_map_merges_into_argocd_cm_and_is_read() {
         &["--argocd-cm", path.to_str().unwrap()],
         &joined,
     );
-    let ignored_text = String::from_utf8_lossy(&ignored.stdout).into_owned()
-        + &String::from_utf8_lossy(&ignored.stderr);
+    let stderr = String::from_utf8_lossy(&ignored.stderr);
     assert!(
-        !ignored.status.success() || verdicts(&ignored_text)["joined"]["argocd"]["status"] != "Healthy",
-        "an unlabelled argocd-cm is not read: {ignored_text}"
+        !ignored.status.success() && stderr.contains("configmap \"argocd-cm\" not found"),
+        "Argo CD's settings manager does not read an unlabelled argocd-cm: {stderr}"
     );
 
     // A script that uses a library Argo CD does not open fails there, as Unknown.
@@ -375,7 +410,10 @@ async fn the_shipped_config_map_merges_into_argocd_cm_and_is_read() {
         &["--argocd-cm", path.to_str().unwrap()],
         &joined,
     ));
-    assert_eq!(broken["joined"]["argocd"]["status"], "Unknown", "{broken:?}");
+    assert_eq!(
+        broken["joined"]["argocd"]["status"], "Unknown",
+        "{broken:?}"
+    );
 
     release(&client, &ns, "deleting").await;
     delete_namespace(&client, &ns, Duration::from_secs(60)).await;
@@ -437,11 +475,13 @@ async fn the_uninstall_command_lists_the_bots_holding_the_finalizer() {
 #[test]
 fn the_health_script_is_the_same_in_every_shipped_file() {
     let script = std::fs::read_to_string(repo_root().join("docs/argocd/health.lua")).unwrap();
-    let config_map: serde_yaml::Value = serde_yaml::from_str(
-        &std::fs::read_to_string(repo_root().join(ARGOCD_CM)).unwrap(),
-    )
-    .unwrap();
-    assert_eq!(config_map["data"][HEALTH_KEY].as_str(), Some(script.as_str()));
+    let config_map: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(repo_root().join(ARGOCD_CM)).unwrap())
+            .unwrap();
+    assert_eq!(
+        config_map["data"][HEALTH_KEY].as_str(),
+        Some(script.as_str())
+    );
     assert_eq!(
         config_map["metadata"]["labels"]["app.kubernetes.io/part-of"].as_str(),
         Some("argocd")
@@ -512,10 +552,18 @@ fn the_chart_with_alerts_and_dashboard_lints_strictly() {
     assert!(!off.contains("grafana_dashboard"), "off by default");
     let refused = run(
         "helm",
-        &["template", CHART, "--set", "metrics.prometheusRule.stuckDeletionSeconds=soon"],
+        &[
+            "template",
+            CHART,
+            "--set",
+            "metrics.prometheusRule.stuckDeletionSeconds=soon",
+        ],
         "",
     );
-    assert!(!refused.status.success(), "the schema checks the new values");
+    assert!(
+        !refused.status.success(),
+        "the schema checks the new values"
+    );
 }
 
 #[tokio::test]
@@ -545,7 +593,13 @@ async fn the_chart_with_alerts_and_dashboard_passes_the_restricted_dry_run() {
     });
     succeed(
         "kubectl",
-        &["apply", "--server-side", "--field-manager=e2e-tests", "-f", "-"],
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager=e2e-tests",
+            "-f",
+            "-",
+        ],
         &stand_in.to_string(),
     );
     succeed(
@@ -591,8 +645,8 @@ fn promtool_checks_the_rules_and_their_unit_tests_pass() {
     let dir = tempfile::tempdir().unwrap();
     let rules = rules_file();
     std::fs::write(dir.path().join("rules.yaml"), &rules).unwrap();
-    let tests = std::fs::read_to_string(repo_root().join("tests/monitoring/rules.test.yaml"))
-        .unwrap();
+    let tests =
+        std::fs::read_to_string(repo_root().join("tests/monitoring/rules.test.yaml")).unwrap();
     std::fs::write(dir.path().join("rules.test.yaml"), &tests).unwrap();
     let in_dir = |args: &[&str]| {
         let output = Command::new("promtool")
@@ -750,17 +804,25 @@ async fn the_stalled_and_deletion_gauges_follow_the_objects() {
 
     // The operator adds its own finalizer; ours holds the object after its leave.
     bots.delete("held", &DeleteParams::default()).await.unwrap();
-    wait_until("the deletion age to grow", Duration::from_secs(30), || async {
-        let (_, body) = operator.get("/metrics").await?;
-        (sample(&body, oldest)? >= 1.0).then_some(())
-    })
+    wait_until(
+        "the deletion age to grow",
+        Duration::from_secs(30),
+        || async {
+            let (_, body) = operator.get("/metrics").await?;
+            (sample(&body, oldest)? >= 1.0).then_some(())
+        },
+    )
     .await;
     release(&client, &ns, "held").await;
     wait_for_gone(&client, &ns, "held", Duration::from_secs(30)).await;
-    wait_until("the deletion age to reset", Duration::from_secs(30), || async {
-        let (_, body) = operator.get("/metrics").await?;
-        (sample(&body, oldest)? == 0.0).then_some(())
-    })
+    wait_until(
+        "the deletion age to reset",
+        Duration::from_secs(30),
+        || async {
+            let (_, body) = operator.get("/metrics").await?;
+            (sample(&body, oldest)? == 0.0).then_some(())
+        },
+    )
     .await;
     operator.kill().await;
 }
