@@ -152,22 +152,28 @@ func clientFor(cmPath string, cluster bool, namespace string) (kubernetes.Interf
 }
 
 func decode(data []byte) ([]*unstructured.Unstructured, error) {
-	var obj unstructured.Unstructured
-	if err := yaml.Unmarshal(data, &obj.Object); err != nil {
+	// Decoded as the API machinery (and so Argo CD's cache) does: whole
+	// numbers as int64.
+	jsonData, err := yaml.YAMLToJSON(data)
+	if err != nil {
 		return nil, fmt.Errorf("reading objects: %w", err)
 	}
-	if !obj.IsList() {
-		return []*unstructured.Unstructured{&obj}, nil
-	}
-	list, err := obj.ToList()
+	decoded, _, err := unstructured.UnstructuredJSONScheme.Decode(jsonData, nil, nil)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("reading objects: %w", err)
 	}
-	objects := make([]*unstructured.Unstructured, 0, len(list.Items))
-	for i := range list.Items {
-		objects = append(objects, &list.Items[i])
+	switch decoded := decoded.(type) {
+	case *unstructured.Unstructured:
+		return []*unstructured.Unstructured{decoded}, nil
+	case *unstructured.UnstructuredList:
+		objects := make([]*unstructured.Unstructured, 0, len(decoded.Items))
+		for i := range decoded.Items {
+			objects = append(objects, &decoded.Items[i])
+		}
+		return objects, nil
+	default:
+		return nil, fmt.Errorf("reading objects: unexpected %T", decoded)
 	}
-	return objects, nil
 }
 
 // runScript runs a health script in a Lua state set up like Argo CD's VM

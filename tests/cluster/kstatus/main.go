@@ -34,17 +34,23 @@ func run(in io.Reader, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var obj unstructured.Unstructured
-	if err := yaml.Unmarshal(data, &obj.Object); err != nil {
+	// Decoded as the API machinery does (whole numbers as int64), from JSON or YAML.
+	jsonData, err := yaml.YAMLToJSON(data)
+	if err != nil {
 		return fmt.Errorf("reading objects: %w", err)
 	}
-	objects := []unstructured.Unstructured{obj}
-	if obj.IsList() {
-		list, err := obj.ToList()
-		if err != nil {
-			return err
-		}
-		objects = list.Items
+	decoded, _, err := unstructured.UnstructuredJSONScheme.Decode(jsonData, nil, nil)
+	if err != nil {
+		return fmt.Errorf("reading objects: %w", err)
+	}
+	var objects []unstructured.Unstructured
+	switch decoded := decoded.(type) {
+	case *unstructured.UnstructuredList:
+		objects = decoded.Items
+	case *unstructured.Unstructured:
+		objects = []unstructured.Unstructured{*decoded}
+	default:
+		return fmt.Errorf("reading objects: unexpected %T", decoded)
 	}
 	enc := json.NewEncoder(out)
 	for i := range objects {
