@@ -203,3 +203,76 @@ impl Metrics {
             .observe(took.as_secs_f64());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{MeetingBotSpec, MeetingBotStatus, Phase};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+
+    fn bot(phase: Phase, stalled: Option<&str>, deleted_secs_ago: Option<i64>) -> MeetingBot {
+        let now = Timestamp::now();
+        let mut bot = MeetingBot::new("m", MeetingBotSpec::new("s", "u", "w", "t"));
+        let condition = |type_: &str, reason: &str| Condition {
+            type_: type_.into(),
+            status: "True".into(),
+            reason: reason.into(),
+            message: String::new(),
+            observed_generation: None,
+            last_transition_time: Time(now),
+        };
+        bot.status = Some(MeetingBotStatus {
+            phase: Some(phase),
+            conditions: stalled
+                .map(|reason| vec![condition(STALLED, reason)])
+                .unwrap_or_default(),
+            ..Default::default()
+        });
+        bot.metadata.deletion_timestamp =
+            deleted_secs_ago.map(|secs| Time(now - jiff::SignedDuration::from_secs(secs)));
+        bot
+    }
+
+    fn exposition(metrics: &Metrics) -> String {
+        let mut registry = Registry::with_prefix("meetingbot_operator");
+        metrics.register(&mut registry);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        text
+    }
+
+    #[test]
+    fn counts_stalled_reasons_and_the_oldest_deletion() {
+        let metrics = Metrics::default();
+        let bots = [
+            bot(Phase::Failed, Some("JoinOutcomeUnknown"), None),
+            bot(Phase::Leaving, Some("LeaveFailed"), Some(600)),
+            bot(Phase::Leaving, Some("LeaveFailed"), Some(30)),
+            bot(Phase::Joined, None, None),
+        ];
+        metrics.count(&bots, Timestamp::now());
+        let text = exposition(&metrics);
+        for line in [
+            "meetingbot_operator_meetingbots_stalled{reason=\"LeaveFailed\"} 2",
+            "meetingbot_operator_meetingbots_stalled{reason=\"JoinOutcomeUnknown\"} 1",
+            "meetingbot_operator_meetingbots{phase=\"Leaving\"} 2",
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
+        let oldest: f64 = text
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("meetingbot_operator_meetingbots_oldest_deletion_seconds ")
+            })
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((600.0..610.0).contains(&oldest), "{oldest}");
+
+        // Once they are gone, so are their series.
+        metrics.count(&bots[3..], Timestamp::now());
+        let text = exposition(&metrics);
+        assert!(!text.contains("meetingbots_stalled{"), "{text}");
+        assert!(text.contains("meetingbot_operator_meetingbots_oldest_deletion_seconds 0"));
+    }
+}
