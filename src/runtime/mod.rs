@@ -88,6 +88,7 @@ async fn start(args: RunArgs) -> crate::Result<ExitCode> {
     };
     if !args.leader_election {
         info!("leader election is off: this replica reconciles");
+        leader_gauge.set(1);
         run_controller().await;
         return Ok(ExitCode::SUCCESS);
     }
