@@ -379,9 +379,32 @@ async fn the_shipped_config_map_merges_into_argocd_cm_and_is_read() {
     assert_eq!(from_cluster, from_file);
     assert_eq!(from_cluster.len(), names.len());
 
-    // The same ConfigMap without the label: Argo CD finds no health check.
+    // As a kustomize patch of Argo CD's own argocd-cm.
     let dir = tempfile::tempdir().unwrap();
     let shipped = std::fs::read_to_string(repo_root().join(ARGOCD_CM)).unwrap();
+    std::fs::write(dir.path().join("argocd-cm.yaml"), existing.to_string()).unwrap();
+    std::fs::write(dir.path().join("patch.yaml"), &shipped).unwrap();
+    std::fs::write(
+        dir.path().join("kustomization.yaml"),
+        "resources: [argocd-cm.yaml]\npatches: [{path: patch.yaml}]\n",
+    )
+    .unwrap();
+    let patched = succeed("kubectl", &["kustomize", dir.path().to_str().unwrap()], "");
+    let patched_path = dir.path().join("patched.yaml");
+    std::fs::write(&patched_path, &patched).unwrap();
+    let kustomized: serde_yaml::Value = serde_yaml::from_str(&patched).unwrap();
+    assert_eq!(
+        kustomized["data"]["timeout.reconciliation"].as_str(),
+        Some("180s")
+    );
+    let from_kustomize = verdicts(&succeed(
+        "argocd-health",
+        &["--argocd-cm", patched_path.to_str().unwrap()],
+        &objects,
+    ));
+    assert_eq!(from_kustomize, from_file);
+
+    // The same ConfigMap without the label: Argo CD finds no health check.
     let unlabelled = shipped.replace("app.kubernetes.io/part-of: argocd", "team: platform");
     assert_ne!(unlabelled, shipped);
     let path = dir.path().join("unlabelled.yaml");
