@@ -5,9 +5,10 @@ CLUSTER := tests/cluster
 
 .PHONY: tools cluster-up cluster-down test lint crds
 
-## tools: build (or reuse) kube-apiserver, kube-controller-manager, kubectl, etcd and helm
+## tools: build (or reuse) kube-apiserver, kube-controller-manager, kubectl, etcd, helm, and argocd-health, kstatus, promtool
 tools:
 	@$(CLUSTER)/tools.sh >/dev/null
+	@$(CLUSTER)/gitops-tools.sh >/dev/null
 
 ## cluster-up: start (or reuse) the local control plane; kubeconfig in target/cluster/kubeconfig
 cluster-up:

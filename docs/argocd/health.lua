@@ -1,5 +1,7 @@
 -- Argo CD health check for liveai.lemonslice.com/MeetingBot, following the
 -- kstatus conditions the operator writes: Ready, Reconciling and Stalled.
+-- Argo CD runs it in gopher-lua (Lua 5.1) with only the base, table, package
+-- and a reduced os library: no string, math or io functions here.
 hs = {}
 hs.status = "Progressing"
 hs.message = "Waiting for the operator"
@@ -16,28 +18,54 @@ local function condition(status, type)
   return nil
 end
 
+local function describe(c, fallback)
+  return (c.reason or fallback) .. ": " .. (c.message or "")
+end
+
+local deleting = obj.metadata.deletionTimestamp ~= nil
 local status = obj.status
 local generation = obj.metadata.generation
+local stalled = condition(status, "Stalled")
+local ready = condition(status, "Ready")
+
+if deleting then
+  -- Argo CD 3.6 and later keep this answer for an object being deleted only
+  -- when hs.deletionMessage is set; 3.5 shows "Pending deletion" instead.
+  if stalled ~= nil and stalled.status == "True" then
+    hs.status = "Degraded"
+    hs.message = describe(stalled, "Stalled")
+  else
+    hs.message = "Being deleted: the avatar leaves the meeting first"
+    if ready ~= nil then
+      hs.message = hs.message .. " (" .. describe(ready, "") .. ")"
+    end
+  end
+  hs.deletionMessage = hs.message
+  return hs
+end
+
 if status == nil or (generation ~= nil and (status.observedGeneration or 0) < generation) then
   hs.message = "Waiting for the operator to observe the latest spec"
   return hs
 end
 
-local stalled = condition(status, "Stalled")
 if stalled ~= nil and stalled.status == "True" then
   hs.status = "Degraded"
-  hs.message = (stalled.reason or "Stalled") .. ": " .. (stalled.message or "")
+  hs.message = describe(stalled, "Stalled")
   return hs
 end
 
-local ready = condition(status, "Ready")
 if ready ~= nil and ready.status == "True" then
-  hs.status = "Healthy"
+  if status.phase == "Suspended" then
+    hs.status = "Suspended"
+  else
+    hs.status = "Healthy"
+  end
   hs.message = ready.message or ""
   return hs
 end
 
 if ready ~= nil then
-  hs.message = (ready.reason or "") .. ": " .. (ready.message or "")
+  hs.message = describe(ready, "")
 end
 return hs

@@ -3,7 +3,7 @@
 //! calls that change a meeting.
 
 use super::memo::{Call, Memo};
-use super::metrics::{Metrics, PhaseLabels};
+use super::metrics::Metrics;
 use super::secrets::{OperatorApiKey, SecretReader};
 use super::watch::Watched;
 use crate::api::MeetingBot;
@@ -167,25 +167,20 @@ impl Context {
         self.memos().remove(uid);
     }
 
-    /// Counts MeetingBots by phase across the watched scopes (for /metrics).
+    /// Counts MeetingBots by phase (and stalled reason, and deletion age)
+    /// across the watched scopes (for /metrics).
     pub fn count_phases(&self) {
-        let mut counts: HashMap<String, i64> = HashMap::new();
-        for store in self.stores.lock().unwrap_or_else(|p| p.into_inner()).iter() {
-            for watched in store.state() {
-                let phase = match &*watched {
-                    Watched::Valid(bot) => bot.status.as_ref().and_then(|s| s.phase),
-                    Watched::Invalid { .. } => Some(crate::api::Phase::Failed),
-                };
-                let name = phase.map_or_else(|| "Unknown".to_owned(), |p| format!("{p:?}"));
-                *counts.entry(name).or_default() += 1;
-            }
-        }
-        self.metrics.phases.clear();
-        for (phase, count) in counts {
-            self.metrics
-                .phases
-                .get_or_create(&PhaseLabels { phase })
-                .set(count);
-        }
+        let watched: Vec<Arc<Watched>> = self
+            .stores
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .flat_map(|store| store.state())
+            .collect();
+        let bots = watched.iter().filter_map(|watched| match &**watched {
+            Watched::Valid(bot) => Some(bot),
+            Watched::Invalid { .. } => None,
+        });
+        self.metrics.count(bots, Timestamp::now());
     }
 }

@@ -1,12 +1,17 @@
 //! What the controller counts. Label values are bounded: results, endpoints,
 //! status classes and phases — never object names or error strings.
 
+use super::status::STALLED;
+use crate::api::MeetingBot;
+use jiff::Timestamp;
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -24,11 +29,6 @@ pub enum ReconcileResult {
 pub struct CallLabels {
     pub endpoint: Endpoint,
     pub class: StatusClass,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct EndpointLabels {
-    pub endpoint: Endpoint,
 }
 
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
@@ -75,14 +75,22 @@ pub struct PhaseLabels {
     pub phase: String,
 }
 
+/// The reason of a true Stalled condition: one of the operator's own reasons.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    pub reason: String,
+}
+
 /// The controller's metrics; registered once, shared by every reconcile.
 #[derive(Clone)]
 pub struct Metrics {
     reconciles: Family<ResultLabels, Counter>,
     reconcile_duration: Histogram,
     calls: Family<CallLabels, Counter>,
-    call_duration: Family<EndpointLabels, Histogram>,
+    call_duration: Family<CallLabels, Histogram>,
     pub phases: Family<PhaseLabels, Gauge>,
+    stalled: Family<ReasonLabels, Gauge>,
+    oldest_deletion: Gauge<f64, AtomicU64>,
 }
 
 impl Default for Metrics {
@@ -95,6 +103,8 @@ impl Default for Metrics {
                 Histogram::new(exponential_buckets(0.005, 2.0, 14))
             }),
             phases: Family::default(),
+            stalled: Family::default(),
+            oldest_deletion: Gauge::default(),
         }
     }
 }
@@ -118,10 +128,61 @@ impl Metrics {
         );
         registry.register(
             "lemonslice_call_duration_seconds",
-            "Latency of LemonSlice API calls",
+            "Latency of LemonSlice API calls by endpoint and status class",
             self.call_duration.clone(),
         );
         registry.register("meetingbots", "MeetingBots by phase", self.phases.clone());
+        registry.register(
+            "meetingbots_stalled",
+            "MeetingBots whose Stalled condition is true, by reason",
+            self.stalled.clone(),
+        );
+        registry.register(
+            "meetingbots_oldest_deletion_seconds",
+            "Time since the oldest MeetingBot still being deleted was deleted; 0 when none is",
+            self.oldest_deletion.clone(),
+        );
+    }
+
+    /// Counts `bots` by phase and by the reason they are stalled, and notes
+    /// how long the oldest of them being deleted has been waiting.
+    pub fn count<B: std::ops::Deref<Target = MeetingBot>>(
+        &self,
+        bots: impl IntoIterator<Item = B>,
+        now: Timestamp,
+    ) {
+        let mut phases: HashMap<String, i64> = HashMap::new();
+        let mut stalled: HashMap<String, i64> = HashMap::new();
+        let mut oldest_deletion = 0.0_f64;
+        for bot in bots {
+            let status = bot.status.as_ref();
+            let phase = status.and_then(|s| s.phase);
+            let name = phase.map_or_else(|| "Unknown".to_owned(), |p| format!("{p:?}"));
+            *phases.entry(name).or_default() += 1;
+            let stalled_reason = status.and_then(|s| {
+                s.conditions
+                    .iter()
+                    .find(|c| c.type_ == STALLED && c.status == "True")
+            });
+            if let Some(condition) = stalled_reason {
+                *stalled.entry(condition.reason.clone()).or_default() += 1;
+            }
+            if let Some(deleted) = &bot.metadata.deletion_timestamp {
+                let waited = now.duration_since(deleted.0).as_secs_f64();
+                oldest_deletion = oldest_deletion.max(waited);
+            }
+        }
+        self.phases.clear();
+        for (phase, count) in phases {
+            self.phases.get_or_create(&PhaseLabels { phase }).set(count);
+        }
+        self.stalled.clear();
+        for (reason, count) in stalled {
+            self.stalled
+                .get_or_create(&ReasonLabels { reason })
+                .set(count);
+        }
+        self.oldest_deletion.set(oldest_deletion);
     }
 
     pub fn reconciled(&self, result: ReconcileResult, took: Duration) {
@@ -132,12 +193,86 @@ impl Metrics {
     }
 
     pub fn called(&self, endpoint: Endpoint, status: Option<u16>, took: Duration) {
-        let class = StatusClass::of(status);
-        self.calls
-            .get_or_create(&CallLabels { endpoint, class })
-            .inc();
+        let labels = CallLabels {
+            endpoint,
+            class: StatusClass::of(status),
+        };
+        self.calls.get_or_create(&labels).inc();
         self.call_duration
-            .get_or_create(&EndpointLabels { endpoint })
+            .get_or_create(&labels)
             .observe(took.as_secs_f64());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::{MeetingBotSpec, MeetingBotStatus, Phase};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+
+    fn bot(phase: Phase, stalled: Option<&str>, deleted_secs_ago: Option<i64>) -> MeetingBot {
+        let now = Timestamp::now();
+        let mut bot = MeetingBot::new("m", MeetingBotSpec::new("s", "u", "w", "t"));
+        let condition = |type_: &str, reason: &str| Condition {
+            type_: type_.into(),
+            status: "True".into(),
+            reason: reason.into(),
+            message: String::new(),
+            observed_generation: None,
+            last_transition_time: Time(now),
+        };
+        bot.status = Some(MeetingBotStatus {
+            phase: Some(phase),
+            conditions: stalled
+                .map(|reason| vec![condition(STALLED, reason)])
+                .unwrap_or_default(),
+            ..Default::default()
+        });
+        bot.metadata.deletion_timestamp =
+            deleted_secs_ago.map(|secs| Time(now - jiff::SignedDuration::from_secs(secs)));
+        bot
+    }
+
+    fn exposition(metrics: &Metrics) -> String {
+        let mut registry = Registry::with_prefix("meetingbot_operator");
+        metrics.register(&mut registry);
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
+        text
+    }
+
+    #[test]
+    fn counts_stalled_reasons_and_the_oldest_deletion() {
+        let metrics = Metrics::default();
+        let bots = [
+            bot(Phase::Failed, Some("JoinOutcomeUnknown"), None),
+            bot(Phase::Leaving, Some("LeaveFailed"), Some(600)),
+            bot(Phase::Leaving, Some("LeaveFailed"), Some(30)),
+            bot(Phase::Joined, None, None),
+        ];
+        metrics.count(&bots, Timestamp::now());
+        let text = exposition(&metrics);
+        for line in [
+            "meetingbot_operator_meetingbots_stalled{reason=\"LeaveFailed\"} 2",
+            "meetingbot_operator_meetingbots_stalled{reason=\"JoinOutcomeUnknown\"} 1",
+            "meetingbot_operator_meetingbots{phase=\"Leaving\"} 2",
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
+        let oldest: f64 = text
+            .lines()
+            .find_map(|l| {
+                l.strip_prefix("meetingbot_operator_meetingbots_oldest_deletion_seconds ")
+            })
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((600.0..610.0).contains(&oldest), "{oldest}");
+
+        // Once they are gone, so are their series.
+        metrics.count(&bots[3..], Timestamp::now());
+        let text = exposition(&metrics);
+        assert!(!text.contains("meetingbots_stalled{"), "{text}");
+        assert!(text.contains("meetingbot_operator_meetingbots_oldest_deletion_seconds 0"));
     }
 }

@@ -100,6 +100,7 @@ async fn start(args: RunArgs) -> crate::Result<ExitCode> {
     };
     if !args.leader_election {
         info!("leader election is off: this replica reconciles");
+        leader_gauge.set(1);
         gate.open();
         let closing = gate.clone();
         let stopping = shutdown.clone();

@@ -7,6 +7,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 # Tests and scripts find kubectl and helm on PATH and the cluster by KUBECONFIG.
 PATH="$("$here/tools.sh" | tail -n1):$PATH"
+# …and the GitOps and monitoring checkers (argocd-health, kstatus, promtool).
+PATH="$("$here/gitops-tools.sh" | tail -n1):$PATH"
 export PATH KUBECONFIG=${CLUSTER_DIR:-$repo/target/cluster}/kubeconfig
 if "$here/up.sh" --check; then
   "$@"

@@ -7,6 +7,7 @@ mod chaos;
 mod client;
 mod cluster;
 mod controller;
+mod gitops;
 mod lifecycle;
 mod packaging;
 mod plugin;

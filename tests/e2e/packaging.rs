@@ -1,5 +1,6 @@
 //! Packaging: the Helm chart, the manifests rendered from it, the image's
-//! binary and the Argo CD health check, each checked the way users meet them.
+//! binary, each checked the way users meet them (the Argo CD health check:
+//! gitops.rs).
 
 use crate::support::*;
 use kube::Api;
@@ -334,68 +335,4 @@ async fn the_charts_rbac_is_enough_for_the_operator_and_nothing_more() {
         &["uninstall", &release, "--namespace", &release_ns],
         None,
     );
-}
-
-/// Runs the Argo CD health script on `object`, as Argo CD does: `obj` set, `hs` returned.
-fn argocd_health(object: serde_json::Value) -> (String, String) {
-    use mlua::LuaSerdeExt;
-    let script = std::fs::read_to_string(repo_root().join("docs/argocd/health.lua")).unwrap();
-    let lua = mlua::Lua::new();
-    lua.globals()
-        .set("obj", lua.to_value(&object).unwrap())
-        .unwrap();
-    let hs: mlua::Table = lua.load(&script).eval().unwrap();
-    (hs.get("status").unwrap(), hs.get("message").unwrap())
-}
-
-fn sample(generation: i64, observed: i64, conditions: serde_json::Value) -> serde_json::Value {
-    serde_json::json!({
-        "metadata": { "name": "m", "generation": generation },
-        "status": { "observedGeneration": observed, "conditions": conditions },
-    })
-}
-
-#[test]
-fn the_argocd_health_check_reads_the_conditions() {
-    let ready = serde_json::json!([{ "type": "Ready", "status": "True", "reason": "Joined", "message": "in the meeting" }]);
-    let stalled = serde_json::json!([
-        { "type": "Ready", "status": "False", "reason": "Unauthorized", "message": "key refused" },
-        { "type": "Stalled", "status": "True", "reason": "Unauthorized", "message": "key refused" },
-    ]);
-    let reconciling = serde_json::json!([
-        { "type": "Ready", "status": "False", "reason": "SessionQueued", "message": "queued" },
-        { "type": "Reconciling", "status": "True", "reason": "SessionQueued", "message": "queued" },
-    ]);
-    let no_status = serde_json::json!({ "metadata": { "name": "m", "generation": 1 } });
-
-    assert_eq!(argocd_health(no_status).0, "Progressing");
-    assert_eq!(
-        argocd_health(sample(2, 1, ready.clone())).0,
-        "Progressing",
-        "generation not yet observed"
-    );
-    assert_eq!(
-        argocd_health(sample(2, 2, ready)),
-        ("Healthy".into(), "in the meeting".into())
-    );
-    let (health, message) = argocd_health(sample(1, 1, stalled));
-    assert_eq!(health, "Degraded");
-    assert!(message.contains("Unauthorized"), "{message}");
-    assert_eq!(argocd_health(sample(1, 1, reconciling)).0, "Progressing");
-    assert_eq!(
-        argocd_health(sample(1, 1, serde_json::json!([]))).0,
-        "Progressing"
-    );
-}
-
-#[test]
-fn the_argocd_config_map_carries_the_health_script() {
-    let script = std::fs::read_to_string(repo_root().join("docs/argocd/health.lua")).unwrap();
-    let config_map: serde_yaml::Value = serde_yaml::from_str(
-        &std::fs::read_to_string(repo_root().join("docs/argocd/argocd-cm.yaml")).unwrap(),
-    )
-    .unwrap();
-    let embedded =
-        &config_map["data"]["resource.customizations.health.liveai.lemonslice.com_MeetingBot"];
-    assert_eq!(embedded.as_str(), Some(script.as_str()));
 }
