@@ -14,7 +14,7 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
-use meetingbot_operator::api::{MeetingBot, MeetingBotSpec};
+use meetingbot_operator::api::{MeetingBot, MeetingBotSpec, annotation};
 use rand::Rng;
 use serde_json::json;
 use std::collections::{BTreeMap, HashSet};
@@ -257,7 +257,7 @@ async fn conclude(
     watch: DuplicateWatch,
     logs: impl FnOnce() -> Vec<String>,
     injected: impl FnOnce(&CallCounts) -> String,
-) {
+) -> usize {
     let ns = &scenario.ns;
     let settled = wait_settled(client, ns).await;
     let unknown = check_end_state(&settled, admin).await;
@@ -283,6 +283,7 @@ async fn conclude(
     assert_eq!(duplicates, 0, "never two live bots for one MeetingBot");
     assert!(left_behind <= unknown);
     assert_eq!(secrets, 0, "no secret in logs, Events or status");
+    unknown
 }
 
 async fn vendor_faults(bots: usize) {
@@ -472,6 +473,150 @@ async fn leader_failover_under_churn() {
         format!("{kills} replica SIGKILLs, 2 replicas")
     })
     .await;
+}
+
+/// Rolling updates of the operator under churn, with slow vendor calls: the
+/// new replica starts first, then the old one gets SIGTERM (as a Deployment's
+/// rolling update does). A graceful stop must leave no outcome unknown.
+async fn rolling_updates(bots: usize, updates: usize) {
+    let (client, ns, fake) = prepared("chaos-rolling").await;
+    let admin = fake.admin();
+    admin
+        .set_faults(&Faults {
+            latency_ms: 500,
+            jitter_ms: 1000,
+            endpoints: vec!["join".into(), "leave".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let replica = |identity: usize| {
+        let mut options = OperatorOptions::new(&ns, &fake);
+        options.extra_args = vec![
+            "--leader-election=true".into(),
+            format!("--lease-namespace={ns}"),
+            "--lease-duration=4s".into(),
+            format!("--identity=pod-{identity}"),
+        ];
+        options
+    };
+    let watch = DuplicateWatch::start(admin.clone());
+    let mut logs = Vec::new();
+    let rolling = async {
+        let mut current = Operator::start(&replica(0)).await;
+        for update in 0..updates {
+            // The random moment is the point of this scenario.
+            tokio::time::sleep(Duration::from_millis(rand::rng().random_range(500..2500))).await;
+            let next = Operator::start(&replica(update + 1)).await;
+            current.signal(SIGTERM);
+            let code = current.wait_exit(Duration::from_secs(90)).await;
+            logs.push(current.log_text());
+            assert_eq!(code, Some(0), "a rolled-out replica exits cleanly");
+            current = next;
+        }
+        current
+    };
+    let (last, _) = tokio::join!(rolling, churn(&client, &ns, bots));
+    let scenario = Scenario {
+        name: "rolling updates",
+        bots,
+        ns,
+    };
+    let logs = || {
+        logs.push(last.log_text());
+        logs
+    };
+    let unknown = conclude(scenario, &client, &admin, watch, logs, |_| {
+        format!("{updates} rolling updates (SIGTERM, new replica first)")
+    })
+    .await;
+    assert_eq!(
+        unknown, 0,
+        "a graceful stop never leaves a join's outcome unknown"
+    );
+}
+
+#[tokio::test]
+async fn rolling_updates_small() {
+    rolling_updates(12, 2).await;
+}
+
+#[tokio::test]
+#[ignore = "run by make chaos"]
+async fn rolling_updates_full() {
+    rolling_updates(100, 10).await;
+}
+
+/// Other writers under churn: `kubectl replace` of the original manifest
+/// (annotations and finalizer gone), and copies of joined MeetingBots
+/// created under new names (the record of another object).
+async fn replaced_and_copied(bots: usize) {
+    let (client, ns, fake) = prepared("chaos-copies").await;
+    let admin = fake.admin();
+    admin
+        .set_faults(&Faults {
+            latency_ms: 50,
+            jitter_ms: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let operator = Operator::start(&OperatorOptions::new(&ns, &fake)).await;
+    let watch = DuplicateWatch::start(admin.clone());
+    let api: Api<MeetingBot> = Api::namespaced(client.clone(), &ns);
+    let others = async {
+        let (mut replaced, mut copied) = (0, 0);
+        for round in 0..bots {
+            tokio::time::sleep(Duration::from_millis(rand::rng().random_range(20..100))).await;
+            let i = rand::rng().random_range(0..bots);
+            let name = format!("bot-{i}");
+            let Ok(current) = api.get(&name).await else {
+                continue;
+            };
+            if current.metadata.deletion_timestamp.is_some() {
+                continue;
+            }
+            if round % 2 == 0 {
+                let mut manifest = MeetingBot::new(&name, bot_spec(&ns, i));
+                manifest.metadata.resource_version = current.resource_version();
+                replaced += usize::from(
+                    api.replace(&name, &PostParams::default(), &manifest)
+                        .await
+                        .is_ok(),
+                );
+            } else if current.annotation(annotation::RECORD_UID).is_some() {
+                let copy = crate::record::copy_of(&current, &format!("copy-{round}"));
+                copied += usize::from(api.create(&PostParams::default(), &copy).await.is_ok());
+            }
+        }
+        (replaced, copied)
+    };
+    let ((replaced, copied), _) = tokio::join!(others, churn(&client, &ns, bots));
+    let scenario = Scenario {
+        name: "replaced and copied",
+        bots,
+        ns,
+    };
+    conclude(
+        scenario,
+        &client,
+        &admin,
+        watch,
+        || vec![operator.log_text()],
+        |_| format!("{replaced} replaces, {copied} copies"),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn replaced_and_copied_small() {
+    replaced_and_copied(16).await;
+}
+
+#[tokio::test]
+#[ignore = "run by make chaos"]
+async fn replaced_and_copied_full() {
+    replaced_and_copied(200).await;
 }
 
 #[tokio::test]

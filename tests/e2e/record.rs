@@ -187,7 +187,7 @@ async fn kubectl_replace_of_the_original_manifest_keeps_one_avatar() {
 }
 
 /// `kubectl get -o yaml`, renamed and created again: what a copy carries.
-fn copy_of(original: &MeetingBot, name: &str) -> MeetingBot {
+pub fn copy_of(original: &MeetingBot, name: &str) -> MeetingBot {
     let mut copy = original.clone();
     copy.metadata.name = Some(name.into());
     copy.metadata.uid = None;
