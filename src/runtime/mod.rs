@@ -115,8 +115,8 @@ async fn start(args: RunArgs) -> crate::Result<ExitCode> {
 async fn operator_api_key(args: &RunArgs) -> crate::Result<OperatorApiKey> {
     let key = match (&args.api_key_file, &args.api_key) {
         (Some(path), _) => OperatorApiKey::File(path.clone()),
-        (None, Some(key)) if !key.trim().is_empty() => {
-            OperatorApiKey::Value(SecretString::new(key.trim()))
+        (None, Some(key)) if !key.expose().trim().is_empty() => {
+            OperatorApiKey::Value(SecretString::new(key.expose().trim()))
         }
         _ => {
             return Err(crate::Error::Config(

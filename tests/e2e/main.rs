@@ -12,3 +12,4 @@ mod packaging;
 mod runtime;
 mod session;
 mod support;
+mod tenants;
