@@ -7,6 +7,7 @@
 mod outcome;
 mod scrub;
 mod secret;
+mod throttle;
 
 pub use outcome::{
     Failure, FailureKind, JoinOutcome, JoinedBot, LeaveOutcome, MAX_DETAIL_CHARS, SessionOutcome,
@@ -14,6 +15,7 @@ pub use outcome::{
 };
 pub use scrub::{REDACTED, Scrubber};
 pub use secret::{SecretString, WebsocketUrl, redact_query, scrub};
+pub use throttle::{DEFAULT_CALLS_PER_SECOND, Throttle};
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::{Response, StatusCode, header};
@@ -40,6 +42,8 @@ pub struct ClientConfig {
     pub connect_timeout: Duration,
     /// Bound on a whole call, from connecting to the last byte of the answer.
     pub timeout: Duration,
+    /// Process-wide bound on calls per second (all endpoints, all objects); `None`: unbounded.
+    pub calls_per_second: Option<std::num::NonZeroU32>,
 }
 
 impl Default for ClientConfig {
@@ -48,6 +52,7 @@ impl Default for ClientConfig {
             base_url: DEFAULT_BASE_URL.into(),
             connect_timeout: Duration::from_secs(10),
             timeout: Duration::from_secs(30),
+            calls_per_second: std::num::NonZeroU32::new(DEFAULT_CALLS_PER_SECOND),
         }
     }
 }
@@ -86,6 +91,7 @@ impl JoinRequest {
 pub struct Client {
     http: reqwest::Client,
     base_url: String,
+    throttle: Option<std::sync::Arc<Throttle>>,
 }
 
 #[derive(Deserialize)]
@@ -115,7 +121,15 @@ impl Client {
         Ok(Client {
             http,
             base_url: config.base_url.trim_end_matches('/').to_owned(),
+            throttle: config
+                .calls_per_second
+                .map(|rate| std::sync::Arc::new(Throttle::new(rate))),
         })
+    }
+
+    /// The count of calls that waited for the process-wide bound, for `/metrics`.
+    pub fn throttled_calls(&self) -> Option<prometheus_client::metrics::counter::Counter> {
+        self.throttle.as_ref().map(|throttle| throttle.throttled())
     }
 
     /// `POST /liveai/sessions/{session_id}/join-meeting`.
@@ -236,6 +250,9 @@ impl Client {
         action: &str,
         body: Option<&serde_json::Value>,
     ) -> Result<Response, reqwest::Error> {
+        if let Some(throttle) = &self.throttle {
+            throttle.acquire().await;
+        }
         let mut url = format!(
             "{}/liveai/sessions/{}",
             self.base_url,

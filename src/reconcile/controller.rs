@@ -2,6 +2,7 @@
 //! carries out what `decide` plans — one vendor call or one Kubernetes write
 //! at a time — until the plan settles.
 
+use super::connection_secret;
 use super::decide::{
     Facts, JustJoined, Learned, LeavePurpose, Notice, Plan, SecretProblem, Settle, decide, event,
 };
@@ -148,6 +149,53 @@ impl Context {
             .session_checked_at = Some(Timestamp::now());
     }
 
+    /// A referenced Secret changed (by the watch's metadata): forgets the
+    /// remembered failures of the MeetingBots that reference it, if any has
+    /// some, when the Secret's data differs from what their calls used.
+    async fn forget_failures_if_data_changed(
+        &self,
+        bots: &Store<MeetingBot>,
+        secret: &PartialObjectMeta<Secret>,
+    ) {
+        let namespace = secret.namespace().unwrap_or_default();
+        let name = secret.name_any();
+        let failing: Vec<Arc<MeetingBot>> = bots
+            .state()
+            .into_iter()
+            .filter(|bot| {
+                bot.namespace().as_deref() == Some(namespace.as_str())
+                    && bot.references_secret(&name)
+                    && self
+                        .memo(&bot.uid().unwrap_or_default())
+                        .failing()
+                        .next()
+                        .is_some()
+            })
+            .collect();
+        if failing.is_empty() {
+            return;
+        }
+        match self
+            .secrets
+            .data_changed(&namespace, &name, secret.resource_version().as_deref())
+            .await
+        {
+            Ok(true) => {
+                info!(
+                    namespace,
+                    secret = name,
+                    bots = failing.len(),
+                    "a referenced Secret's data changed: forgetting failures"
+                );
+                failing.iter().for_each(|bot| self.forget_failures(bot));
+            }
+            Ok(false) => {}
+            Err(error) => {
+                warn!(%error, namespace, secret = name, "could not read a changed Secret")
+            }
+        }
+    }
+
     /// Drops everything remembered about an object that is going away.
     fn forget(&self, bot: &MeetingBot) {
         self.memos().remove(&bot.uid().unwrap_or_default());
@@ -242,12 +290,22 @@ fn controller_for(
         // The operator's own status writes need no reconcile.
         .predicate_filter(changes_that_matter, Default::default());
     // Secrets: metadata only, no cache; a change triggers the MeetingBots that
-    // reference the Secret and voids their remembered failures.
+    // reference the Secret, and voids their remembered failures only when the
+    // Secret's data changed (a touch or a relist must not reset backoff).
+    let digest_ctx = ctx.clone();
+    let digest_lookup = reader.clone();
     let secret_events = watcher(secrets, watcher::Config::default().any_semantic())
         .default_backoff()
-        .touched_objects();
+        .touched_objects()
+        .and_then(move |secret| {
+            let ctx = digest_ctx.clone();
+            let lookup = digest_lookup.clone();
+            async move {
+                ctx.forget_failures_if_data_changed(&lookup, &secret).await;
+                Ok(secret)
+            }
+        });
     let lookup = reader.clone();
-    let mapper_ctx = ctx.clone();
     let referencing = move |secret: PartialObjectMeta<Secret>| {
         let namespace = secret.namespace().unwrap_or_default();
         let name = secret.name_any();
@@ -258,10 +316,7 @@ fn controller_for(
                 bot.namespace().as_deref() == Some(namespace.as_str())
                     && bot.references_secret(&name)
             })
-            .map(|bot| {
-                mapper_ctx.forget_failures(&bot);
-                ObjectRef::from_obj(&*bot)
-            })
+            .map(|bot| ObjectRef::from_obj(&*bot))
             .collect();
         refs
     };
@@ -628,43 +683,38 @@ impl<'a> Reconciler<'a> {
         }
     }
 
-    /// Writes the bot's connection details into the Secret the spec names,
-    /// owned by the MeetingBot so that it goes away with it. A failure is
-    /// reported, not retried: the bot is in the meeting either way.
+    /// Writes the bot's connection details into the Secret the spec names
+    /// (see `connection_secret`: created, or updated only when this MeetingBot
+    /// controls it). A failure is reported, not retried: the bot is in the
+    /// meeting either way.
     async fn write_connection_secret(
         &self,
         name: &str,
         recorded: &RecordedBot,
         websocket_url: &lemonslice::WebsocketUrl,
     ) {
-        let owner = self.bot.controller_owner_ref(&());
-        let secret = json!({
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": { "name": name, "ownerReferences": owner.into_iter().collect::<Vec<_>>() },
-            "type": "Opaque",
-            "stringData": {
-                "websocketUrl": websocket_url.expose(),
-                "meetingBotId": recorded.meeting_bot_id,
-            },
-        });
+        let data = [
+            ("websocketUrl".to_owned(), websocket_url.expose().to_owned()),
+            ("meetingBotId".to_owned(), recorded.meeting_bot_id.clone()),
+        ];
         let secrets: Api<Secret> = Api::namespaced(self.ctx.kube.clone(), &self.namespace);
-        let written = secrets
-            .patch(
-                name,
-                &PatchParams::apply(MANAGER).force(),
-                &Patch::Apply(&secret),
-            )
-            .await;
-        if let Err(error) = written {
-            warn!(%error, secret = name, "could not write the connection Secret");
-            self.publish(
-                EventType::Warning,
-                event::CONNECTION_SECRET_FAILED,
-                &format!("could not write Secret {name}: {error}"),
-            )
-            .await;
+        let written =
+            connection_secret::write(&secrets, &self.bot, MANAGER, name, data.into()).await;
+        if !written.ok() {
+            warn!(
+                secret = name,
+                reason = written.reason(),
+                message = written.message(),
+                "connection Secret not written"
+            );
+            self.publish(EventType::Warning, written.reason(), &written.message())
+                .await;
         }
+        self.ctx
+            .memos()
+            .entry(self.bot.uid().unwrap_or_default())
+            .or_default()
+            .connection_secret = Some(written);
     }
 
     /// Writes the id of a bot that just joined. Losing it would leave a bot
@@ -805,6 +855,15 @@ impl<'a> Reconciler<'a> {
             &settle,
             Timestamp::now(),
             self.ctx.settings.redact_websocket_token,
+        );
+        let status = connection_secret::with_condition(
+            status,
+            &self.bot,
+            self.ctx
+                .memo(&self.bot.uid().unwrap_or_default())
+                .connection_secret
+                .as_ref(),
+            Timestamp::now(),
         );
         if self.bot.status.as_ref() != Some(&status) {
             // Checked against the version this reconcile saw: a reconcile that

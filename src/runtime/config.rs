@@ -48,6 +48,11 @@ pub struct RunArgs {
     #[arg(long, env = "LEMONSLICE_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub call_timeout: Duration,
 
+    /// Process-wide bound on LemonSlice calls per second, across all MeetingBots: past it,
+    /// calls wait (counted in meetingbot_operator_lemonslice_throttled_total).
+    #[arg(long, env = "VENDOR_CALLS_PER_SECOND", default_value_t = crate::lemonslice::DEFAULT_CALLS_PER_SECOND, value_parser = clap::value_parser!(u32).range(1..))]
+    pub vendor_calls_per_second: u32,
+
     /// Namespaces to watch, comma-separated; all when empty.
     #[arg(long, env = "WATCH_NAMESPACES", value_delimiter = ',')]
     pub namespaces: Vec<String>,
