@@ -82,7 +82,7 @@ async fn an_echoing_vendor_learns_nothing_secret_into_status_events_or_logs() {
     // The Warning Event of the refusal is published after the status: wait for it.
     wait_until("the refusal's Event", Duration::from_secs(10), || async {
         let events = kubectl(&["get", "events.events.k8s.io", "-n", &ns, "-o", "json"]);
-        events.contains("InvalidRequest").then_some(())
+        events.contains("JoinFailed").then_some(())
     })
     .await;
 
