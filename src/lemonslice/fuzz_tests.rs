@@ -47,7 +47,7 @@ fn every_answer_is_classified_without_panic_or_leak() {
     for _ in 0..CASES {
         let status = StatusCode::from_u16(statuses[rng.random_range(0..statuses.len())]).unwrap();
         let body = body(&mut rng, secret.expose());
-        match join_outcome(status, &body, None, &[&secret]) {
+        match join_outcome(status, &body, None, &Scrubber::of(&[&secret])) {
             JoinOutcome::Joined(_) => {
                 assert!(status.is_success() && complete(&body), "{status} {body:?}")
             }
@@ -71,7 +71,12 @@ fn every_answer_is_classified_without_panic_or_leak() {
 #[test]
 fn a_huge_error_body_is_cut_to_one_short_line() {
     let body = "x\n".repeat(1 << 16);
-    let failure = http_failure(StatusCode::BAD_REQUEST, body.as_bytes(), None, &[]);
+    let failure = http_failure(
+        StatusCode::BAD_REQUEST,
+        body.as_bytes(),
+        None,
+        &Scrubber::new(),
+    );
     assert_eq!(failure.detail.chars().count(), MAX_DETAIL_CHARS);
     assert!(!failure.detail.contains('\n'));
 }

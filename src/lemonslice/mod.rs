@@ -5,13 +5,17 @@
 //! join whose outcome is unknown is never repeated by accident.
 
 mod outcome;
+mod scrub;
 mod secret;
+mod throttle;
 
 pub use outcome::{
     Failure, FailureKind, JoinOutcome, JoinedBot, LeaveOutcome, MAX_DETAIL_CHARS, SessionOutcome,
     SessionStatus,
 };
+pub use scrub::{REDACTED, Scrubber};
 pub use secret::{SecretString, WebsocketUrl, redact_query, scrub};
+pub use throttle::{DEFAULT_CALLS_PER_SECOND, Throttle};
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::{Response, StatusCode, header};
@@ -38,6 +42,8 @@ pub struct ClientConfig {
     pub connect_timeout: Duration,
     /// Bound on a whole call, from connecting to the last byte of the answer.
     pub timeout: Duration,
+    /// Process-wide bound on calls per second (all endpoints, all objects); `None`: unbounded.
+    pub calls_per_second: Option<std::num::NonZeroU32>,
 }
 
 impl Default for ClientConfig {
@@ -46,12 +52,14 @@ impl Default for ClientConfig {
             base_url: DEFAULT_BASE_URL.into(),
             connect_timeout: Duration::from_secs(10),
             timeout: Duration::from_secs(30),
+            calls_per_second: std::num::NonZeroU32::new(DEFAULT_CALLS_PER_SECOND),
         }
     }
 }
 
-/// What join sends, besides the session id.
-#[derive(Clone, Debug)]
+/// What join sends, besides the session id. Its `Debug` shows neither the
+/// token nor the meeting URL (which may carry a password, or come from a Secret).
+#[derive(Clone)]
 pub struct JoinRequest {
     pub meeting_url: String,
     pub livekit_url: String,
@@ -59,11 +67,31 @@ pub struct JoinRequest {
     pub bot_name: Option<String>,
 }
 
+impl std::fmt::Debug for JoinRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JoinRequest")
+            .field("meeting_url", &REDACTED)
+            .field("livekit_url", &redact_query(&self.livekit_url))
+            .field("broadcast_token", &self.broadcast_token)
+            .field("bot_name", &self.bot_name)
+            .finish()
+    }
+}
+
+impl JoinRequest {
+    /// Everything secret a join sends: the key, the token and the meeting URL
+    /// with each of its query values.
+    fn scrubber(&self, api_key: &SecretString) -> Scrubber {
+        Scrubber::of(&[api_key, &self.broadcast_token]).meeting_url(&self.meeting_url)
+    }
+}
+
 /// A client of the LemonSlice API. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Client {
     http: reqwest::Client,
     base_url: String,
+    throttle: Option<std::sync::Arc<Throttle>>,
 }
 
 #[derive(Deserialize)]
@@ -93,7 +121,15 @@ impl Client {
         Ok(Client {
             http,
             base_url: config.base_url.trim_end_matches('/').to_owned(),
+            throttle: config
+                .calls_per_second
+                .map(|rate| std::sync::Arc::new(Throttle::new(rate))),
         })
+    }
+
+    /// The count of calls that waited for the process-wide bound, for `/metrics`.
+    pub fn throttled_calls(&self) -> Option<prometheus_client::metrics::counter::Counter> {
+        self.throttle.as_ref().map(|throttle| throttle.throttled())
     }
 
     /// `POST /liveai/sessions/{session_id}/join-meeting`.
@@ -109,7 +145,7 @@ impl Client {
             "broadcast_token": request.broadcast_token.expose(),
             "bot_name": request.bot_name,
         });
-        let secrets = [api_key, &request.broadcast_token];
+        let secrets = request.scrubber(api_key);
         let response = match self
             .send(api_key, session_id, "join-meeting", Some(&body))
             .await
@@ -153,7 +189,7 @@ impl Client {
         meeting_bot_id: &str,
     ) -> LeaveOutcome {
         let body = serde_json::json!({ "meeting_bot_id": meeting_bot_id });
-        let secrets = [api_key];
+        let secrets = Scrubber::of(&[api_key]);
         let response = match self
             .send(api_key, session_id, "leave-meeting", Some(&body))
             .await
@@ -178,7 +214,7 @@ impl Client {
 
     /// `GET /liveai/sessions/{session_id}`.
     pub async fn session_status(&self, api_key: &SecretString, session_id: &str) -> SessionOutcome {
-        let secrets = [api_key];
+        let secrets = Scrubber::of(&[api_key]);
         let failed = |error: reqwest::Error| {
             SessionOutcome::Failed(transport_failure(transport_kind(&error), &error, &secrets))
         };
@@ -210,7 +246,7 @@ impl Client {
     /// LemonSlice and accepts this key. A wrong base URL answers 404 to
     /// everything, which would make every leave look like "already gone".
     pub async fn check_account(&self, api_key: &SecretString) -> Result<(), Failure> {
-        let secrets = [api_key];
+        let secrets = Scrubber::of(&[api_key]);
         let url = format!("{}/liveai/sessions?page=1&limit=1", self.base_url);
         let sent = self
             .http
@@ -248,6 +284,9 @@ impl Client {
         action: &str,
         body: Option<&serde_json::Value>,
     ) -> Result<Response, reqwest::Error> {
+        if let Some(throttle) = &self.throttle {
+            throttle.acquire().await;
+        }
         let mut url = format!(
             "{}/liveai/sessions/{}",
             self.base_url,
@@ -298,11 +337,7 @@ fn transport_kind(error: &reqwest::Error) -> FailureKind {
     }
 }
 
-fn transport_failure(
-    kind: FailureKind,
-    error: &reqwest::Error,
-    secrets: &[&SecretString],
-) -> Failure {
+fn transport_failure(kind: FailureKind, error: &reqwest::Error, secrets: &Scrubber) -> Failure {
     // reqwest's own Display names the URL; the kind and the chain of sources
     // say what went wrong (refused, timed out, reset).
     let mut detail = if error.is_timeout() {
@@ -333,7 +368,7 @@ fn join_outcome(
     status: StatusCode,
     body: &[u8],
     retry_after: Option<Duration>,
-    secrets: &[&SecretString],
+    secrets: &Scrubber,
 ) -> JoinOutcome {
     if !status.is_success() {
         return JoinOutcome::from_error_status(http_failure(status, body, retry_after, secrets));
@@ -358,15 +393,11 @@ fn http_failure(
     status: StatusCode,
     body: &[u8],
     retry_after: Option<Duration>,
-    secrets: &[&SecretString],
+    secrets: &Scrubber,
 ) -> Failure {
-    let text = String::from_utf8_lossy(body);
     let detail = match serde_json::from_slice::<ErrorAnswer>(body) {
-        Ok(ErrorAnswer {
-            detail: serde_json::Value::String(detail),
-        }) => detail,
-        Ok(ErrorAnswer { detail }) => detail.to_string(),
-        Err(_) => text.into_owned(),
+        Ok(ErrorAnswer { detail }) => secrets.detail(&detail),
+        Err(_) => String::from_utf8_lossy(body).into_owned(),
     };
     Failure {
         kind: FailureKind::from_status(status.as_u16()),
@@ -377,8 +408,8 @@ fn http_failure(
 }
 
 /// One line, no secret, at most [`MAX_DETAIL_CHARS`] characters.
-fn clean_detail(detail: &str, secrets: &[&SecretString]) -> String {
-    let scrubbed = scrub(detail, secrets);
+fn clean_detail(detail: &str, secrets: &Scrubber) -> String {
+    let scrubbed = secrets.scrub(detail);
     let one_line: String = scrubbed
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
@@ -437,11 +468,14 @@ mod tests {
     fn details_are_cleaned_and_bounded() {
         let key = SecretString::new("sk-secret-key");
         assert_eq!(
-            clean_detail("bad\nkey sk-secret-key\r", &[&key]),
+            clean_detail("bad\nkey sk-secret-key\r", &Scrubber::of(&[&key])),
             "bad key [redacted]"
         );
         let long = "x".repeat(1000);
-        assert_eq!(clean_detail(&long, &[]).chars().count(), MAX_DETAIL_CHARS);
+        assert_eq!(
+            clean_detail(&long, &Scrubber::new()).chars().count(),
+            MAX_DETAIL_CHARS
+        );
     }
 }
 

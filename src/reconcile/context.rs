@@ -2,6 +2,7 @@
 //! vendor calls, and the gate that says whether this process may still start
 //! calls that change a meeting.
 
+use super::connection_secret::Written;
 use super::memo::{Call, Memo};
 use super::metrics::Metrics;
 use super::secrets::{OperatorApiKey, SecretReader};
@@ -9,7 +10,9 @@ use super::watch::Watched;
 use crate::api::MeetingBot;
 use crate::lemonslice;
 use jiff::Timestamp;
+use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
+use kube::api::PartialObjectMeta;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::Store;
 use rand::Rng;
@@ -17,6 +20,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
+use tracing::{info, warn};
 
 /// Name of the operator as a field manager and Event reporter.
 pub const MANAGER: &str = "meetingbot-operator";
@@ -160,6 +164,64 @@ impl Context {
 
     pub(super) fn session_checked(&self, bot: &MeetingBot) {
         self.with_memo(bot, |memo| memo.session_checked_at = Some(Timestamp::now()));
+    }
+
+    /// A referenced Secret changed (by the watch's metadata): forgets the
+    /// remembered failures of the MeetingBots that reference it, if any has
+    /// some, when the Secret's data differs from what their calls used. A
+    /// touch or a relist alone does not reset anyone's backoff.
+    pub(super) async fn forget_failures_if_data_changed(
+        &self,
+        bots: &Store<Watched>,
+        secret: &PartialObjectMeta<Secret>,
+    ) {
+        let namespace = secret.namespace().unwrap_or_default();
+        let name = secret.name_any();
+        let failing: Vec<MeetingBot> = bots
+            .state()
+            .iter()
+            .filter_map(|watched| match &**watched {
+                Watched::Valid(bot)
+                    if bot.namespace().as_deref() == Some(namespace.as_str())
+                        && bot.references_secret(&name)
+                        && self
+                            .memo(&bot.uid().unwrap_or_default())
+                            .failing()
+                            .next()
+                            .is_some() =>
+                {
+                    Some(bot.clone())
+                }
+                _ => None,
+            })
+            .collect();
+        if failing.is_empty() {
+            return;
+        }
+        match self
+            .secrets
+            .data_changed(&namespace, &name, secret.resource_version().as_deref())
+            .await
+        {
+            Ok(true) => {
+                info!(
+                    namespace,
+                    secret = name,
+                    bots = failing.len(),
+                    "a referenced Secret's data changed: forgetting failures"
+                );
+                failing.iter().for_each(|bot| self.forget_failures(bot));
+            }
+            Ok(false) => {}
+            Err(error) => {
+                warn!(%error, namespace, secret = name, "could not read a changed Secret")
+            }
+        }
+    }
+
+    /// Remembers how the last write of a MeetingBot's connection Secret went.
+    pub(super) fn connection_secret_written(&self, bot: &MeetingBot, written: Written) {
+        self.with_memo(bot, |memo| memo.connection_secret = Some(written));
     }
 
     /// Drops everything remembered about an object that is going away.

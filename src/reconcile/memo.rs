@@ -1,15 +1,24 @@
-//! The operator's memory of vendor calls, per MeetingBot: failures (how many in
-//! a row, and when to try again) and when the session was last read. Kept in
-//! memory only: a restart forgets it, which costs at most one early retry per object.
+//! The operator's memory of vendor calls, per MeetingBot: failures of each
+//! kind of call (how many in a row, and when to try again) and when the
+//! session was last read. Kept in memory only: a restart forgets it, which
+//! costs at most one early retry per object.
+//!
+//! Failures are kept per call kind, so that a failed session read does not
+//! reset the backoff of a failing join or leave. They are forgotten after a
+//! success, a new spec generation, or a change of a referenced Secret's data
+//! (see `secret_digests`): never because a Secret was merely touched or relisted.
 
 use crate::lemonslice::Failure;
 use jiff::Timestamp;
 use std::time::Duration;
 
 /// First retry delay after a retryable failure; doubles each time.
-const BACKOFF_BASE: Duration = Duration::from_secs(1);
+pub const BACKOFF_BASE: Duration = Duration::from_secs(1);
 /// Longest delay between retries of a retryable failure.
-const BACKOFF_CAP: Duration = Duration::from_secs(5 * 60);
+pub const BACKOFF_CAP: Duration = Duration::from_secs(5 * 60);
+/// Longest `Retry-After` honoured: a vendor (or a proxy) asking for more is
+/// retried after this anyway.
+pub const RETRY_AFTER_CAP: Duration = Duration::from_secs(10 * 60);
 /// After a refusal that only a change can cure, how long until one more try anyway.
 const GAVE_UP_RETRY: Duration = Duration::from_secs(30 * 60);
 
@@ -21,12 +30,23 @@ pub enum Call {
     Session,
 }
 
-/// Failures of one call on one MeetingBot.
+impl Call {
+    const ALL: [Call; 3] = [Call::Join, Call::Leave, Call::Session];
+
+    fn index(self) -> usize {
+        match self {
+            Call::Join => 0,
+            Call::Leave => 1,
+            Call::Session => 2,
+        }
+    }
+}
+
+/// Failures of one kind of call on one MeetingBot.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Memo {
+pub struct CallMemo {
     /// The spec generation the failures were met with: a new spec starts afresh.
     generation: Option<i64>,
-    call: Option<Call>,
     pub consecutive_failures: u32,
     /// When the first of these consecutive failures happened.
     pub first_failed_at: Timestamp,
@@ -34,33 +54,46 @@ pub struct Memo {
     /// True when retrying as is cannot help.
     pub gave_up: bool,
     pub retry_at: Timestamp,
+}
+
+/// What the operator remembers of one MeetingBot.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Memo {
+    /// Indexed by [`Call::index`].
+    calls: [CallMemo; 3],
     /// When the session's status was last read.
     pub session_checked_at: Option<Timestamp>,
     /// The start of a join attempt whose in-flight record may have been
     /// written although its write failed: the join itself was never sent.
     pub unsent_join: Option<Timestamp>,
+    /// The last write of the connection Secret, for its status condition.
+    pub connection_secret: Option<super::connection_secret::Written>,
 }
 
 impl Memo {
-    /// Forgets the failures (something changed that may cure them), not what
-    /// is known of the session and of unsent joins.
+    /// Forgets the failures of every call (something changed that may cure
+    /// them), not what is known of the session and of unsent joins.
     pub fn clear_failures(&mut self) {
-        *self = Memo {
-            session_checked_at: self.session_checked_at,
-            unsent_join: self.unsent_join,
-            ..Memo::default()
-        };
+        self.calls = Default::default();
     }
 
-    /// The memo, if it is about `call` on this generation of the spec.
-    pub fn current(&self, generation: Option<i64>, call: Call) -> Option<&Memo> {
-        (self.failure.is_some() && self.generation == generation && self.call == Some(call))
-            .then_some(self)
+    /// The failures of `call` on this generation of the spec, if any.
+    pub fn current(&self, generation: Option<i64>, call: Call) -> Option<&CallMemo> {
+        let memo = &self.calls[call.index()];
+        (memo.failure.is_some() && memo.generation == generation).then_some(memo)
     }
 
-    /// Records a failure and computes when to try again: exponential backoff
-    /// with `jitter` (a factor in 0.8..1.2 chosen by the caller), never sooner
-    /// than the vendor's Retry-After.
+    /// Every call kind with a failure remembered.
+    pub fn failing(&self) -> impl Iterator<Item = (Call, &CallMemo)> {
+        Call::ALL
+            .into_iter()
+            .map(|call| (call, &self.calls[call.index()]))
+            .filter(|(_, memo)| memo.failure.is_some())
+    }
+
+    /// Records a failure of `call` and computes when to try it again:
+    /// exponential backoff with `jitter` (a factor in 0.8..1.2 chosen by the
+    /// caller), never sooner than the vendor's Retry-After (up to [`RETRY_AFTER_CAP`]).
     pub fn record(
         &mut self,
         generation: Option<i64>,
@@ -70,27 +103,34 @@ impl Memo {
         jitter: f64,
     ) {
         let same_run = self.current(generation, call).is_some();
-        self.consecutive_failures = if same_run {
-            self.consecutive_failures + 1
+        let memo = &mut self.calls[call.index()];
+        memo.consecutive_failures = if same_run {
+            memo.consecutive_failures + 1
         } else {
-            self.first_failed_at = now;
+            memo.first_failed_at = now;
             1
         };
-        self.generation = generation;
-        self.call = Some(call);
-        self.gave_up = !failure.kind.retryable();
-        let delay = if self.gave_up {
+        memo.generation = generation;
+        memo.gave_up = !failure.kind.retryable();
+        let delay = if memo.gave_up {
             GAVE_UP_RETRY
         } else {
-            let exponent = self.consecutive_failures.saturating_sub(1).min(16);
-            let backoff = BACKOFF_BASE.saturating_mul(1 << exponent).min(BACKOFF_CAP);
-            backoff
-                .mul_f64(jitter)
-                .max(failure.retry_after.unwrap_or_default())
+            backoff(memo.consecutive_failures, jitter)
+                .max(failure.retry_after.unwrap_or_default().min(RETRY_AFTER_CAP))
         };
-        self.retry_at = now.checked_add(delay).unwrap_or(Timestamp::MAX);
-        self.failure = Some(failure);
+        memo.retry_at = now.checked_add(delay).unwrap_or(Timestamp::MAX);
+        memo.failure = Some(failure);
     }
+}
+
+/// The delay after the `n`th failure in a row (1-based), before jitter is applied
+/// when `jitter` is 1: 1 s, 2 s, 4 s, … up to [`BACKOFF_CAP`].
+pub fn backoff(n: u32, jitter: f64) -> Duration {
+    let exponent = n.saturating_sub(1).min(16);
+    BACKOFF_BASE
+        .saturating_mul(1 << exponent)
+        .min(BACKOFF_CAP)
+        .mul_f64(jitter)
 }
 
 #[cfg(test)]
@@ -120,7 +160,11 @@ mod tests {
                     now,
                     1.0,
                 );
-                memo.retry_at.duration_since(now).as_secs()
+                memo.current(Some(1), Call::Join)
+                    .unwrap()
+                    .retry_at
+                    .duration_since(now)
+                    .as_secs()
             })
             .collect();
         assert_eq!(&delays[..5], &[1, 2, 4, 8, 16]);
@@ -132,11 +176,12 @@ mod tests {
             now,
             1.0,
         );
+        let join = memo.current(Some(2), Call::Join).unwrap();
         assert_eq!(
-            memo.consecutive_failures, 1,
+            join.consecutive_failures, 1,
             "a new generation starts afresh"
         );
-        assert_eq!(memo.retry_at.duration_since(now).as_secs(), 7);
+        assert_eq!(join.retry_at.duration_since(now).as_secs(), 7);
     }
 
     #[test]
@@ -150,9 +195,82 @@ mod tests {
             now,
             1.0,
         );
-        assert!(memo.gave_up);
+        assert!(memo.current(Some(3), Call::Join).unwrap().gave_up);
         assert!(memo.current(Some(3), Call::Join).is_some());
         assert!(memo.current(Some(4), Call::Join).is_none());
         assert!(memo.current(Some(3), Call::Leave).is_none());
+    }
+
+    #[test]
+    fn each_call_kind_keeps_its_own_backoff() {
+        let now = Timestamp::now();
+        let mut memo = Memo::default();
+        for _ in 0..4 {
+            memo.record(
+                Some(1),
+                Call::Leave,
+                failure(FailureKind::RateLimited, None),
+                now,
+                1.0,
+            );
+        }
+        memo.record(
+            Some(1),
+            Call::Session,
+            failure(FailureKind::Unavailable, None),
+            now,
+            1.0,
+        );
+        let leave = memo.current(Some(1), Call::Leave).unwrap();
+        assert_eq!(
+            leave.consecutive_failures, 4,
+            "a session failure does not reset it"
+        );
+        assert_eq!(leave.retry_at.duration_since(now).as_secs(), 8);
+        assert_eq!(
+            memo.current(Some(1), Call::Session)
+                .unwrap()
+                .consecutive_failures,
+            1
+        );
+        assert_eq!(memo.failing().count(), 2);
+        memo.clear_failures();
+        assert_eq!(memo.failing().count(), 0);
+    }
+
+    #[test]
+    fn retry_after_is_honoured_up_to_its_cap() {
+        let now = Timestamp::now();
+        let mut memo = Memo::default();
+        memo.record(
+            Some(1),
+            Call::Join,
+            failure(FailureKind::RateLimited, Some(90)),
+            now,
+            1.0,
+        );
+        assert_eq!(
+            memo.current(Some(1), Call::Join)
+                .unwrap()
+                .retry_at
+                .duration_since(now)
+                .as_secs(),
+            90
+        );
+        memo.record(
+            Some(1),
+            Call::Join,
+            failure(FailureKind::RateLimited, Some(365 * 24 * 3600)),
+            now,
+            1.0,
+        );
+        assert_eq!(
+            memo.current(Some(1), Call::Join)
+                .unwrap()
+                .retry_at
+                .duration_since(now)
+                .as_secs(),
+            RETRY_AFTER_CAP.as_secs() as i64
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! Reconciling MeetingBots: `decide` (pure) plans the next step from what is
 //! known; the controller carries plans out and reports them in status and Events.
 
+pub mod connection_secret;
 mod context;
 pub mod decide;
 pub mod memo;

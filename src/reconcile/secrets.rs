@@ -7,6 +7,7 @@ use crate::lemonslice::SecretString;
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
 use std::path::PathBuf;
 use std::sync::Mutex;
 
@@ -37,6 +38,13 @@ impl OperatorApiKey {
     }
 }
 
+/// What the operator last read of a Secret.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Digest {
+    resource_version: Option<String>,
+    data: u64,
+}
+
 /// Where a credential lives.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct SecretKeyRef {
@@ -47,8 +55,19 @@ pub struct SecretKeyRef {
 
 /// Reads Secrets on demand (the operator keeps none in memory, but for the
 /// API keys of joined bots, below).
+///
+/// Of each Secret read it keeps a digest of the data (a keyed hash, with a key
+/// drawn at start: it says nothing of the data outside this process) and the
+/// resourceVersion: when the watch, which carries metadata only, reports a
+/// newer version, [`SecretReader::data_changed`] reads the Secret once more
+/// and compares. Remembered failures are forgotten only when the data that
+/// the failing calls used has changed: a label, an annotation or a relist
+/// changes nothing. (Watching whole Secrets instead would keep every Secret
+/// of the watched namespaces, referenced or not, in the operator's memory.)
 pub struct SecretReader {
     client: kube::Client,
+    digests: Mutex<HashMap<(String, String), Digest>>,
+    hasher: RandomState,
     /// The last value of each per-bot API key Secret that a join used. Deleting a
     /// namespace deletes its Secrets while MeetingBots wait for leave, which
     /// still needs the key.
@@ -59,8 +78,57 @@ impl SecretReader {
     pub fn new(client: kube::Client) -> SecretReader {
         SecretReader {
             client,
+            digests: Mutex::default(),
+            hasher: RandomState::new(),
             api_keys_in_use: Mutex::default(),
         }
+    }
+
+    /// Whether the data of Secret `namespace/name` differs from when the
+    /// operator last read it, now that the watch saw `resource_version`. False
+    /// for a Secret never read (no call used it), for a version already read,
+    /// and for a Secret that is gone (the absence is what a read will find).
+    pub async fn data_changed(
+        &self,
+        namespace: &str,
+        name: &str,
+        resource_version: Option<&str>,
+    ) -> Result<bool> {
+        let key = (namespace.to_owned(), name.to_owned());
+        let Some(known) = self.digests().get(&key).cloned() else {
+            return Ok(false);
+        };
+        if resource_version.is_some() && known.resource_version.as_deref() == resource_version {
+            return Ok(false);
+        }
+        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
+        let Some(secret) = secrets.get_opt(name).await? else {
+            return Ok(false);
+        };
+        let digest = self.digest(&secret);
+        let changed = digest.data != known.data;
+        self.digests().insert(key, digest);
+        Ok(changed)
+    }
+
+    fn digest(&self, secret: &Secret) -> Digest {
+        let mut data: Vec<(&String, &[u8])> = secret
+            .data
+            .iter()
+            .flatten()
+            .map(|(key, value)| (key, value.0.as_slice()))
+            .collect();
+        data.sort();
+        Digest {
+            resource_version: secret.metadata.resource_version.clone(),
+            data: self.hasher.hash_one(&data),
+        }
+    }
+
+    fn digests(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Digest>> {
+        self.digests
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The value of one key of a Secret, or why it cannot be had.
@@ -71,6 +139,9 @@ impl SecretReader {
                 secret: at.name.clone(),
             }));
         };
+        let digest = self.digest(&secret);
+        self.digests()
+            .insert((at.namespace.clone(), at.name.clone()), digest);
         let value = secret
             .data
             .as_ref()

@@ -183,12 +183,22 @@ fn controller_for(
         // The operator's own status writes need no reconcile, but for the record's copy.
         .predicate_filter(changes_that_matter, Default::default());
     // Secrets: metadata only, no cache; a change triggers the MeetingBots that
-    // reference the Secret and voids their remembered failures.
+    // reference the Secret, and voids their remembered failures only when the
+    // Secret's data changed (a touch or a relist must not reset backoff).
+    let digest_ctx = ctx.clone();
+    let digest_lookup = reader.clone();
     let secret_events = watcher(secrets, watcher::Config::default().any_semantic())
         .default_backoff()
-        .touched_objects();
+        .touched_objects()
+        .and_then(move |secret| {
+            let ctx = digest_ctx.clone();
+            let lookup = digest_lookup.clone();
+            async move {
+                ctx.forget_failures_if_data_changed(&lookup, &secret).await;
+                Ok(secret)
+            }
+        });
     let lookup = reader.clone();
-    let mapper_ctx = ctx.clone();
     let referencing = move |secret: PartialObjectMeta<Secret>| {
         let namespace = secret.namespace().unwrap_or_default();
         let name = secret.name_any();
@@ -200,7 +210,6 @@ fn controller_for(
                     if bot.namespace().as_deref() == Some(namespace.as_str())
                         && bot.references_secret(&name) =>
                 {
-                    mapper_ctx.forget_failures(bot);
                     Some(ObjectRef::from_obj(&*watched))
                 }
                 _ => None,

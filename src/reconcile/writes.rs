@@ -3,6 +3,7 @@
 //! (first of all the result of a join, which this process alone knows until
 //! it lands), and Events.
 
+use super::connection_secret;
 use super::context::MANAGER;
 use super::decide::{Notice, Settle, event};
 use super::status;
@@ -147,12 +148,10 @@ impl Reconciler<'_> {
     }
 
     fn status_for(&self, seen: &MeetingBot, settle: &Settle) -> MeetingBotStatus {
-        status::build(
-            seen,
-            settle,
-            Timestamp::now(),
-            self.ctx.settings.redact_websocket_token,
-        )
+        let now = Timestamp::now();
+        let status = status::build(seen, settle, now, self.ctx.settings.redact_websocket_token);
+        let memo = self.ctx.memo(&seen.uid().unwrap_or_default());
+        connection_secret::with_condition(status, seen, memo.connection_secret.as_ref(), now)
     }
 
     /// Records a bot that just joined: its first copy, in status. This process
@@ -248,43 +247,34 @@ impl Reconciler<'_> {
         Ok(Action::requeue(CONFLICT_RETRY))
     }
 
-    /// Writes the bot's connection details into the Secret the spec names,
-    /// owned by the MeetingBot so that it goes away with it. A failure is
-    /// reported, not retried: the bot is in the meeting either way.
+    /// Writes the bot's connection details into the Secret the spec names
+    /// (see `connection_secret`: created, or updated only when this MeetingBot
+    /// controls it). A failure is reported, not retried: the bot is in the
+    /// meeting either way.
     async fn write_connection_secret(
         &self,
         name: &str,
         recorded: &RecordedBot,
         websocket_url: &lemonslice::WebsocketUrl,
     ) {
-        let owner = self.bot.controller_owner_ref(&());
-        let secret = json!({
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": { "name": name, "ownerReferences": owner.into_iter().collect::<Vec<_>>() },
-            "type": "Opaque",
-            "stringData": {
-                "websocketUrl": websocket_url.expose(),
-                "meetingBotId": recorded.meeting_bot_id,
-            },
-        });
+        let data = [
+            ("websocketUrl".to_owned(), websocket_url.expose().to_owned()),
+            ("meetingBotId".to_owned(), recorded.meeting_bot_id.clone()),
+        ];
         let secrets: Api<Secret> = Api::namespaced(self.ctx.kube.clone(), &self.namespace);
-        let written = secrets
-            .patch(
-                name,
-                &PatchParams::apply(MANAGER).force(),
-                &Patch::Apply(&secret),
-            )
-            .await;
-        if let Err(error) = written {
-            warn!(%error, secret = name, "could not write the connection Secret");
-            self.publish(
-                EventType::Warning,
-                event::CONNECTION_SECRET_FAILED,
-                &format!("could not write Secret {name}: {error}"),
-            )
-            .await;
+        let written =
+            connection_secret::write(&secrets, &self.bot, MANAGER, name, data.into()).await;
+        if !written.ok() {
+            warn!(
+                secret = name,
+                reason = written.reason(),
+                message = written.message(),
+                "connection Secret not written"
+            );
+            self.publish(EventType::Warning, written.reason(), &written.message())
+                .await;
         }
+        self.ctx.connection_secret_written(&self.bot, written);
     }
 
     pub(super) async fn publish(&self, type_: EventType, reason: &str, note: &str) {

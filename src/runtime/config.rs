@@ -1,5 +1,6 @@
 //! The command line. Every flag of `run` can also be set from the environment.
 
+use crate::lemonslice::SecretString;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -35,8 +36,9 @@ pub struct RunArgs {
     pub api_key_file: Option<PathBuf>,
 
     /// The operator's LemonSlice API key. Prefer --api-key-file: environment variables leak more easily.
-    #[arg(long = "api-key", env = "LEMONSLICE_API_KEY", hide_env_values = true)]
-    pub api_key: Option<String>,
+    /// Held as a secret: `Debug` of the arguments prints `[redacted]`.
+    #[arg(long = "api-key", env = "LEMONSLICE_API_KEY", hide_env_values = true, value_parser = parse_secret)]
+    pub api_key: Option<SecretString>,
 
     /// Timeout for connecting to LemonSlice.
     #[arg(long, env = "LEMONSLICE_CONNECT_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
@@ -45,6 +47,11 @@ pub struct RunArgs {
     /// Timeout for a whole LemonSlice call.
     #[arg(long, env = "LEMONSLICE_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub call_timeout: Duration,
+
+    /// Process-wide bound on LemonSlice calls per second, across all MeetingBots: past it,
+    /// calls wait (counted in meetingbot_operator_lemonslice_throttled_total).
+    #[arg(long, env = "VENDOR_CALLS_PER_SECOND", default_value_t = crate::lemonslice::DEFAULT_CALLS_PER_SECOND, value_parser = clap::value_parser!(u32).range(1..))]
+    pub vendor_calls_per_second: u32,
 
     /// Namespaces to watch, comma-separated; all when empty.
     #[arg(long, env = "WATCH_NAMESPACES", value_delimiter = ',')]
@@ -137,6 +144,10 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(duration)
 }
 
+fn parse_secret(text: &str) -> Result<SecretString, String> {
+    Ok(SecretString::new(text))
+}
+
 fn parse_base_url(text: &str) -> Result<String, String> {
     let url = url::Url::parse(text).map_err(|error| format!("{text:?} is not a URL: {error}"))?;
     if !matches!(url.scheme(), "http" | "https") {
@@ -156,5 +167,26 @@ mod tests {
         assert!(parse_duration("10").is_err());
         assert!(parse_duration("0s").is_err());
         assert!(parse_duration("ten seconds").is_err());
+    }
+
+    #[test]
+    fn debug_of_the_arguments_hides_the_api_key() {
+        let cli = Cli::try_parse_from([
+            "meetingbot-operator",
+            "run",
+            "--api-key",
+            "sk-very-secret-7731",
+        ])
+        .unwrap();
+        let Command::Run(args) = &cli.command else {
+            panic!("run parses")
+        };
+        assert_eq!(
+            args.api_key.as_ref().map(SecretString::expose),
+            Some("sk-very-secret-7731")
+        );
+        let printed = format!("{cli:?}");
+        assert!(!printed.contains("sk-very-secret-7731"), "{printed}");
+        assert!(printed.contains("[redacted]"), "{printed}");
     }
 }

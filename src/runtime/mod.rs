@@ -44,12 +44,20 @@ async fn start(args: RunArgs) -> crate::Result<ExitCode> {
         base_url: args.lemonslice_url.clone(),
         connect_timeout: args.connect_timeout,
         timeout: args.call_timeout,
+        calls_per_second: std::num::NonZeroU32::new(args.vendor_calls_per_second),
     })?;
     let identity = args.identity.clone().unwrap_or_else(default_identity);
 
     let mut registry = Registry::with_prefix("meetingbot_operator");
     let metrics = Metrics::default();
     metrics.register(&mut registry);
+    if let Some(throttled) = vendor.throttled_calls() {
+        registry.register(
+            "lemonslice_throttled",
+            "LemonSlice calls that waited for the process-wide bound (--vendor-calls-per-second)",
+            throttled,
+        );
+    }
     let leader_gauge = leader::register(&mut registry);
 
     let settings = Settings {
@@ -173,8 +181,8 @@ async fn vendor_reachable(ctx: &Context, base_url: &str, shutdown: Shutdown) -> 
 async fn operator_api_key(args: &RunArgs) -> crate::Result<OperatorApiKey> {
     let key = match (&args.api_key_file, &args.api_key) {
         (Some(path), _) => OperatorApiKey::File(path.clone()),
-        (None, Some(key)) if !key.trim().is_empty() => {
-            OperatorApiKey::Value(SecretString::new(key.trim()))
+        (None, Some(key)) if !key.expose().trim().is_empty() => {
+            OperatorApiKey::Value(SecretString::new(key.expose().trim()))
         }
         _ => {
             return Err(crate::Error::Config(

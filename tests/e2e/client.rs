@@ -16,6 +16,7 @@ fn client_for(base_url: &str) -> Client {
         base_url: base_url.into(),
         connect_timeout: Duration::from_secs(2),
         timeout: Duration::from_secs(2),
+        calls_per_second: None,
     })
     .expect("client builds")
 }

@@ -15,3 +15,4 @@ mod record;
 mod runtime;
 mod session;
 mod support;
+mod tenants;

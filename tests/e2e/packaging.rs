@@ -219,28 +219,15 @@ async fn the_charts_rbac_is_enough_for_the_operator_and_nothing_more() {
     );
     let service_account = format!("{release}-meetingbot-operator");
     let user = format!("system:serviceaccount:{release_ns}:{service_account}");
-    let can = |verb: &str, resource: &str, ns: &str| {
-        let output = run(
-            "kubectl",
-            &["auth", "can-i", verb, resource, "-n", ns, "--as", &user],
-            None,
-        );
-        String::from_utf8_lossy(&output.stdout).trim() == "yes"
-    };
+    let can = |verb: &str, resource: &str, ns: &str| can_i(&user, verb, resource, Some(ns));
     let granted = [
         ("get", "meetingbots.liveai.lemonslice.com", &bots_ns),
         ("list", "meetingbots.liveai.lemonslice.com", &bots_ns),
         ("watch", "meetingbots.liveai.lemonslice.com", &bots_ns),
         ("patch", "meetingbots.liveai.lemonslice.com", &bots_ns),
-        ("update", "meetingbots.liveai.lemonslice.com", &bots_ns),
         (
             "patch",
             "meetingbots.liveai.lemonslice.com/status",
-            &bots_ns,
-        ),
-        (
-            "update",
-            "meetingbots.liveai.lemonslice.com/finalizers",
             &bots_ns,
         ),
         ("get", "secrets", &bots_ns),
@@ -259,7 +246,21 @@ async fn the_charts_rbac_is_enough_for_the_operator_and_nothing_more() {
         );
     }
     let denied = [
+        // Verbs the operator never uses.
+        ("update", "meetingbots.liveai.lemonslice.com", &bots_ns),
+        (
+            "update",
+            "meetingbots.liveai.lemonslice.com/status",
+            &bots_ns,
+        ),
+        // Only for connection Secrets, which are off by default.
+        (
+            "update",
+            "meetingbots.liveai.lemonslice.com/finalizers",
+            &bots_ns,
+        ),
         ("create", "secrets", &bots_ns),
+        ("patch", "secrets", &bots_ns),
         ("delete", "secrets", &bots_ns),
         ("update", "secrets", &bots_ns),
         ("get", "pods", &bots_ns),
@@ -330,6 +331,171 @@ async fn the_charts_rbac_is_enough_for_the_operator_and_nothing_more() {
     );
     let events = kubectl(&["get", "events.events.k8s.io", "-n", &bots_ns, "-o", "name"]);
     assert!(!events.is_empty(), "the operator could publish Events");
+    succeed(
+        "helm",
+        &["uninstall", &release, "--namespace", &release_ns],
+        None,
+    );
+}
+
+/// `kubectl auth can-i VERB RESOURCE` as `user`, in `ns` or (`None`) across all namespaces;
+/// `RESOURCE/SUB` names a subresource (`kubectl auth can-i` would read `SUB` as an object's name).
+fn can_i(user: &str, verb: &str, resource: &str, ns: Option<&str>) -> bool {
+    let (resource, subresource) = match resource.split_once('/') {
+        Some((resource, subresource)) => (resource, Some(subresource)),
+        None => (resource, None),
+    };
+    let mut args = vec!["auth", "can-i", verb, resource, "--as", user];
+    if let Some(subresource) = subresource {
+        args.extend(["--subresource", subresource]);
+    }
+    match ns {
+        Some(ns) => args.extend(["-n", ns]),
+        None => args.push("--all-namespaces"),
+    }
+    let output = run("kubectl", &args, None);
+    String::from_utf8_lossy(&output.stdout).trim() == "yes"
+}
+
+#[tokio::test]
+async fn with_watch_namespaces_the_rbac_is_namespaced_and_nothing_is_cluster_wide() {
+    let client = client().await;
+    let release_ns = namespace(&client, "release-ns").await;
+    let watched = [
+        namespace(&client, "watched-a").await,
+        namespace(&client, "watched-b").await,
+    ];
+    let outside = namespace(&client, "outside").await;
+    let release = format!("rbac-{release_ns}");
+    let namespaces = format!("watchNamespaces={{{},{}}}", watched[0], watched[1]);
+    succeed(
+        "helm",
+        &[
+            "install",
+            &release,
+            CHART,
+            "--namespace",
+            &release_ns,
+            "--set",
+            "apiKey.value=unused-in-this-test",
+            "--set",
+            &namespaces,
+            "--set",
+            "connectionSecrets.enabled=true",
+        ],
+        None,
+    );
+    let manifest = succeed(
+        "helm",
+        &["get", "manifest", &release, "--namespace", &release_ns],
+        None,
+    );
+    assert!(
+        !manifest.contains("kind: ClusterRole"),
+        "no ClusterRole or ClusterRoleBinding: {manifest}"
+    );
+    let service_account = format!("{release}-meetingbot-operator");
+    let user = format!("system:serviceaccount:{release_ns}:{service_account}");
+    let bots = "meetingbots.liveai.lemonslice.com";
+    let granted = [
+        ("get", bots),
+        ("list", bots),
+        ("watch", bots),
+        ("patch", bots),
+        ("patch", "meetingbots.liveai.lemonslice.com/status"),
+        ("update", "meetingbots.liveai.lemonslice.com/finalizers"),
+        ("get", "secrets"),
+        ("list", "secrets"),
+        ("watch", "secrets"),
+        ("create", "secrets"),
+        ("patch", "secrets"),
+        ("create", "events.events.k8s.io"),
+        ("patch", "events.events.k8s.io"),
+    ];
+    for ns in &watched {
+        for (verb, resource) in granted {
+            assert!(
+                can_i(&user, verb, resource, Some(ns)),
+                "{verb} {resource} in watched {ns} must be granted"
+            );
+        }
+        for (verb, resource) in [
+            ("delete", "secrets"),
+            ("update", "secrets"),
+            ("delete", bots),
+        ] {
+            assert!(
+                !can_i(&user, verb, resource, Some(ns)),
+                "{verb} {resource} in {ns} must be denied"
+            );
+        }
+    }
+    for (verb, resource) in granted {
+        assert!(
+            !can_i(&user, verb, resource, Some(&outside)),
+            "{verb} {resource} outside the watched namespaces must be denied"
+        );
+        assert!(
+            !can_i(&user, verb, resource, None),
+            "{verb} {resource} across all namespaces must be denied"
+        );
+    }
+    assert!(can_i(
+        &user,
+        "update",
+        "leases.coordination.k8s.io",
+        Some(&release_ns)
+    ));
+
+    // The operator runs on the Roles alone.
+    let token = succeed(
+        "kubectl",
+        &["create", "token", &service_account, "-n", &release_ns],
+        None,
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let fake = fake().await;
+    let bots_ns = &watched[0];
+    put_secret(&client, bots_ns, "token", "token", BROADCAST_TOKEN).await;
+    let mut options = OperatorOptions::new(bots_ns, &fake);
+    options.kubeconfig = Some(kubeconfig_with_token(token.trim(), dir.path()));
+    options.extra_args = vec![
+        "--leader-election=true".into(),
+        format!("--lease-namespace={release_ns}"),
+    ];
+    let _operator = Operator::start(&options).await;
+    let mut with_secret = spec("session-rbac-ns");
+    with_secret.write_connection_secret_to_ref =
+        Some(meetingbot_operator::api::ConnectionSecretRef {
+            name: "connection".into(),
+        });
+    create_bot(&client, bots_ns, "namespaced", with_secret).await;
+    let bot = wait_for_condition(
+        &client,
+        bots_ns,
+        "namespaced",
+        "Ready",
+        Some("Joined"),
+        Duration::from_secs(20),
+    )
+    .await;
+    let written = wait_until("the connection Secret", Duration::from_secs(20), || async {
+        let secret = Api::<k8s_openapi::api::core::v1::Secret>::namespaced(client.clone(), bots_ns)
+            .get_opt("connection")
+            .await
+            .ok()??;
+        Some(secret)
+    })
+    .await;
+    assert_eq!(
+        written.metadata.owner_references.unwrap()[0].uid,
+        bot.metadata.uid.unwrap()
+    );
+    Api::<MeetingBot>::namespaced(client.clone(), bots_ns)
+        .delete("namespaced", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_for_gone(&client, bots_ns, "namespaced", Duration::from_secs(20)).await;
     succeed(
         "helm",
         &["uninstall", &release, "--namespace", &release_ns],

@@ -50,8 +50,15 @@ pub struct Faults {
     /// `hang_secs`, after which the connection is closed.
     pub hang_rate: f64,
     pub hang_secs: u64,
+    /// Share of calls answered 422 with a FastAPI-style validation body that
+    /// echoes every request field, the `X-API-Key` header's value and the
+    /// whole body (as `input`s, and URL-encoded in `msg`): a careless vendor.
+    /// Such a call changes nothing.
+    pub echo_rate: f64,
     /// The endpoints (`join`, `leave`, `session`) all the above applies to.
     pub endpoints: Vec<String>,
+    /// The session ids all the above applies to; empty: every session.
+    pub sessions: Vec<String>,
 }
 
 impl Default for Faults {
@@ -65,6 +72,8 @@ impl Default for Faults {
             drop_join_rate: 0.0,
             hang_rate: 0.0,
             hang_secs: 3600,
+            echo_rate: 0.0,
+            sessions: Vec::new(),
             endpoints: Endpoint::ALL.iter().map(|e| e.name().to_owned()).collect(),
         }
     }
@@ -77,6 +86,8 @@ pub(crate) enum Fate {
     Answer,
     /// Not handled; answered with this error instead.
     Inject(StatusCode),
+    /// Not handled; answered 422, echoing the request.
+    Echo,
     /// Handled; the connection is then closed without an answer.
     Drop,
     /// Handled; the answer is held back this long, then the connection closed.
@@ -98,6 +109,7 @@ impl Faults {
             ("error_rate", self.error_rate),
             ("drop_join_rate", self.drop_join_rate),
             ("hang_rate", self.hang_rate),
+            ("echo_rate", self.echo_rate),
         ] {
             if !(0.0..=1.0).contains(&rate) {
                 problems.push(format!("{name} must be between 0 and 1"));
@@ -131,9 +143,11 @@ impl Faults {
         }
     }
 
-    /// Draws what happens to one call to `endpoint`. The faults must be valid.
-    pub(crate) fn plan(&self, endpoint: Endpoint) -> Plan {
-        if !self.endpoints.iter().any(|name| name == endpoint.name()) {
+    /// Draws what happens to one call to `endpoint` for `session_id`. The faults must be valid.
+    pub(crate) fn plan(&self, endpoint: Endpoint, session_id: &str) -> Plan {
+        let session_listed =
+            self.sessions.is_empty() || self.sessions.iter().any(|s| s == session_id);
+        if !session_listed || !self.endpoints.iter().any(|name| name == endpoint.name()) {
             return Plan {
                 delay: Duration::ZERO,
                 fate: Fate::Answer,
@@ -141,7 +155,9 @@ impl Faults {
         }
         let mut rng = rand::rng();
         let delay = Duration::from_millis(self.latency_ms + rng.random_range(0..=self.jitter_ms));
-        let fate = if fires(&mut rng, self.error_rate) {
+        let fate = if fires(&mut rng, self.echo_rate) {
+            Fate::Echo
+        } else if fires(&mut rng, self.error_rate) {
             // Valid faults have a status to draw, and only valid ones.
             let status = self.error_statuses.choose(&mut rng).copied().unwrap_or(503);
             Fate::Inject(StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE))
@@ -183,7 +199,7 @@ mod tests {
         assert!(faults.validate().is_ok());
         for endpoint in Endpoint::ALL {
             assert_eq!(
-                faults.plan(endpoint),
+                faults.plan(endpoint, "s"),
                 Plan {
                     delay: Duration::ZERO,
                     fate: Fate::Answer
@@ -222,7 +238,7 @@ mod tests {
             ..Faults::default()
         };
         assert_eq!(
-            all.plan(Endpoint::Join).fate,
+            all.plan(Endpoint::Join, "s").fate,
             Fate::Inject(StatusCode::BAD_GATEWAY)
         );
         let hang_and_drop = Faults {
@@ -230,16 +246,16 @@ mod tests {
             ..all
         };
         assert_eq!(
-            hang_and_drop.plan(Endpoint::Join).fate,
+            hang_and_drop.plan(Endpoint::Join, "s").fate,
             Fate::Hang(Duration::from_secs(7))
         );
         let drop = Faults {
             hang_rate: 0.0,
             ..hang_and_drop
         };
-        assert_eq!(drop.plan(Endpoint::Join).fate, Fate::Drop);
+        assert_eq!(drop.plan(Endpoint::Join, "s").fate, Fate::Drop);
         assert_eq!(
-            drop.plan(Endpoint::Leave).fate,
+            drop.plan(Endpoint::Leave, "s").fate,
             Fate::Answer,
             "only joins are dropped"
         );
@@ -253,11 +269,31 @@ mod tests {
             endpoints: vec!["leave".into()],
             ..Faults::default()
         };
-        assert_eq!(faults.plan(Endpoint::Join).fate, Fate::Answer);
-        assert_eq!(faults.plan(Endpoint::Join).delay, Duration::ZERO);
-        let leave = faults.plan(Endpoint::Leave);
+        assert_eq!(faults.plan(Endpoint::Join, "s").fate, Fate::Answer);
+        assert_eq!(faults.plan(Endpoint::Join, "s").delay, Duration::ZERO);
+        let leave = faults.plan(Endpoint::Leave, "s");
         assert_eq!(leave.fate, Fate::Inject(StatusCode::SERVICE_UNAVAILABLE));
         assert_eq!(leave.delay, Duration::from_millis(50));
+    }
+
+    #[test]
+    fn faults_spare_the_sessions_not_listed_and_echo_comes_first() {
+        let faults = Faults {
+            echo_rate: 1.0,
+            error_rate: 1.0,
+            sessions: vec!["noisy".into()],
+            ..Faults::default()
+        };
+        assert_eq!(faults.plan(Endpoint::Join, "quiet").fate, Fate::Answer);
+        assert_eq!(faults.plan(Endpoint::Join, "noisy").fate, Fate::Echo);
+        assert!(
+            Faults {
+                echo_rate: 2.0,
+                ..Faults::default()
+            }
+            .validate()
+            .is_err()
+        );
     }
 
     #[test]

@@ -71,6 +71,7 @@ impl Cli {
                 hang_rate: self.hang_rate,
                 hang_secs: self.hang_secs,
                 endpoints: self.fault_endpoints,
+                ..Faults::default()
             },
         }
     }

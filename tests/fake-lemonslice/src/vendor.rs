@@ -83,7 +83,7 @@ async fn join(
 ) -> Response {
     let host = request_host(&uri, &headers).unwrap_or(store.listen_host());
     let handle = |store: &Store, session_id: &str| join_meeting(store, session_id, host, &body);
-    call(&store, Endpoint::Join, session_id, &headers, handle).await
+    call(&store, Endpoint::Join, session_id, &headers, &body, handle).await
 }
 
 async fn leave(
@@ -93,7 +93,7 @@ async fn leave(
     body: Bytes,
 ) -> Response {
     let handle = |store: &Store, session_id: &str| leave_meeting(store, session_id, &body);
-    call(&store, Endpoint::Leave, session_id, &headers, handle).await
+    call(&store, Endpoint::Leave, session_id, &headers, &body, handle).await
 }
 
 async fn session(
@@ -106,6 +106,7 @@ async fn session(
         Endpoint::Session,
         session_id,
         &headers,
+        &[],
         read_session,
     )
     .await
@@ -165,16 +166,18 @@ async fn call(
     endpoint: Endpoint,
     session_id: String,
     headers: &HeaderMap,
+    body: &[u8],
     handle: impl FnOnce(&Store, &str) -> Answer,
 ) -> Response {
     let arrived = now();
     let faults = store.faults();
-    let plan = faults.plan(endpoint);
+    let plan = faults.plan(endpoint, &session_id);
     if !plan.delay.is_zero() {
         tokio::time::sleep(plan.delay).await;
     }
     let answer = match plan.fate {
         Fate::Inject(status) => injected(status, faults.retry_after(status)).into(),
+        Fate::Echo => echo(&session_id, headers, body).into(),
         Fate::Answer | Fate::Drop | Fate::Hang(_) => match authenticate(store, headers) {
             Ok(()) => handle(store, &session_id),
             Err(refusal) => detail(StatusCode::UNAUTHORIZED, refusal).into(),
@@ -183,7 +186,7 @@ async fn call(
     let status = match plan.fate {
         Fate::Drop => "dropped".to_owned(),
         Fate::Hang(_) => "hung".to_owned(),
-        Fate::Answer | Fate::Inject(_) => answer.response.status().as_str().to_owned(),
+        Fate::Answer | Fate::Inject(_) | Fate::Echo => answer.response.status().as_str().to_owned(),
     };
     tracing::info!(
         endpoint = endpoint.name(),
@@ -199,7 +202,7 @@ async fn call(
         meeting_bot_id: answer.meeting_bot_id,
     });
     match plan.fate {
-        Fate::Answer | Fate::Inject(_) => answer.response,
+        Fate::Answer | Fate::Inject(_) | Fate::Echo => answer.response,
         Fate::Drop => abort_connection(),
         Fate::Hang(hold) => {
             tokio::time::sleep(hold).await;
@@ -225,6 +228,55 @@ fn injected(status: StatusCode, retry_after: Option<u64>) -> Response {
             .insert(header::RETRY_AFTER, HeaderValue::from(secs));
     }
     response
+}
+
+/// A FastAPI-style 422 that echoes everything the request carried: each body
+/// field as an `input` (and URL-encoded in its `msg`), the `X-API-Key` header,
+/// the session id and the whole body.
+fn echo(session_id: &str, headers: &HeaderMap, body: &[u8]) -> Response {
+    let encode = |value: &str| -> String {
+        url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
+    };
+    let mut items = vec![json!({
+        "type": "value_error",
+        "loc": ["path", "session_id"],
+        "msg": "Value error, rejected",
+        "input": session_id,
+    })];
+    if let Some(key) = headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
+        items.push(json!({
+            "type": "value_error",
+            "loc": ["header", "x-api-key"],
+            "msg": format!("Value error, key {} is not allowed here", encode(key)),
+            "input": key,
+        }));
+    }
+    let parsed: Option<Map<String, Value>> = serde_json::from_slice(body).ok();
+    for (name, value) in parsed.iter().flatten() {
+        let text = value
+            .as_str()
+            .map_or_else(|| value.to_string(), str::to_owned);
+        items.push(json!({
+            "type": "value_error",
+            "loc": ["body", name],
+            "msg": format!("Value error, {name} {} rejected", encode(&text)),
+            "input": value,
+            "ctx": { "error": format!("{text} rejected") },
+        }));
+    }
+    if let Some(fields) = parsed {
+        items.push(json!({
+            "type": "model_attributes_type",
+            "loc": ["body"],
+            "msg": "Input should be a valid dictionary or object to extract fields from",
+            "input": Value::Object(fields),
+        }));
+    }
+    (
+        StatusCode::UNPROCESSABLE_ENTITY,
+        Json(json!({ "detail": items })),
+    )
+        .into_response()
 }
 
 fn session_not_found() -> Response {

@@ -833,3 +833,46 @@ async fn the_binary_prints_its_url_then_serves() {
     assert!(logs.contains("vendor call"), "{logs}");
     assert!(!logs.contains(KEY) && !logs.contains(TOKEN), "{logs}");
 }
+
+#[tokio::test]
+async fn an_echoing_vendor_answers_422_quoting_every_field_and_the_key() {
+    let fake = fake_with_faults(Faults {
+        echo_rate: 1.0,
+        sessions: vec![SESSION.into()],
+        ..Faults::default()
+    })
+    .await;
+    let admin = fake.admin();
+    let vendor = Vendor::new(&fake.url());
+    let body = join_body();
+    let (status, answer) = answer(vendor.join_raw(SESSION, &body).await).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let items = answer["detail"].as_array().expect("a FastAPI detail list");
+    let input = |loc: &[&str]| {
+        items
+            .iter()
+            .find(|item| item["loc"] == json!(loc))
+            .unwrap_or_else(|| panic!("no item at {loc:?} in {answer}"))["input"]
+            .clone()
+    };
+    assert_eq!(input(&["header", "x-api-key"]), json!(KEY));
+    for field in ["meeting_url", "livekit_url", "broadcast_token", "bot_name"] {
+        assert_eq!(input(&["body", field]), body[field], "{field}");
+    }
+    assert_eq!(input(&["body"]), body, "the whole body is echoed too");
+    assert_eq!(input(&["path", "session_id"]), json!(SESSION));
+    let msgs: String = items.iter().map(|i| i["msg"].to_string()).collect();
+    assert!(
+        msgs.contains("https%3A%2F%2Fmeet.google.com%2Fabc-defg-hij"),
+        "the meeting URL is echoed URL-encoded in a msg: {msgs}"
+    );
+    for item in items {
+        assert!(item["loc"].is_array() && item["msg"].is_string(), "{item}");
+    }
+    assert!(admin.bots().await.unwrap().is_empty(), "nothing was joined");
+    assert_eq!(admin.calls().await.unwrap().count("join", "422"), 1);
+
+    // Only the sessions listed: another session joins as usual.
+    let (status, _) = vendor.join("another-session").await;
+    assert_eq!(status, StatusCode::OK);
+}
