@@ -3,7 +3,12 @@
 SHELL := /bin/bash
 CLUSTER := tests/cluster
 
-.PHONY: tools cluster-up cluster-down test lint crds
+.PHONY: help tools cluster-up cluster-down test lint crds
+.DEFAULT_GOAL := help
+
+## help: print these targets (what a bare `make` does)
+help:
+	@sed -n 's/^## //p' $(MAKEFILE_LIST)
 
 ## tools: build (or reuse) kube-apiserver, kube-controller-manager, kubectl, etcd, helm, and argocd-health, kstatus, promtool
 tools:
@@ -22,7 +27,7 @@ cluster-down:
 test:
 	@$(CLUSTER)/with-cluster.sh cargo test --workspace --locked --all-targets
 
-## lint: formatting, clippy and the committed CRD
+## lint: formatting and clippy (the committed CRD is checked by `make test`)
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
