@@ -32,4 +32,23 @@ pub enum Error {
     Io(#[from] std::io::Error),
 }
 
+impl Error {
+    /// The category users see as the Event reason and the Ready condition's
+    /// reason when a reconcile ends with this error.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Error::Kube(kube::Error::Api(status)) => match status.code {
+                401 | 403 => "KubernetesForbidden",
+                400 | 422 => "KubernetesWriteRefused",
+                404 => "KubernetesNotFound",
+                _ => "KubernetesError",
+            },
+            Error::Kube(_) | Error::Finalizer(_) => "KubernetesError",
+            Error::MissingNamespace => "InvalidObject",
+            Error::Config(_) | Error::Io(_) => "OperatorConfigError",
+            Error::Http(_) => "HttpClientError",
+        }
+    }
+}
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -22,6 +22,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tracing::{info, warn};
 
+/// The same failure of a reconcile is reported on its object at most this often.
+const REPORT_EVERY_SECS: i64 = 60;
+
 /// Name of the operator as a field manager and Event reporter.
 pub const MANAGER: &str = "meetingbot-operator";
 
@@ -222,6 +225,28 @@ impl Context {
     /// Remembers how the last write of a MeetingBot's connection Secret went.
     pub(super) fn connection_secret_written(&self, bot: &MeetingBot, written: Written) {
         self.with_memo(bot, |memo| memo.connection_secret = Some(written));
+    }
+
+    /// Counts a failed reconcile of the object: how many in a row, and
+    /// whether to report it (a new category, or a minute since the last report).
+    pub(super) fn reconcile_failed(&self, uid: &str, reason: &'static str) -> (u32, bool) {
+        let mut memos = self.memos();
+        let errors = &mut memos.entry(uid.to_owned()).or_default().reconcile_errors;
+        errors.count += 1;
+        let now = Timestamp::now();
+        let due = errors.reported.is_none_or(|(last_reason, at)| {
+            last_reason != reason || now.duration_since(at).as_secs() >= REPORT_EVERY_SECS
+        });
+        if due {
+            errors.reported = Some((reason, now));
+        }
+        (errors.count, due)
+    }
+
+    pub(super) fn reconcile_succeeded(&self, uid: &str) {
+        if let Some(memo) = self.memos().get_mut(uid) {
+            memo.reconcile_errors = Default::default();
+        }
     }
 
     /// Drops everything remembered about an object that is going away.

@@ -56,9 +56,19 @@ pub struct CallMemo {
     pub retry_at: Timestamp,
 }
 
+/// Reconciles of one MeetingBot that ended in an error, in a row.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ReconcileErrors {
+    pub count: u32,
+    /// The category last reported on the object, and when.
+    pub reported: Option<(&'static str, Timestamp)>,
+}
+
 /// What the operator remembers of one MeetingBot.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Memo {
+    /// Failed reconciles in a row (Kubernetes errors, not vendor answers).
+    pub reconcile_errors: ReconcileErrors,
     /// Indexed by [`Call::index`].
     calls: [CallMemo; 3],
     /// When the session's status was last read.

@@ -5,7 +5,7 @@
 use super::context::Context;
 use super::decide::reason;
 use super::metrics::ReconcileResult;
-use super::status::{READY, STALLED};
+use super::status::{READY, RECONCILING, STALLED};
 use super::steps::Reconciler;
 use crate::api::{MeetingBot, Phase};
 use crate::{Error, Result};
@@ -252,9 +252,66 @@ fn changes_that_matter(watched: &Watched) -> Option<u64> {
     Some(hasher.finish())
 }
 
-fn error_policy(_watched: Arc<Watched>, _error: &Error, _ctx: Arc<Context>) -> Action {
-    let jitter = rand::rng().random_range(0..2000);
-    Action::requeue(Duration::from_millis(3000 + jitter))
+/// A reconcile that failed is tried again after an exponential backoff per
+/// object, and its error is reported on the object itself (see `report_error`).
+fn error_policy(watched: Arc<Watched>, error: &Error, ctx: Arc<Context>) -> Action {
+    let uid = watched.meta().uid.clone().unwrap_or_default();
+    let (failures, report) = ctx.reconcile_failed(&uid, error.reason());
+    let jitter = rand::rng().random_range(0.8..1.2);
+    let delay = ERROR_BACKOFF_BASE
+        .saturating_mul(1 << failures.saturating_sub(1).min(12))
+        .min(ERROR_BACKOFF_CAP)
+        .mul_f64(jitter);
+    if report {
+        let message = format!(
+            "{}: {error}; retrying in {}s",
+            error.reason(),
+            delay.as_secs()
+        );
+        tokio::spawn(report_error(ctx, watched, error.reason(), message));
+    }
+    Action::requeue(delay)
+}
+
+/// First retry after a failed reconcile; doubles each time up to the cap.
+const ERROR_BACKOFF_BASE: Duration = Duration::from_secs(1);
+const ERROR_BACKOFF_CAP: Duration = Duration::from_secs(5 * 60);
+
+/// Says on the MeetingBot why its reconcile failed: a Warning Event whose
+/// reason is the error's category, and Ready=False/Reconciling with the
+/// message. Best effort: the write that failed may be this one too.
+async fn report_error(ctx: Arc<Context>, watched: Arc<Watched>, reason: &str, message: String) {
+    let metadata = watched.meta();
+    let (Some(namespace), Some(name)) = (&metadata.namespace, &metadata.name) else {
+        return;
+    };
+    let api: Api<MeetingBot> = Api::namespaced(ctx.kube.clone(), namespace);
+    let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::now());
+    let condition = |type_: &str, status: &str| {
+        json!({
+            "type": type_, "status": status, "reason": reason, "message": message,
+            "observedGeneration": metadata.generation, "lastTransitionTime": now,
+        })
+    };
+    let patch = json!({ "status": {
+        "conditions": [condition(READY, "False"), condition(RECONCILING, "True")],
+    }});
+    if let Err(error) = api
+        .patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+    {
+        warn!(%error, "could not report a failed reconcile in status");
+    }
+    let event = Event {
+        type_: EventType::Warning,
+        reason: reason.into(),
+        note: Some(message),
+        action: "Reconcile".into(),
+        secondary: None,
+    };
+    if let Err(error) = ctx.recorder.publish(&event, &watched.object_ref(&())).await {
+        warn!(%error, "could not publish an Event");
+    }
 }
 
 async fn reconcile(watched: Arc<Watched>, ctx: Arc<Context>) -> Result<Action> {
@@ -279,6 +336,7 @@ async fn reconcile(watched: Arc<Watched>, ctx: Arc<Context>) -> Result<Action> {
         }
     };
     let outcome = if result.is_ok() {
+        ctx.reconcile_succeeded(&metadata.uid.clone().unwrap_or_default());
         ReconcileResult::Ok
     } else {
         ReconcileResult::Error

@@ -398,3 +398,110 @@ async fn a_namespace_touching_its_secret_under_a_429_storm_cannot_reset_backoff_
         "the bound of 2 calls/s throttled some calls"
     );
 }
+
+/// A kubeconfig that acts as ServiceAccount `operator` of `ns`, whose Role
+/// lacks `meetingbots/status`: every status write of the operator is refused.
+async fn operator_without_status_rights(
+    client: &Client,
+    ns: &str,
+    dir: &std::path::Path,
+) -> std::path::PathBuf {
+    let pp = PostParams::default();
+    let mut account = ServiceAccount::default();
+    account.metadata.name = Some("operator".into());
+    Api::<ServiceAccount>::namespaced(client.clone(), ns)
+        .create(&pp, &account)
+        .await
+        .unwrap();
+    let rule = |group: &str, resource: &str, verbs: &[&str]| PolicyRule {
+        api_groups: Some(vec![group.into()]),
+        resources: Some(vec![resource.into()]),
+        verbs: verbs.iter().map(|v| v.to_string()).collect(),
+        ..PolicyRule::default()
+    };
+    let mut role = Role::default();
+    role.metadata.name = Some("no-status".into());
+    role.rules = Some(vec![
+        rule(
+            "liveai.lemonslice.com",
+            "meetingbots",
+            &["get", "list", "watch", "patch"],
+        ),
+        rule("", "secrets", &["get", "list", "watch"]),
+        rule("events.k8s.io", "events", &["create", "patch"]),
+    ]);
+    Api::<Role>::namespaced(client.clone(), ns)
+        .create(&pp, &role)
+        .await
+        .unwrap();
+    let mut binding = RoleBinding {
+        role_ref: RoleRef {
+            api_group: Some("rbac.authorization.k8s.io".into()),
+            kind: "Role".into(),
+            name: "no-status".into(),
+        },
+        subjects: Some(vec![Subject {
+            kind: "ServiceAccount".into(),
+            name: "operator".into(),
+            namespace: Some(ns.into()),
+            ..Subject::default()
+        }]),
+        ..RoleBinding::default()
+    };
+    binding.metadata.name = Some("no-status".into());
+    Api::<RoleBinding>::namespaced(client.clone(), ns)
+        .create(&pp, &binding)
+        .await
+        .unwrap();
+    let admin = std::fs::read_to_string(repo_root().join("target/cluster/kubeconfig")).unwrap();
+    let impersonating = admin.replacen(
+        "  user:\n",
+        &format!("  user:\n    as: system:serviceaccount:{ns}:operator\n"),
+        1,
+    );
+    assert_ne!(
+        admin, impersonating,
+        "the kubeconfig has a user to impersonate with"
+    );
+    let path = dir.join("kubeconfig");
+    std::fs::write(&path, impersonating).unwrap();
+    path
+}
+
+#[tokio::test]
+async fn a_refused_status_write_is_reported_on_the_object() {
+    let (client, ns, fake) = prepared("tenants-refused").await;
+    // A queued session: the first thing the operator writes is status.
+    fake.admin()
+        .set_session_status("session-refused", "QUEUED")
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = OperatorOptions::new(&ns, &fake);
+    options.kubeconfig = Some(operator_without_status_rights(&client, &ns, dir.path()).await);
+    let operator = Operator::start(&options).await;
+    create_bot(&client, &ns, "refused", spec("session-refused")).await;
+    let events: Api<k8s_openapi::api::events::v1::Event> = Api::namespaced(client.clone(), &ns);
+    let event = wait_until(
+        "a Warning Event naming the refusal",
+        Duration::from_secs(30),
+        || async {
+            let list = events.list(&Default::default()).await.ok()?;
+            list.items.into_iter().find(|e| {
+                e.reason.as_deref() == Some("KubernetesForbidden")
+                    && e.type_.as_deref() == Some("Warning")
+                    && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("refused")
+            })
+        },
+    )
+    .await;
+    let note = event.note.unwrap_or_default();
+    assert!(
+        note.contains("forbidden") || note.contains("Forbidden"),
+        "{note}"
+    );
+    assert!(!note.contains(API_KEY) && !note.contains(BROADCAST_TOKEN));
+    assert!(fake.admin().calls().await.unwrap().total("join") == 0);
+    drop(operator);
+    delete_namespace(&client, &ns, Duration::from_secs(60)).await;
+}
