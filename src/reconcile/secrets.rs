@@ -6,6 +6,7 @@ use crate::Result;
 use crate::lemonslice::SecretString;
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
+use kube::api::{Patch, PatchParams};
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::path::PathBuf;
@@ -74,7 +75,55 @@ pub struct SecretReader {
     api_keys_in_use: Mutex<HashMap<SecretKeyRef, SecretString>>,
 }
 
+/// The finalizer that keeps a per-bot API key Secret, for the MeetingBot
+/// whose UID it names, while a bot that joined with the key may still need it
+/// to leave: deleting a namespace deletes its Secrets and its MeetingBots at
+/// once, and an operator that restarts meanwhile has no other copy.
+pub fn key_finalizer(uid: &str) -> String {
+    format!("liveai.lemonslice.com/key-for-{uid}")
+}
+
 impl SecretReader {
+    /// Adds (`hold`) or removes this MeetingBot's finalizer on the Secret at
+    /// `at`, in a write fenced by the version read. A Secret that is gone
+    /// needs no release; one being deleted cannot be held (the join waits).
+    pub async fn hold_key(&self, at: &SecretKeyRef, uid: &str, hold: bool) -> Result<()> {
+        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), &at.namespace);
+        let finalizer = key_finalizer(uid);
+        for _ in 0..5 {
+            let Some(secret) = secrets.get_metadata_opt(&at.name).await? else {
+                return Ok(());
+            };
+            let mut finalizers = secret.metadata.finalizers.clone().unwrap_or_default();
+            let present = finalizers.contains(&finalizer);
+            if present == hold {
+                return Ok(());
+            }
+            if hold {
+                finalizers.push(finalizer.clone());
+            } else {
+                finalizers.retain(|f| *f != finalizer);
+            }
+            let patch = serde_json::json!({ "metadata": {
+                "resourceVersion": secret.metadata.resource_version,
+                "finalizers": finalizers,
+            }});
+            match secrets
+                .patch_metadata(&at.name, &PatchParams::default(), &Patch::Merge(&patch))
+                .await
+            {
+                Ok(_) => return Ok(()),
+                Err(kube::Error::Api(status)) if status.code == 409 => continue,
+                Err(kube::Error::Api(status)) if status.code == 404 && !hold => return Ok(()),
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Err(crate::Error::Config(format!(
+            "Secret {} kept changing while its finalizer was written",
+            at.name
+        )))
+    }
+
     pub fn new(client: kube::Client) -> SecretReader {
         SecretReader {
             client,

@@ -128,7 +128,23 @@ impl<'a> Reconciler<'a> {
         finalizers
     }
 
+    /// Holds (or releases) this MeetingBot's share of its per-bot API key
+    /// Secret; nothing to do with the operator's own key.
+    async fn hold_api_key(&self, hold: bool) -> Result<()> {
+        let Some(reference) = &self.bot.spec.api_key_secret_ref else {
+            return Ok(());
+        };
+        let at = SecretKeyRef {
+            namespace: self.namespace.clone(),
+            name: reference.name.clone(),
+            key: reference.key.clone(),
+        };
+        let uid = self.bot.uid().unwrap_or_default();
+        self.ctx.secrets.hold_key(&at, &uid, hold).await
+    }
+
     async fn remove_finalizer(&self) -> Result<Step> {
+        self.hold_api_key(false).await?;
         let finalizers: Vec<&String> = self
             .bot
             .finalizers()
@@ -180,6 +196,7 @@ impl<'a> Reconciler<'a> {
             Step::Continue(bot, _) => bot,
             stop => return Ok(stop),
         };
+        self.hold_api_key(false).await?;
         Ok(Step::Continue(
             bot,
             Some(Learned::Left(purpose, recorded.meeting_bot_id)),
@@ -247,6 +264,8 @@ impl<'a> Reconciler<'a> {
         if !self.may_call() {
             return Ok(Step::Stop(Action::await_change()));
         }
+        // A per-bot key must outlive its namespace's teardown while the bot may need it.
+        self.hold_api_key(true).await?;
 
         // Record the attempt, with the finalizer, before the call, checked
         // against the version this reconcile saw: a stale cache or a second

@@ -14,7 +14,7 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
-use meetingbot_operator::api::{MeetingBot, MeetingBotSpec, annotation};
+use meetingbot_operator::api::{MeetingBot, MeetingBotSpec, MeetingUrlSecretRef, annotation};
 use rand::Rng;
 use serde_json::json;
 use std::collections::{BTreeMap, HashSet};
@@ -239,6 +239,18 @@ async fn secrets_found(client: &Client, ns: &str, logs: &[String], secrets: &[&s
         .sum()
 }
 
+/// Appends a scenario's row to target/chaos/table.md, which `make chaos` prints.
+fn append_row(line: &str) {
+    let dir = repo_root().join("target/chaos");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut table = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("table.md"))
+        .unwrap();
+    writeln!(table, "{line}").unwrap();
+}
+
 /// A scenario's name and size, for its row in the table.
 struct Scenario {
     name: &'static str,
@@ -272,14 +284,7 @@ async fn conclude(
     println!(
         "| scenario | MeetingBots | faults or kills | duplicate bots | bots left behind | JoinOutcomeUnknown | secrets found |\n|---|---|---|---|---|---|---|\n{line}"
     );
-    let dir = repo_root().join("target/chaos");
-    std::fs::create_dir_all(&dir).unwrap();
-    let mut table = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(dir.join("table.md"))
-        .unwrap();
-    writeln!(table, "{line}").unwrap();
+    append_row(&line);
     assert_eq!(duplicates, 0, "never two live bots for one MeetingBot");
     assert!(left_behind <= unknown);
     assert_eq!(secrets, 0, "no secret in logs, Events or status");
@@ -743,12 +748,49 @@ async fn hostile_secrets_end_in_a_clear_status() {
             .count()
             <= 1
     );
-    let found = secrets_found(
-        &client,
-        &ns,
-        &[operator.log_text()],
-        &[API_KEY, BROADCAST_TOKEN, &huge[..64]],
+    // A Zoom URL with its password in a Secret, and a vendor that echoes
+    // every request field (and the key) in FastAPI 422 bodies for it.
+    let password = "hostilePwd7x3";
+    let zoom = format!("https://us02web.zoom.us/j/81234567890?pwd={password}");
+    put_secret(&client, &ns, "zoom-url", "meetingUrl", &zoom).await;
+    fake.admin()
+        .set_faults(&Faults {
+            echo_rate: 1.0,
+            sessions: vec![session_of(&ns, 3)],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut spec = bot_spec(&ns, 3);
+    spec.meeting_url = None;
+    spec.meeting_url_secret_ref = Some(MeetingUrlSecretRef {
+        name: "zoom-url".into(),
+        key: "meetingUrl".into(),
+    });
+    create_bot(&client, &ns, "echoed", spec).await;
+    wait_until(
+        "the echoed MeetingBot to say why",
+        Duration::from_secs(30),
+        || async {
+            let bot = bots.get("echoed").await.ok()?;
+            ["Stalled", "Reconciling"]
+                .iter()
+                .any(|t| condition(&bot, t).is_some_and(|c| c.status == "True"))
+                .then_some(())
+        },
     )
     .await;
+
+    let searched = [API_KEY, BROADCAST_TOKEN, &huge[..64], password, &zoom];
+    let found = secrets_found(&client, &ns, &[operator.log_text()], &searched).await;
+    let (left_behind, unknown) = delete_all(&client, &ns, &fake.admin(), HashSet::new()).await;
+    let found = found + secrets_found(&client, &ns, &[operator.log_text()], &searched).await;
+    let line = format!(
+        "| hostile input | 5, and 10 000 fuzz cases | non-UTF-8 Secret, 1 MiB token, Secret deleted \
+         mid-join, a vendor echoing every field of a join with a Zoom password URL; {} secrets searched \
+         (key, token, meeting URL, its password) | 0 | {left_behind} | {unknown} | {found} |",
+        searched.len()
+    );
+    append_row(&line);
     assert_eq!(found, 0, "no secret in logs, Events or status");
 }

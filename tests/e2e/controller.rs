@@ -416,10 +416,10 @@ async fn orphan_lets_go_without_leave() {
 }
 
 #[tokio::test]
-async fn deleting_the_namespace_makes_every_bot_leave() {
+async fn deleting_the_namespace_makes_every_bot_leave_even_across_a_restart() {
     let (client, ns, fake) = prepared("nsdelete").await;
     put_secret(&client, &ns, "lemonslice", "apiKey", API_KEY).await;
-    let _operator = Operator::start(&OperatorOptions::new(&ns, &fake)).await;
+    let operator = Operator::start(&OperatorOptions::new(&ns, &fake)).await;
     for i in 0..4 {
         let mut spec = spec(&format!("session-ns-{i}"));
         if i % 2 == 0 {
@@ -441,7 +441,24 @@ async fn deleting_the_namespace_makes_every_bot_leave() {
         )
         .await;
     }
-    delete_namespace(&client, &ns, Duration::from_secs(60)).await;
+    // The key Secret is held for the joined bots that use it.
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), &ns);
+    let held = secrets.get("lemonslice").await.unwrap();
+    assert_eq!(held.finalizers().len(), 2, "{:?}", held.finalizers());
+    // The operator restarts while the namespace goes: it keeps no key in memory.
+    operator.kill().await;
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    namespaces
+        .delete(&ns, &DeleteParams::default())
+        .await
+        .unwrap();
+    let _restarted = Operator::start(&OperatorOptions::new(&ns, &fake)).await;
+    wait_until(
+        "the namespace to be gone",
+        Duration::from_secs(90),
+        || async { namespaces.get_opt(&ns).await.ok()?.is_none().then_some(()) },
+    )
+    .await;
     let live = fake.admin().bots().await.unwrap();
     assert!(live.is_empty(), "every bot left: {live:?}");
 }

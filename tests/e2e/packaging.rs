@@ -222,6 +222,8 @@ async fn the_charts_rbac_is_enough_for_the_operator_and_nothing_more() {
     let can = |verb: &str, resource: &str, ns: &str| can_i(&user, verb, resource, Some(ns));
     let granted = [
         ("get", "meetingbots.liveai.lemonslice.com", &bots_ns),
+        // Finalizers of per-bot API key Secrets.
+        ("patch", "secrets", &bots_ns),
         ("list", "meetingbots.liveai.lemonslice.com", &bots_ns),
         ("watch", "meetingbots.liveai.lemonslice.com", &bots_ns),
         ("patch", "meetingbots.liveai.lemonslice.com", &bots_ns),
@@ -260,7 +262,6 @@ async fn the_charts_rbac_is_enough_for_the_operator_and_nothing_more() {
             &bots_ns,
         ),
         ("create", "secrets", &bots_ns),
-        ("patch", "secrets", &bots_ns),
         ("delete", "secrets", &bots_ns),
         ("update", "secrets", &bots_ns),
         ("get", "pods", &bots_ns),
