@@ -251,6 +251,18 @@ fn append_row(line: &str) {
     writeln!(table, "{line}").unwrap();
 }
 
+/// A replica under leader election, with a short (4 s) Lease in the test's namespace.
+fn leader_elected(ns: &str, fake: &fake_lemonslice::FakeServer, identity: &str) -> OperatorOptions {
+    let mut options = OperatorOptions::new(ns, fake);
+    options.extra_args = vec![
+        "--leader-election=true".into(),
+        format!("--lease-namespace={ns}"),
+        "--lease-duration=4s".into(),
+        format!("--identity={identity}"),
+    ];
+    options
+}
+
 /// A scenario's name and size, for its row in the table.
 struct Scenario {
     name: &'static str,
@@ -437,16 +449,7 @@ async fn leader_failover_under_churn() {
         })
         .await
         .unwrap();
-    let replica = |identity: usize| {
-        let mut options = OperatorOptions::new(&ns, &fake);
-        options.extra_args = vec![
-            "--leader-election=true".into(),
-            format!("--lease-namespace={ns}"),
-            "--lease-duration=4s".into(),
-            format!("--identity=replica-{identity}"),
-        ];
-        options
-    };
+    let replica = |identity: usize| leader_elected(&ns, &fake, &format!("replica-{identity}"));
     let watch = DuplicateWatch::start(admin.clone());
     let mut logs = Vec::new();
     let failover = async {
@@ -495,16 +498,7 @@ async fn rolling_updates(bots: usize, updates: usize) {
         })
         .await
         .unwrap();
-    let replica = |identity: usize| {
-        let mut options = OperatorOptions::new(&ns, &fake);
-        options.extra_args = vec![
-            "--leader-election=true".into(),
-            format!("--lease-namespace={ns}"),
-            "--lease-duration=4s".into(),
-            format!("--identity=pod-{identity}"),
-        ];
-        options
-    };
+    let replica = |identity: usize| leader_elected(&ns, &fake, &format!("pod-{identity}"));
     let watch = DuplicateWatch::start(admin.clone());
     let mut logs = Vec::new();
     let rolling = async {

@@ -110,28 +110,18 @@ async fn an_echoing_vendor_learns_nothing_secret_into_status_events_or_logs() {
     }
 }
 
-/// A client acting as ServiceAccount `tenant` of `ns`, whose Role allows
-/// MeetingBots and nothing else.
-async fn tenant_client(client: &Client, ns: &str) -> Client {
+/// ServiceAccount `name` of `ns`, bound to a Role of the same name with `rules`.
+async fn service_account_with_rules(client: &Client, ns: &str, name: &str, rules: Vec<PolicyRule>) {
     let pp = PostParams::default();
     let mut account = ServiceAccount::default();
-    account.metadata.name = Some("tenant".into());
+    account.metadata.name = Some(name.into());
     Api::<ServiceAccount>::namespaced(client.clone(), ns)
         .create(&pp, &account)
         .await
         .unwrap();
     let mut role = Role::default();
-    role.metadata.name = Some("meetingbots-only".into());
-    role.rules = Some(vec![PolicyRule {
-        api_groups: Some(vec!["liveai.lemonslice.com".into()]),
-        resources: Some(vec!["meetingbots".into()]),
-        verbs: [
-            "get", "list", "watch", "create", "update", "patch", "delete",
-        ]
-        .map(String::from)
-        .to_vec(),
-        ..PolicyRule::default()
-    }]);
+    role.metadata.name = Some(name.into());
+    role.rules = Some(rules);
     Api::<Role>::namespaced(client.clone(), ns)
         .create(&pp, &role)
         .await
@@ -140,21 +130,37 @@ async fn tenant_client(client: &Client, ns: &str) -> Client {
         role_ref: RoleRef {
             api_group: Some("rbac.authorization.k8s.io".into()),
             kind: "Role".into(),
-            name: "meetingbots-only".into(),
+            name: name.into(),
         },
         subjects: Some(vec![Subject {
             kind: "ServiceAccount".into(),
-            name: "tenant".into(),
+            name: name.into(),
             namespace: Some(ns.into()),
             ..Subject::default()
         }]),
         ..RoleBinding::default()
     };
-    binding.metadata.name = Some("meetingbots-only".into());
+    binding.metadata.name = Some(name.into());
     Api::<RoleBinding>::namespaced(client.clone(), ns)
         .create(&pp, &binding)
         .await
         .unwrap();
+}
+
+/// A client acting as ServiceAccount `tenant` of `ns`, whose Role allows
+/// MeetingBots and nothing else.
+async fn tenant_client(client: &Client, ns: &str) -> Client {
+    let meetingbots_only = PolicyRule {
+        api_groups: Some(vec!["liveai.lemonslice.com".into()]),
+        resources: Some(vec!["meetingbots".into()]),
+        verbs: [
+            "get", "list", "watch", "create", "update", "patch", "delete",
+        ]
+        .map(String::from)
+        .to_vec(),
+        ..PolicyRule::default()
+    };
+    service_account_with_rules(client, ns, "tenant", vec![meetingbots_only]).await;
     let mut config = crate::support::config().await;
     config.auth_info.impersonate = Some(format!("system:serviceaccount:{ns}:tenant"));
     Client::try_from(config).unwrap()
@@ -406,53 +412,22 @@ async fn operator_without_status_rights(
     ns: &str,
     dir: &std::path::Path,
 ) -> std::path::PathBuf {
-    let pp = PostParams::default();
-    let mut account = ServiceAccount::default();
-    account.metadata.name = Some("operator".into());
-    Api::<ServiceAccount>::namespaced(client.clone(), ns)
-        .create(&pp, &account)
-        .await
-        .unwrap();
     let rule = |group: &str, resource: &str, verbs: &[&str]| PolicyRule {
         api_groups: Some(vec![group.into()]),
         resources: Some(vec![resource.into()]),
         verbs: verbs.iter().map(|v| v.to_string()).collect(),
         ..PolicyRule::default()
     };
-    let mut role = Role::default();
-    role.metadata.name = Some("no-status".into());
-    role.rules = Some(vec![
+    let rules = vec![
         rule(
             "liveai.lemonslice.com",
             "meetingbots",
             &["get", "list", "watch", "patch"],
         ),
-        rule("", "secrets", &["get", "list", "watch"]),
+        rule("", "secrets", &["get", "list", "watch", "patch"]),
         rule("events.k8s.io", "events", &["create", "patch"]),
-    ]);
-    Api::<Role>::namespaced(client.clone(), ns)
-        .create(&pp, &role)
-        .await
-        .unwrap();
-    let mut binding = RoleBinding {
-        role_ref: RoleRef {
-            api_group: Some("rbac.authorization.k8s.io".into()),
-            kind: "Role".into(),
-            name: "no-status".into(),
-        },
-        subjects: Some(vec![Subject {
-            kind: "ServiceAccount".into(),
-            name: "operator".into(),
-            namespace: Some(ns.into()),
-            ..Subject::default()
-        }]),
-        ..RoleBinding::default()
-    };
-    binding.metadata.name = Some("no-status".into());
-    Api::<RoleBinding>::namespaced(client.clone(), ns)
-        .create(&pp, &binding)
-        .await
-        .unwrap();
+    ];
+    service_account_with_rules(client, ns, "operator", rules).await;
     let admin = std::fs::read_to_string(repo_root().join("target/cluster/kubeconfig")).unwrap();
     let impersonating = admin.replacen(
         "  user:\n",
