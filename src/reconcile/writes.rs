@@ -5,11 +5,11 @@
 
 use super::connection_secret;
 use super::context::MANAGER;
-use super::decide::{Notice, Settle, event};
+use super::decide::{Health, Notice, Settle, event, reason};
 use super::status;
 use super::steps::{Reconciler, Step};
 use crate::Result;
-use crate::api::{BotRecord, MeetingBot, MeetingBotStatus, RecordedBot, annotation};
+use crate::api::{BotRecord, MeetingBot, MeetingBotStatus, Phase, RecordedBot, annotation};
 use crate::lemonslice::{self, LeaveOutcome};
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Secret;
@@ -66,24 +66,22 @@ impl Reconciler<'_> {
     }
 
     /// Removes the record's copy (and what came with the bot) from status,
+    /// which says the bot left and the next step is under way (not Ready: a
+    /// replica that stops here must not leave a Ready without an avatar),
     /// applied only to `seen`'s version.
     pub(super) async fn clear_status_record(&self, seen: &MeetingBot) -> Result<Step> {
-        let patch = json!({
-            "metadata": { "resourceVersion": seen.resource_version() },
-            "status": {
-                "meetingBotId": null, "sessionId": null, "joinedAt": null, "recordUid": null,
-                "joinedSpec": null, "websocketUrl": null,
-            },
-        });
-        let written = self
-            .api
-            .patch_status(
-                &seen.name_any(),
-                &PatchParams::default(),
-                &Patch::Merge(&patch),
-            )
-            .await;
-        match written {
+        let left = Settle {
+            phase: Phase::Leaving,
+            health: Health::Reconciling,
+            reason: reason::LEAVING,
+            message: "the avatar left the meeting; what the spec asks for comes next".into(),
+            bot: None,
+            joined: None,
+            requeue: None,
+            event: None,
+        };
+        let status = self.status_for(seen, &left);
+        match self.write_status(seen, &status).await {
             Ok(bot) => Ok(Step::Continue(bot, None)),
             Err(error) if is_conflict(&error) => {
                 info!("the object changed meanwhile; starting over");
