@@ -186,7 +186,6 @@ pub mod event {
     pub const SESSION_ENDED: &str = "SessionEnded";
     pub const SUSPENDED: &str = "Suspended";
     pub const COMPLETED: &str = "Completed";
-    pub const CONNECTION_SECRET_FAILED: &str = "ConnectionSecretFailed";
     pub const FOREIGN_RECORD: &str = "ForeignRecord";
 }
 
