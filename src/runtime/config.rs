@@ -1,5 +1,6 @@
 //! The command line. Every flag of `run` can also be set from the environment.
 
+use crate::api::parse_go_duration;
 use crate::lemonslice::SecretString;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
@@ -41,11 +42,11 @@ pub struct RunArgs {
     pub api_key: Option<SecretString>,
 
     /// Timeout for connecting to LemonSlice.
-    #[arg(long, env = "LEMONSLICE_CONNECT_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, env = "LEMONSLICE_CONNECT_TIMEOUT", default_value = "10s", value_parser = parse_go_duration)]
     pub connect_timeout: Duration,
 
     /// Timeout for a whole LemonSlice call.
-    #[arg(long, env = "LEMONSLICE_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, env = "LEMONSLICE_TIMEOUT", default_value = "30s", value_parser = parse_go_duration)]
     pub call_timeout: Duration,
 
     /// Process-wide bound on LemonSlice calls per second, across all MeetingBots: past it,
@@ -71,7 +72,7 @@ pub struct RunArgs {
     pub retry_unknown_joins: bool,
 
     /// How often the session of a joined bot is read, to learn that it ended (±20 % per bot).
-    #[arg(long, env = "SESSION_POLL_INTERVAL", default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, env = "SESSION_POLL_INTERVAL", default_value = "30s", value_parser = parse_go_duration)]
     pub session_poll_interval: Duration,
 
     /// Keep the token of the websocket URL out of MeetingBot status (use
@@ -96,7 +97,7 @@ pub struct RunArgs {
     pub lease_namespace: Option<String>,
 
     /// How long a Lease lasts without renewal; a standby takes over within it.
-    #[arg(long, env = "LEASE_DURATION", default_value = "15s", value_parser = parse_duration)]
+    #[arg(long, env = "LEASE_DURATION", default_value = "15s", value_parser = parse_go_duration)]
     pub lease_duration: Duration,
 
     /// Identity of this replica in the Lease and in Events (default: the host name).
@@ -112,7 +113,7 @@ pub struct RunArgs {
     pub log_level: String,
 
     /// How long a shutdown waits for in-flight LemonSlice calls.
-    #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value = "25s", value_parser = parse_duration)]
+    #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value = "25s", value_parser = parse_go_duration)]
     pub shutdown_timeout: Duration,
 }
 
@@ -122,27 +123,6 @@ pub enum LogFormat {
     Text,
 }
 
-/// Durations such as `500ms`, `10s`, `2m`, `1h`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration such as 500ms, 10s, 2m or 1h"))?;
-    let duration = match unit {
-        "ms" => Duration::from_millis(number),
-        "s" => Duration::from_secs(number),
-        "m" => Duration::from_secs(number * 60),
-        "h" => Duration::from_secs(number * 3600),
-        _ => return Err(format!("{text:?} has no unit: write 500ms, 10s, 2m or 1h")),
-    };
-    if duration.is_zero() {
-        return Err("must be more than zero".into());
-    }
-    Ok(duration)
-}
 
 fn parse_secret(text: &str) -> Result<SecretString, String> {
     Ok(SecretString::new(text))
@@ -162,11 +142,16 @@ mod tests {
 
     #[test]
     fn durations_need_a_unit() {
-        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
-        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
-        assert!(parse_duration("10").is_err());
-        assert!(parse_duration("0s").is_err());
-        assert!(parse_duration("ten seconds").is_err());
+        assert_eq!(parse_go_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_go_duration("2m"), Ok(Duration::from_secs(120)));
+        assert!(parse_go_duration("10").is_err());
+        assert!(parse_go_duration("0s").is_err());
+        assert_eq!(
+            parse_go_duration("1m30s"),
+            Ok(Duration::from_secs(90)),
+            "the same grammar as spec.maxDuration"
+        );
+        assert!(parse_go_duration("ten seconds").is_err());
     }
 
     #[test]

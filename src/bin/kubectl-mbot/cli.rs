@@ -53,7 +53,7 @@ pub enum Command {
         /// The MeetingBot.
         name: String,
         /// How long to wait for the operator, e.g. 30s or 2m.
-        #[arg(long, default_value = "60s", value_parser = parse_duration)]
+        #[arg(long, default_value = "60s", value_parser = meetingbot_operator::api::parse_go_duration)]
         timeout: Duration,
     },
     /// Take the avatar out of the meeting and keep it out (spec.suspend=true).
@@ -99,10 +99,6 @@ pub enum Command {
         /// bash, zsh, fish, elvish or powershell.
         shell: clap_complete::Shell,
     },
-}
-
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    meetingbot_operator::api::parse_go_duration(text)
 }
 
 #[cfg(test)]
