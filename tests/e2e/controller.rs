@@ -218,6 +218,15 @@ async fn a_restarted_operator_leaves_joined_bots_alone() {
         )
         .await;
     }
+    // Both copies of every record written (the annotations follow Ready).
+    wait_until("every record in the annotations too", SETTLE, || async {
+        let list = bots(&client, &ns).list(&Default::default()).await.ok()?;
+        list.items
+            .iter()
+            .all(|bot| bot.annotations().contains_key(annotation::RECORD_UID))
+            .then_some(())
+    })
+    .await;
     operator.kill().await;
 
     let versions = |list: Vec<MeetingBot>| -> Vec<(String, String)> {

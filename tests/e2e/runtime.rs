@@ -268,8 +268,8 @@ fn bad_configuration_is_refused_at_start() {
     let (code, stderr) = run_operator(&["run", "--call-timeout", "10"], Some("k"));
     assert_eq!(code, Some(2));
     assert!(
-        stderr.contains("--call-timeout") && stderr.contains("10s"),
-        "{stderr}"
+        stderr.contains("--call-timeout") && stderr.contains("1h30m"),
+        "a duration needs a unit, as in spec.maxDuration: {stderr}"
     );
 
     let (code, stderr) = run_operator(&["run", "--lemonslice-url", "ftp://x"], Some("k"));
