@@ -150,21 +150,22 @@ async fn start(args: RunArgs) -> crate::Result<ExitCode> {
 async fn vendor_reachable(ctx: &Context, base_url: &str, shutdown: Shutdown) -> bool {
     loop {
         let checked = match ctx.operator_key().current().await {
-            Ok(key) => ctx.vendor().check_account(&key).await,
+            Ok(key) => Some(ctx.vendor().check_account(&key).await),
             Err(error) => {
-                error!(%error, "cannot read the operator's API key");
-                Ok(())
+                error!(%error, "cannot read the operator's API key; not acting on any MeetingBot until it can");
+                None
             }
         };
         match checked {
-            Ok(()) => {
+            None => {}
+            Some(Ok(())) => {
                 info!(
                     base_url,
                     "LemonSlice accepts the base URL and the operator's API key"
                 );
                 return true;
             }
-            Err(failure) => error!(
+            Some(Err(failure)) => error!(
                 base_url,
                 failure = failure.describe(),
                 "LemonSlice's session list failed: check --lemonslice-url and the operator's API key; \
