@@ -123,7 +123,6 @@ pub enum LogFormat {
     Text,
 }
 
-
 fn parse_secret(text: &str) -> Result<SecretString, String> {
     Ok(SecretString::new(text))
 }
