@@ -3,6 +3,7 @@
 //! calls that change a meeting.
 
 use super::connection_secret::Written;
+use super::decide::LeavePurpose;
 use super::memo::{Call, Memo};
 use super::metrics::Metrics;
 use super::secrets::{OperatorApiKey, SecretReader};
@@ -161,6 +162,13 @@ impl Context {
 
     /// Remembers that the join begun at `started_at` made no bot: its call
     /// was never sent, or was refused, although its record may remain.
+    /// Remembers that the bot `meeting_bot_id` left the meeting, for `purpose`.
+    pub(super) fn bot_left(&self, bot: &MeetingBot, meeting_bot_id: &str, purpose: LeavePurpose) {
+        self.with_memo(bot, |memo| {
+            memo.left_bot = Some((meeting_bot_id.to_owned(), purpose));
+        });
+    }
+
     pub(super) fn join_not_made(&self, bot: &MeetingBot, started_at: Timestamp) {
         self.with_memo(bot, |memo| memo.unsent_join = Some(started_at));
     }

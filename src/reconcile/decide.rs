@@ -206,6 +206,22 @@ const FAILED_READ_RETRY: Duration = Duration::from_secs(5);
 pub fn decide(facts: &Facts) -> Plan {
     let bot = facts.bot;
     let record = record(facts);
+    // A bot seen to leave whose record a refused write left behind: finish
+    // forgetting it, never take it for live again.
+    if let BotRecord::Joined(recorded) = &record
+        && let Some((left, purpose)) = &facts.memo.left_bot
+        && *left == recorded.meeting_bot_id
+    {
+        if bot.is_deleting() && bot.has_finalizer() {
+            return Plan::RemoveFinalizer {
+                unknown_join: false,
+            };
+        }
+        return Plan::Forget {
+            bot: recorded.clone(),
+            purpose: *purpose,
+        };
+    }
     if bot.is_deleting() {
         return decide_deletion(facts, record);
     }

@@ -76,6 +76,10 @@ pub struct Memo {
     /// The start of a join attempt whose in-flight record may have been
     /// written although its write failed: the join itself was never sent.
     pub unsent_join: Option<Timestamp>,
+    /// A bot this process saw leave (its id, and why it left), until no copy
+    /// of the record names it: a refused write of the cleared record must not
+    /// bring it back to life.
+    pub left_bot: Option<(String, super::decide::LeavePurpose)>,
     /// The last write of the connection Secret, for its status condition.
     pub connection_secret: Option<super::connection_secret::Written>,
 }

@@ -378,6 +378,8 @@ impl<'a> Reconciler<'a> {
         match self.call_leave(&api_key, &recorded).await {
             LeaveOutcome::Left => {
                 self.ctx.forget_failures(&self.bot);
+                self.ctx
+                    .bot_left(&self.bot, &recorded.meeting_bot_id, purpose);
                 self.publish(
                     EventType::Normal,
                     event::LEFT,

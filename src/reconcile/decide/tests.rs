@@ -782,3 +782,22 @@ fn a_scheduled_bot_waits_for_join_at() {
     later.spec.join_at = Some(Time(at(-1)));
     assert!(is_check(&plan(&later, None), "session-a"));
 }
+
+#[test]
+fn a_bot_seen_to_leave_is_never_taken_for_live_again() {
+    // The leave succeeded, then the write clearing the record was refused (a
+    // `kubectl replace` restored the spec the bot joined with).
+    let mut memo = Memo::default();
+    memo.left_bot = Some(("bot-1".into(), LeavePurpose::Rejoin));
+    let plan = plan_with(&joined(bot()), &memo, None, false);
+    assert!(
+        matches!(&plan, Plan::Forget { bot, purpose: LeavePurpose::Rejoin } if bot.meeting_bot_id == "bot-1"),
+        "{plan:?}"
+    );
+    assert_eq!(
+        plan_with(&deleting(joined(bot())), &memo, None, false),
+        Plan::RemoveFinalizer {
+            unknown_join: false
+        }
+    );
+}
