@@ -113,7 +113,7 @@ impl SecretReader {
                 .await
             {
                 Ok(_) => return Ok(()),
-                Err(kube::Error::Api(status)) if status.code == 409 => continue,
+                Err(error) if super::writes::is_conflict(&error) => continue,
                 Err(kube::Error::Api(status)) if status.code == 404 && !hold => return Ok(()),
                 Err(error) => return Err(error.into()),
             }

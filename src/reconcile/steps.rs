@@ -134,11 +134,7 @@ impl<'a> Reconciler<'a> {
         let Some(reference) = &self.bot.spec.api_key_secret_ref else {
             return Ok(());
         };
-        let at = SecretKeyRef {
-            namespace: self.namespace.clone(),
-            name: reference.name.clone(),
-            key: reference.key.clone(),
-        };
+        let at = self.secret_at(&reference.name, &reference.key);
         let uid = self.bot.uid().unwrap_or_default();
         self.ctx.secrets.hold_key(&at, &uid, hold).await
     }
@@ -238,11 +234,10 @@ impl<'a> Reconciler<'a> {
 
     async fn join(&self, attempt: JoinAttempt) -> Result<Step> {
         let spec = &self.bot.spec;
-        let token_ref = SecretKeyRef {
-            namespace: self.namespace.clone(),
-            name: spec.broadcast_token_secret_ref.name.clone(),
-            key: spec.broadcast_token_secret_ref.key.clone(),
-        };
+        let token_ref = self.secret_at(
+            &spec.broadcast_token_secret_ref.name,
+            &spec.broadcast_token_secret_ref.key,
+        );
         let broadcast_token = match self.ctx.secrets.read(&token_ref).await? {
             Ok(token) => token,
             Err(problem) => return Ok(self.learned(Learned::SecretMissing(problem))),
@@ -433,11 +428,7 @@ impl<'a> Reconciler<'a> {
         let Some(reference) = &spec.meeting_url_secret_ref else {
             return Ok(Ok(spec.meeting_url.clone().unwrap_or_default()));
         };
-        let at = SecretKeyRef {
-            namespace: self.namespace.clone(),
-            name: reference.name.clone(),
-            key: reference.key.clone(),
-        };
+        let at = self.secret_at(&reference.name, &reference.key);
         Ok(self.ctx.secrets.read(&at).await?.and_then(|url| {
             let url = url.expose().trim().to_owned();
             match Platform::from_meeting_url(&url) {
@@ -459,15 +450,20 @@ impl<'a> Reconciler<'a> {
         let Some(reference) = &self.bot.spec.api_key_secret_ref else {
             return Ok(Ok(self.ctx.operator_key.current().await?));
         };
-        let at = SecretKeyRef {
-            namespace: self.namespace.clone(),
-            name: reference.name.clone(),
-            key: reference.key.clone(),
-        };
+        let at = self.secret_at(&reference.name, &reference.key);
         if for_leave {
             self.ctx.secrets.read_api_key_for_leave(&at).await
         } else {
             self.ctx.secrets.read_api_key(&at).await
+        }
+    }
+
+    /// A key of a Secret in this MeetingBot's namespace.
+    fn secret_at(&self, name: &str, key: &str) -> SecretKeyRef {
+        SecretKeyRef {
+            namespace: self.namespace.clone(),
+            name: name.to_owned(),
+            key: key.to_owned(),
         }
     }
 

@@ -286,15 +286,8 @@ async fn report_error(ctx: Arc<Context>, watched: Arc<Watched>, reason: &str, me
         return;
     };
     let api: Api<MeetingBot> = Api::namespaced(ctx.kube.clone(), namespace);
-    let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::now());
-    let condition = |type_: &str, status: &str| {
-        json!({
-            "type": type_, "status": status, "reason": reason, "message": message,
-            "observedGeneration": metadata.generation, "lastTransitionTime": now,
-        })
-    };
     let patch = json!({ "status": {
-        "conditions": [condition(READY, "False"), condition(RECONCILING, "True")],
+        "conditions": not_ready(RECONCILING, reason, &message, metadata.generation),
     }});
     if let Err(error) = api
         .patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
@@ -345,6 +338,25 @@ async fn reconcile(watched: Arc<Watched>, ctx: Arc<Context>) -> Result<Action> {
     result
 }
 
+/// Ready=False and `abnormal` (Reconciling or Stalled) True, both with
+/// `reason` and `message`, as a status patch's conditions for an object that
+/// could not be reconciled the usual way.
+fn not_ready(
+    abnormal: &str,
+    reason: &str,
+    message: &str,
+    generation: Option<i64>,
+) -> serde_json::Value {
+    let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::now());
+    let condition = |type_: &str, status: &str| {
+        json!({
+            "type": type_, "status": status, "reason": reason, "message": message,
+            "observedGeneration": generation, "lastTransitionTime": now,
+        })
+    };
+    json!([condition(READY, "False"), condition(abnormal, "True")])
+}
+
 /// Says on the object itself why the operator cannot act on it.
 async fn report_invalid(
     ctx: &Context,
@@ -363,17 +375,10 @@ async fn report_invalid(
     let name = metadata.name.clone().unwrap_or_default();
     let api: Api<MeetingBot> = Api::namespaced(ctx.kube.clone(), namespace);
     let message = invalid_message(problem);
-    let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::now());
-    let condition = |type_: &str, status: &str| {
-        json!({
-            "type": type_, "status": status, "reason": reason::INVALID_SPEC, "message": message,
-            "observedGeneration": metadata.generation, "lastTransitionTime": now,
-        })
-    };
     let patch = json!({ "status": {
         "phase": Phase::Failed,
         "observedGeneration": metadata.generation,
-        "conditions": [condition(READY, "False"), condition(STALLED, "True")],
+        "conditions": not_ready(STALLED, reason::INVALID_SPEC, &message, metadata.generation),
     }});
     api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
         .await?;

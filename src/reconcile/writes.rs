@@ -29,7 +29,7 @@ const CONFLICT_RETRY: Duration = Duration::from_millis(200);
 const PERSIST_DEADLINE: Duration = Duration::from_secs(15 * 60);
 
 /// Whether a Kubernetes error is a refused precondition (the object changed).
-fn is_conflict(error: &kube::Error) -> bool {
+pub(super) fn is_conflict(error: &kube::Error) -> bool {
     matches!(error, kube::Error::Api(status) if status.code == 409)
 }
 
