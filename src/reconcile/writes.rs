@@ -19,7 +19,7 @@ use kube::runtime::events::{Event, EventType};
 use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 use std::time::{Duration, Instant};
-use tracing::{error, info, warn};
+use tracing::{Instrument, error, info, warn};
 
 /// After a write conflict, how soon to look again (the watch brings the newer object).
 const CONFLICT_RETRY: Duration = Duration::from_millis(200);
@@ -56,7 +56,10 @@ impl Reconciler<'_> {
             )
             .await
         {
-            Ok(bot) => Ok(Step::Continue(bot, None)),
+            Ok(bot) => {
+                self.ctx.own_writes.wrote(&bot);
+                Ok(Step::Continue(bot, None))
+            }
             Err(error) if is_conflict(&error) => {
                 info!("the object changed meanwhile; starting over");
                 Ok(Step::Stop(Action::requeue(CONFLICT_RETRY)))
@@ -84,7 +87,10 @@ impl Reconciler<'_> {
             )
             .await;
         match written {
-            Ok(bot) => Ok(Step::Continue(bot, None)),
+            Ok(bot) => {
+                self.ctx.own_writes.wrote(&bot);
+                Ok(Step::Continue(bot, None))
+            }
             Err(error) if is_conflict(&error) => {
                 info!("the object changed meanwhile; starting over");
                 Ok(Step::Stop(Action::requeue(CONFLICT_RETRY)))
@@ -105,13 +111,16 @@ impl Reconciler<'_> {
             "metadata": { "resourceVersion": seen.resource_version() },
             "status": status,
         });
-        self.api
+        let written = self
+            .api
             .patch_status(
                 &seen.name_any(),
                 &PatchParams::apply(MANAGER).force(),
                 &Patch::Apply(&patch),
             )
-            .await
+            .await?;
+        self.ctx.own_writes.wrote(&written);
+        Ok(written)
     }
 
     /// Writes the settled status when it differs from what is there, then
@@ -277,6 +286,8 @@ impl Reconciler<'_> {
         self.ctx.connection_secret_written(&self.bot, written);
     }
 
+    /// Publishes an Event off the path: in the bookkeeping lane, after this
+    /// reconcile's turn, so that no join waits for another bot's Event.
     pub(super) async fn publish(&self, type_: EventType, reason: &str, note: &str) {
         let event = Event {
             type_,
@@ -285,14 +296,18 @@ impl Reconciler<'_> {
             action: "Reconcile".into(),
             secondary: None,
         };
-        if let Err(error) = self
-            .ctx
-            .recorder
-            .publish(&event, &self.bot.object_ref(&()))
-            .await
-        {
-            warn!(%error, reason, "could not publish an Event");
-        }
+        let recorder = self.ctx.recorder.clone();
+        let reference = self.bot.object_ref(&());
+        let lane = self.ctx.lanes.bookkeeping();
+        tokio::spawn(
+            async move {
+                let _turn = lane.acquire_owned().await;
+                if let Err(error) = recorder.publish(&event, &reference).await {
+                    warn!(%error, reason = event.reason, "could not publish an Event");
+                }
+            }
+            .in_current_span(),
+        );
     }
 }
 
