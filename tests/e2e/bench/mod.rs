@@ -1,10 +1,15 @@
 //! `make bench`: how fast N MeetingBots converge and at what cost, as ratios
-//! against what the API server alone allows, measured in the same run.
+//! against what the API server alone allows, measured in the same run;
+//! `make bench-scaling` (BENCH_SCALING=1): the same for N = 100, 1000 and
+//! 5000, one after the other, with a table and a plot against N.
 //!
 //! The baseline is a minimal writer in this process that makes, with the
 //! operator's concurrency, only the API-server writes a bot needs (finalizer,
 //! then a Ready status) and no vendor call. Then the operator does the real
 //! thing against the fake, whose join and leave take L each.
+
+mod plot;
+mod table;
 
 use crate::support::*;
 use futures::{StreamExt, TryStreamExt, stream};
@@ -13,16 +18,17 @@ use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
 use meetingbot_operator::api::MeetingBot;
-use serde_json::json;
+use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 const CONCURRENCY: usize = 16;
 /// How many creates the bench keeps in flight: faster than any GitOps sync.
 const CREATE_PARALLELISM: usize = 64;
 /// Longest a phase (all Ready, all gone) may take before the bench gives up.
-const PHASE_DEADLINE: Duration = Duration::from_secs(600);
+const PHASE_DEADLINE: Duration = Duration::from_secs(900);
+/// What the operator logs for each write refused by its resourceVersion precondition.
+const CONFLICT_LINE: &str = "the object changed meanwhile; starting over";
 
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -31,11 +37,13 @@ fn env_or(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-/// What a watch of the namespace saw: when (seconds since the phase began)
-/// each bot first showed Ready, and which bots exist.
+/// What a watch of the namespace saw: when each bot first showed Ready, how
+/// many versions of it came before (its writes until Ready), which bots exist.
 #[derive(Default)]
 struct Timeline {
-    ready: HashMap<String, f64>,
+    ready: HashMap<String, Timestamp>,
+    /// resourceVersions seen per bot until it was first Ready.
+    versions: HashMap<String, HashSet<String>>,
     present: HashSet<String>,
     listed: bool,
 }
@@ -51,19 +59,17 @@ impl Timeline {
 async fn follow(
     bots: Api<MeetingBot>,
     start: Instant,
-    deadline: Duration,
     done: impl Fn(&Timeline) -> bool,
     timeline: &mut Timeline,
 ) {
     let mut events = std::pin::pin!(watcher(bots, watcher::Config::default()).default_backoff());
-    let until = start + deadline;
+    let until = start + PHASE_DEADLINE;
     while !done(timeline) {
         let event = tokio::time::timeout_at(until.into(), events.next())
             .await
             .expect("the bench converges before its deadline")
             .expect("the watch goes on")
             .expect("the watch works");
-        let at = start.elapsed().as_secs_f64();
         match event {
             watcher::Event::Init => {
                 timeline.present.clear();
@@ -71,10 +77,21 @@ async fn follow(
             }
             watcher::Event::InitDone => timeline.listed = true,
             watcher::Event::Apply(bot) | watcher::Event::InitApply(bot) => {
-                if condition(&bot, "Ready").is_some_and(|c| c.status == "True") {
-                    timeline.ready.entry(bot.name_any()).or_insert(at);
+                let name = bot.name_any();
+                if !timeline.ready.contains_key(&name) {
+                    timeline
+                        .versions
+                        .entry(name.clone())
+                        .or_default()
+                        .insert(bot.resource_version().unwrap_or_default());
                 }
-                timeline.present.insert(bot.name_any());
+                if condition(&bot, "Ready").is_some_and(|c| c.status == "True") {
+                    timeline
+                        .ready
+                        .entry(name.clone())
+                        .or_insert_with(Timestamp::now);
+                }
+                timeline.present.insert(name);
             }
             watcher::Event::Delete(bot) => {
                 timeline.present.remove(&bot.name_any());
@@ -148,29 +165,52 @@ async fn minimal_writer(bots: Api<MeetingBot>) {
         .expect("the baseline watch works");
 }
 
-/// Creates N bots and follows them until all are Ready: the seconds it took,
-/// when each turned Ready (sorted), and when each create returned.
-async fn until_all_ready(
-    client: &Client,
-    ns: &str,
-    n: u64,
-) -> (f64, Vec<f64>, HashMap<String, Timestamp>) {
+/// What creating N bots until all were Ready showed.
+struct ReadyRun {
+    secs: f64,
+    /// Seconds from the first create until each bot was Ready, sorted.
+    curve: Vec<f64>,
+    /// When each create returned.
+    created: HashMap<String, Timestamp>,
+    /// Seconds from each bot's create until it was Ready, sorted.
+    create_to_ready: Vec<f64>,
+    /// MeetingBot writes per bot until it was Ready, from the versions the watch saw.
+    writes_to_ready: f64,
+}
+
+/// Creates N bots and follows them until all are Ready.
+async fn until_all_ready(client: &Client, ns: &str, n: u64) -> ReadyRun {
     let bots: Api<MeetingBot> = Api::namespaced(client.clone(), ns);
     let start = Instant::now();
+    let start_at = Timestamp::now();
     let mut timeline = Timeline::default();
     let (created, ()) = tokio::join!(
         create_all(client, ns, n),
-        follow(
-            bots,
-            start,
-            PHASE_DEADLINE,
-            |t| t.ready.len() as u64 == n,
-            &mut timeline
-        )
+        follow(bots, start, |t| t.ready.len() as u64 == n, &mut timeline)
     );
-    let mut curve: Vec<f64> = timeline.ready.into_values().collect();
+    let secs = start.elapsed().as_secs_f64();
+    let since = |from: Timestamp, to: Timestamp| to.duration_since(from).as_secs_f64();
+    let mut curve: Vec<f64> = timeline
+        .ready
+        .values()
+        .map(|at| since(start_at, *at))
+        .collect();
     curve.sort_by(f64::total_cmp);
-    (start.elapsed().as_secs_f64(), curve, created)
+    let mut create_to_ready: Vec<f64> = timeline
+        .ready
+        .iter()
+        .map(|(name, at)| since(created[name], *at))
+        .collect();
+    create_to_ready.sort_by(f64::total_cmp);
+    // The first version seen is the create itself.
+    let versions: usize = timeline.versions.values().map(|v| v.len() - 1).sum();
+    ReadyRun {
+        secs,
+        curve,
+        created,
+        create_to_ready,
+        writes_to_ready: versions as f64 / n as f64,
+    }
 }
 
 /// Deletes all N bots and follows them until all are gone: the seconds it took.
@@ -181,14 +221,7 @@ async fn until_all_gone(client: &Client, ns: &str) -> f64 {
         .await
         .expect("MeetingBots delete");
     let mut timeline = Timeline::default();
-    follow(
-        bots,
-        start,
-        PHASE_DEADLINE,
-        Timeline::all_gone,
-        &mut timeline,
-    )
-    .await;
+    follow(bots, start, Timeline::all_gone, &mut timeline).await;
     start.elapsed().as_secs_f64()
 }
 
@@ -213,6 +246,21 @@ async fn meetingbot_writes(client: &Client) -> u64 {
         })
         .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
         .sum::<f64>() as u64
+}
+
+/// Waits until the operator writes no more (two seconds without a MeetingBot
+/// write, at most a minute): the bookkeeping after Ready is done.
+async fn until_quiet(client: &Client) -> u64 {
+    let until = Instant::now() + Duration::from_secs(60);
+    let mut last = meetingbot_writes(client).await;
+    loop {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let now = meetingbot_writes(client).await;
+        if now == last || Instant::now() >= until {
+            return now;
+        }
+        last = now;
+    }
 }
 
 /// Peak RSS, current RSS (bytes) and CPU seconds of a process, from /proc.
@@ -240,24 +288,57 @@ fn process_usage(pid: i32) -> (u64, u64, f64) {
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "run by make bench"]
-async fn bench() {
-    let n = env_or("BENCH_N", 1000);
-    let latency_ms = env_or("BENCH_LATENCY_MS", 50);
-    let client = client().await;
+/// Spearman's rank correlation of creation order and join order: 1 when
+/// bots join exactly in the order they were created.
+fn order_correlation(created: &HashMap<String, Timestamp>, joined: &[(String, Timestamp)]) -> f64 {
+    let rank = |mut items: Vec<(&String, Timestamp)>| -> HashMap<String, f64> {
+        items.sort_by_key(|(name, at)| (*at, (*name).clone()));
+        items
+            .into_iter()
+            .enumerate()
+            .map(|(i, (name, _))| (name.clone(), i as f64))
+            .collect()
+    };
+    let by_create = rank(created.iter().map(|(n, t)| (n, *t)).collect());
+    let by_join = rank(joined.iter().map(|(n, t)| (n, *t)).collect());
+    let n = by_join.len() as f64;
+    if n < 2.0 {
+        return 1.0;
+    }
+    // Ranks of the bots that joined, among themselves.
+    let mut pairs: Vec<(f64, f64)> = by_join
+        .iter()
+        .filter_map(|(name, j)| Some((*by_create.get(name)?, *j)))
+        .collect();
+    pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let d2: f64 = pairs
+        .iter()
+        .enumerate()
+        .map(|(i, (_, j))| (i as f64 - j).powi(2))
+        .sum();
+    1.0 - 6.0 * d2 / (n * (n * n - 1.0))
+}
 
-    let base_ns = namespace(&client, "bench-baseline").await;
+/// One run at N: the baseline, then the operator (Ready, at rest, restarted,
+/// gone). Returns the figures and the two Ready curves.
+async fn run(client: &Client, n: u64, latency_ms: u64) -> (Value, Vec<f64>, Vec<f64>) {
+    let base_ns = namespace(client, "bench-baseline").await;
     let writer = tokio::spawn(minimal_writer(Api::namespaced(client.clone(), &base_ns)));
-    let (base_ready_secs, base_curve, _) = until_all_ready(&client, &base_ns, n).await;
-    let base_gone_secs = until_all_gone(&client, &base_ns).await;
+    let base = until_all_ready(client, &base_ns, n).await;
+    let base_gone_secs = until_all_gone(client, &base_ns).await;
     writer.abort();
-    println!("baseline: {n} Ready in {base_ready_secs:.2} s, gone in {base_gone_secs:.2} s");
+    println!(
+        "N = {n}: baseline Ready in {:.2} s, gone in {base_gone_secs:.2} s",
+        base.secs
+    );
 
-    let ns = namespace(&client, "bench").await;
+    let ns = namespace(client, "bench").await;
     let fake = fake().await;
     let admin = fake.admin();
     admin
@@ -280,33 +361,44 @@ async fn bench() {
         .extra_args
         .retain(|arg| !arg.starts_with("--log-level"));
     let operator = Operator::start(&options).await;
-    let writes_before = meetingbot_writes(&client).await;
+    operator.wait_ready().await;
+    let (_, start_rss, _) = process_usage(operator.pid());
+    let writes_before = meetingbot_writes(client).await;
 
     // Ready, with what it cost.
-    let (ready_secs, ready_curve, created) = until_all_ready(&client, &ns, n).await;
-    let writes_to_ready = meetingbot_writes(&client).await - writes_before;
+    let ready = until_all_ready(client, &ns, n).await;
+    let writes_at_ready = meetingbot_writes(client).await - writes_before;
+    let (peak_rss, _, cpu_to_ready) = process_usage(operator.pid());
     let joins = admin.joins().await.unwrap();
-    let mut latencies: Vec<f64> = joins
+    let joined: Vec<(String, Timestamp)> = joins
         .iter()
         .filter_map(|join| {
             let name = format!("bot-{}", join.session_id.rsplit('-').next()?);
-            let joined = Timestamp::from_millisecond(join.joined_at.timestamp_millis()).ok()?;
-            Some(joined.duration_since(created[&name]).as_secs_f64())
+            let at = Timestamp::from_millisecond(join.joined_at.timestamp_millis()).ok()?;
+            Some((name, at))
         })
         .collect();
+    let mut latencies: Vec<f64> = joined
+        .iter()
+        .map(|(name, at)| at.duration_since(ready.created[name]).as_secs_f64())
+        .collect();
     latencies.sort_by(f64::total_cmp);
-    let (peak_rss, _, cpu_to_ready) = process_usage(operator.pid());
+    let order = order_correlation(&ready.created, &joined);
 
-    // At rest, then restarted: nothing to do, so nothing done.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let (_, rest_rss, _) = process_usage(operator.pid());
+    // At rest: the bookkeeping after Ready (the record's annotation copy) done.
+    let writes_at_rest = until_quiet(client).await - writes_before;
+    let (_, rest_rss, cpu_at_rest) = process_usage(operator.pid());
+    let conflicts_to_rest = operator.log_text().matches(CONFLICT_LINE).count();
+
+    // Restarted with all joined: nothing to do, so nothing done.
     operator.signal(SIGTERM);
     let mut operator = operator;
     operator.wait_exit(Duration::from_secs(30)).await;
     let calls_before_restart = admin.calls().await.unwrap();
-    let writes_before_restart = meetingbot_writes(&client).await;
+    let writes_before_restart = meetingbot_writes(client).await;
     let restarted_at = Instant::now();
-    let operator = Operator::start(&options).await;
+    let restarted = Operator::start(&options).await;
+    restarted.wait_ready().await;
     let readyz_secs = restarted_at.elapsed().as_secs_f64();
     // The restart cost is what happens in this window: a measurement, not a wait for a condition.
     tokio::time::sleep(Duration::from_secs(10)).await;
@@ -315,72 +407,158 @@ async fn bench() {
         .iter()
         .map(|e| restart_calls.total(e) - calls_before_restart.total(e))
         .sum::<u64>();
-    let restart_writes = meetingbot_writes(&client).await - writes_before_restart;
+    let restart_writes = meetingbot_writes(client).await - writes_before_restart;
+    let (_, restart_rss, _) = process_usage(restarted.pid());
 
     // Gone.
-    let gone_secs = until_all_gone(&client, &ns).await;
-    let (peak_rss_all, _, cpu_all) = process_usage(operator.pid());
+    let writes_before_gone = meetingbot_writes(client).await;
+    let gone_secs = until_all_gone(client, &ns).await;
+    let writes_to_gone = meetingbot_writes(client).await - writes_before_gone;
+    let (restart_peak_rss, _, cpu_restarted) = process_usage(restarted.pid());
+    let conflicts_gone = restarted.log_text().matches(CONFLICT_LINE).count();
     let calls = admin.calls().await.unwrap();
     let leaves = admin.leaves().await.unwrap();
 
-    let ideal = (n as f64 * latency_ms as f64 / 1000.0 / CONCURRENCY as f64).max(base_ready_secs);
+    let per_bot = |x: f64| x / n as f64;
+    let mib = |bytes: u64| bytes as f64 / 1048576.0;
+    let ideal = (n as f64 * latency_ms as f64 / 1000.0 / CONCURRENCY as f64).max(base.secs);
+    let mut joined_sessions: Vec<&str> = joins.iter().map(|j| j.session_id.as_str()).collect();
+    joined_sessions.sort();
+    joined_sessions.dedup();
     let results = json!({
         "machine": machine(),
         "n": n, "latency_ms": latency_ms, "concurrency": CONCURRENCY,
-        "baseline": { "ready_secs": base_ready_secs, "gone_secs": base_gone_secs },
+        "baseline": {
+            "ready_secs": base.secs, "gone_secs": base_gone_secs,
+            "create_to_ready_p50_secs": percentile(&base.create_to_ready, 0.5),
+            "create_to_ready_p99_secs": percentile(&base.create_to_ready, 0.99),
+            "writes_per_bot_to_ready": base.writes_to_ready,
+        },
         "operator": {
-            "ready_secs": ready_secs, "gone_secs": gone_secs,
-            "ready_vs_baseline": ready_secs / base_ready_secs,
-            "ready_vs_ideal": ready_secs / ideal,
+            "ready_secs": ready.secs, "gone_secs": gone_secs,
+            "ready_vs_baseline": ready.secs / base.secs,
+            "ready_vs_ideal": ready.secs / ideal,
             "gone_vs_baseline": gone_secs / base_gone_secs,
-            "joins_per_bot": calls.total("join") as f64 / n as f64,
-            "leaves_per_bot": calls.total("leave") as f64 / n as f64,
-            "session_reads_per_bot": calls.total("session") as f64 / n as f64,
-            "writes_per_bot_to_ready": writes_to_ready as f64 / n as f64,
+            "joins": joins.len(), "distinct_joined_sessions": joined_sessions.len(),
+            "leaves": leaves.len(),
+            "joins_per_bot": per_bot(calls.total("join") as f64),
+            "leaves_per_bot": per_bot(calls.total("leave") as f64),
+            "session_reads_per_bot": per_bot(calls.total("session") as f64),
+            "vendor_calls_per_bot": per_bot(
+                ["join", "leave", "session"].iter().map(|e| calls.total(e)).sum::<u64>() as f64
+            ),
+            "writes_per_bot_to_ready": ready.writes_to_ready,
+            "writes_per_bot_at_all_ready": per_bot(writes_at_ready as f64),
+            "writes_per_join": per_bot(writes_at_rest as f64),
+            "writes_per_bot_to_gone": per_bot(writes_to_gone as f64),
+            "conflicts_to_rest": conflicts_to_rest,
+            "conflicts_to_gone": conflicts_gone,
             "create_to_join_p50_secs": percentile(&latencies, 0.5),
             "create_to_join_p99_secs": percentile(&latencies, 0.99),
-            "peak_rss_mib_to_ready": peak_rss as f64 / 1048576.0,
-            "peak_rss_mib": peak_rss_all as f64 / 1048576.0,
-            "rss_at_rest_mib": rest_rss as f64 / 1048576.0,
+            "create_to_ready_p99_secs": percentile(&ready.create_to_ready, 0.99),
+            "join_order_correlation": order,
+            "rss_at_start_mib": mib(start_rss),
+            "peak_rss_mib": mib(peak_rss),
+            "rss_at_rest_mib": mib(rest_rss),
+            "restarted_rss_mib": mib(restart_rss),
+            "restarted_peak_rss_mib": mib(restart_peak_rss),
             "cpu_secs_to_ready": cpu_to_ready,
-            "cpu_secs_restarted_run": cpu_all,
+            "cpu_secs_to_rest": cpu_at_rest,
+            "cpu_ms_per_bot": per_bot(cpu_at_rest * 1000.0),
+            "cpu_secs_restarted_run": cpu_restarted,
             "restart_vendor_calls": restart_vendor_calls,
             "restart_writes": restart_writes,
             "restart_readyz_secs": readyz_secs,
         },
     });
+    drop(restarted);
+    (results, base.curve, ready.curve)
+}
+
+/// The hard invariants; timings are reported against their targets.
+fn check(results: &Value) {
+    let op = &results["operator"];
+    let n = results["n"].as_u64().unwrap();
+    assert_eq!(
+        (
+            op["joins"].as_u64(),
+            op["distinct_joined_sessions"].as_u64()
+        ),
+        (Some(n), Some(n)),
+        "exactly one join per bot"
+    );
+    assert_eq!(op["leaves"].as_u64(), Some(n), "exactly one leave per bot");
+    assert_eq!(
+        (
+            op["restart_vendor_calls"].as_u64(),
+            op["restart_writes"].as_u64()
+        ),
+        (Some(0), Some(0)),
+        "a restart costs nothing"
+    );
+}
+
+fn out_dir() -> std::path::PathBuf {
     let out = repo_root().join("target/bench");
     std::fs::create_dir_all(&out).unwrap();
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "run by make bench"]
+async fn bench() {
+    if std::env::var("BENCH_SCALING").is_ok_and(|v| v == "1") {
+        return scaling().await;
+    }
+    let n = env_or("BENCH_N", 1000);
+    let latency_ms = env_or("BENCH_LATENCY_MS", 50);
+    let client = client().await;
+    let (results, base_curve, ready_curve) = run(&client, n, latency_ms).await;
+    let out = out_dir();
     std::fs::write(
         out.join("results.json"),
         serde_json::to_string_pretty(&results).unwrap(),
     )
     .unwrap();
-    plot(
-        &out.join("ready.png"),
-        &[
-            (&base_curve, [110, 110, 110]),
-            (&ready_curve, [220, 120, 0]),
-        ],
-        n,
-    );
-    println!("{}", table(&results));
+    plot::ready_over_time(&out.join("ready.png"), n, &base_curve, &ready_curve);
+    println!("{}", table::single(&results));
+    check(&results);
+}
 
-    // The hard invariants; timings are reported against their targets above.
-    let mut joined_sessions: Vec<&str> = joins.iter().map(|j| j.session_id.as_str()).collect();
-    joined_sessions.sort();
-    joined_sessions.dedup();
-    assert_eq!(
-        (joins.len() as u64, joined_sessions.len() as u64),
-        (n, n),
-        "exactly one join per bot"
-    );
-    assert_eq!(leaves.len() as u64, n, "exactly one leave per bot");
-    assert_eq!(
-        (restart_vendor_calls, restart_writes),
-        (0, 0),
-        "a restart costs nothing"
-    );
+/// N = 100, 1000, 5000 (or BENCH_SCALING_NS, comma-separated), each with its
+/// baseline: a JSON of all runs, a Markdown table and a plot against N.
+async fn scaling() {
+    let ns: Vec<u64> = std::env::var("BENCH_SCALING_NS")
+        .unwrap_or_else(|_| "100,1000,5000".into())
+        .split(',')
+        .filter_map(|n| n.trim().parse().ok())
+        .collect();
+    let latency_ms = env_or("BENCH_LATENCY_MS", 50);
+    let client = client().await;
+    let out = out_dir();
+    let mut runs = Vec::new();
+    for n in ns {
+        let (results, base_curve, ready_curve) = run(&client, n, latency_ms).await;
+        plot::ready_over_time(
+            &out.join(format!("ready-{n}.png")),
+            n,
+            &base_curve,
+            &ready_curve,
+        );
+        println!("{}", table::single(&results));
+        check(&results);
+        runs.push(results);
+        // Written after each N, so that a later failure keeps the earlier figures.
+        std::fs::write(
+            out.join("scaling.json"),
+            serde_json::to_string_pretty(&runs).unwrap(),
+        )
+        .unwrap();
+    }
+    let markdown = table::scaling(&runs);
+    std::fs::write(out.join("scaling.md"), &markdown).unwrap();
+    plot::scaling(&out.join("scaling.png"), &runs);
+    println!("{markdown}");
 }
 
 fn machine() -> String {
@@ -399,134 +577,4 @@ fn machine() -> String {
         / 1048576.0;
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     format!("{cores} cores, {model}, {mem_gib:.0} GiB")
-}
-
-/// The Markdown table the README keeps, each figure with its target.
-fn table(results: &serde_json::Value) -> String {
-    let op = &results["operator"];
-    let f = |key: &str| op[key].as_f64().unwrap();
-    let verdict = |ok: bool| if ok { "met" } else { "MISSED" };
-    let rows = [
-        (
-            "time to all Ready / baseline",
-            format!("{:.2}", f("ready_vs_baseline")),
-            "≤ 1.5".to_owned(),
-            verdict(f("ready_vs_baseline") <= 1.5),
-        ),
-        (
-            "time to all Ready / ideal",
-            format!("{:.2}", f("ready_vs_ideal")),
-            "".into(),
-            "",
-        ),
-        (
-            "time to all gone / baseline",
-            format!("{:.2}", f("gone_vs_baseline")),
-            "".into(),
-            "",
-        ),
-        (
-            "creation → join p50 / p99",
-            format!(
-                "{:.3} s / {:.3} s",
-                f("create_to_join_p50_secs"),
-                f("create_to_join_p99_secs")
-            ),
-            "p99 < 1 s".into(),
-            verdict(f("create_to_join_p99_secs") < 1.0),
-        ),
-        (
-            "joins / leaves / session reads per bot",
-            format!(
-                "{} / {} / {}",
-                f("joins_per_bot"),
-                f("leaves_per_bot"),
-                f("session_reads_per_bot")
-            ),
-            "1 / 1".into(),
-            verdict(f("joins_per_bot") == 1.0 && f("leaves_per_bot") == 1.0),
-        ),
-        (
-            "MeetingBot writes per bot, to Ready",
-            format!("{:.2}", f("writes_per_bot_to_ready")),
-            "".into(),
-            "",
-        ),
-        (
-            "peak RSS",
-            format!("{:.1} MiB", f("peak_rss_mib")),
-            "< 64 MiB".into(),
-            verdict(f("peak_rss_mib") < 64.0),
-        ),
-        (
-            "RSS at rest, all joined",
-            format!("{:.1} MiB", f("rss_at_rest_mib")),
-            "".into(),
-            "",
-        ),
-        (
-            "CPU to all Ready",
-            format!("{:.2} s", f("cpu_secs_to_ready")),
-            "".into(),
-            "",
-        ),
-        (
-            "restart: vendor calls / writes in 10 s",
-            format!("{} / {}", f("restart_vendor_calls"), f("restart_writes")),
-            "0 / 0".into(),
-            verdict(f("restart_vendor_calls") == 0.0 && f("restart_writes") == 0.0),
-        ),
-        (
-            "restart: until /readyz",
-            format!("{:.2} s", f("restart_readyz_secs")),
-            "".into(),
-            "",
-        ),
-    ];
-    let mut out = format!(
-        "N = {}, L = {} ms, concurrency {}; {}\nbaseline: all Ready in {:.2} s, all gone in {:.2} s; operator: {:.2} s and {:.2} s\n\n| figure | measured | target | |\n|---|---|---|---|\n",
-        results["n"],
-        results["latency_ms"],
-        results["concurrency"],
-        results["machine"].as_str().unwrap(),
-        results["baseline"]["ready_secs"].as_f64().unwrap(),
-        results["baseline"]["gone_secs"].as_f64().unwrap(),
-        f("ready_secs"),
-        f("gone_secs"),
-    );
-    for (figure, measured, target, verdict) in rows {
-        out.push_str(&format!(
-            "| {figure} | {measured} | {target} | {verdict} |\n"
-        ));
-    }
-    out
-}
-
-/// Ready count over time, one line per run, on a white 800×400 canvas.
-fn plot(path: &Path, runs: &[(&Vec<f64>, [u8; 3])], n: u64) {
-    let (width, height) = (800usize, 400usize);
-    let mut pixels = vec![255u8; width * height * 3];
-    let longest = runs
-        .iter()
-        .filter_map(|(curve, _)| curve.last())
-        .fold(0.0_f64, |a, b| a.max(*b))
-        .max(0.001);
-    for (curve, color) in runs {
-        for (count, seconds) in curve.iter().enumerate() {
-            let x = ((seconds / longest) * (width - 1) as f64) as usize;
-            let y = height - 1 - (count + 1) * (height - 1) / n as usize;
-            for dy in 0..3 {
-                let at = ((y.saturating_sub(dy)) * width + x) * 3;
-                pixels[at..at + 3].copy_from_slice(color);
-            }
-        }
-    }
-    let file = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
-    let mut encoder = png::Encoder::new(file, width as u32, height as u32);
-    encoder.set_color(png::ColorType::Rgb);
-    encoder
-        .write_header()
-        .unwrap()
-        .write_image_data(&pixels)
-        .unwrap();
 }

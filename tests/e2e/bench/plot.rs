@@ -1,208 +1,232 @@
-//! The PNG of Ready count over time: one step curve per run on a grid whose
-//! ticks are labelled with a built-in 3×5 pixel digit font (no font files).
+//! The plots, drawn with `plotters` into an RGB buffer and written as PNG;
+//! text in DejaVu Sans, embedded (no system font is looked up).
 
+use plotters::prelude::*;
+use plotters::style::{FontStyle, register_font};
+use serde_json::Value;
 use std::path::Path;
+use std::sync::Once;
 
-pub type Rgb = [u8; 3];
+const GREY: RGBColor = RGBColor(110, 110, 110);
+const ORANGE: RGBColor = RGBColor(225, 115, 0);
+const BLUE_: RGBColor = RGBColor(30, 100, 200);
 
-pub const GREY: Rgb = [120, 120, 120];
-pub const ORANGE: Rgb = [225, 115, 0];
-const WHITE: Rgb = [255, 255, 255];
-const BLACK: Rgb = [0, 0, 0];
-const GRID: Rgb = [228, 228, 228];
-
-const WIDTH: usize = 900;
-const HEIGHT: usize = 450;
-/// Room for the labels left of and under the axes.
-const LEFT: usize = 60;
-const BOTTOM: usize = 30;
-const MARGIN: usize = 15;
-/// Each font pixel is drawn as a square this wide.
-const FONT_SCALE: usize = 2;
-
-/// Draws each run's Ready count against seconds since its first create,
-/// both axes from 0: x to the slower run's end, y to `n`.
-pub fn ready_over_time(path: &Path, n: u64, runs: &[(&[f64], Rgb)]) {
-    let seconds = runs
-        .iter()
-        .filter_map(|(ready_at, _)| ready_at.last().copied())
-        .fold(0.0, f64::max)
-        .max(0.1);
-    let mut canvas = Canvas::new();
-    let area = Area {
-        seconds,
-        count: n.max(1) as f64,
-    };
-    area.grid(&mut canvas);
-    for (ready_at, color) in runs {
-        area.step_curve(&mut canvas, ready_at, *color);
-    }
-    canvas.save(path);
+fn fonts() {
+    static REGISTER: Once = Once::new();
+    REGISTER.call_once(|| {
+        register_font("sans-serif", FontStyle::Normal, dejavu::sans::regular())
+            .map_err(|_| "DejaVu Sans loads")
+            .unwrap();
+    });
 }
 
-/// The plotting area and the values at its far edges.
-struct Area {
-    seconds: f64,
-    count: f64,
+/// Draws with `draw` on a white canvas of `size` and writes it to `path`.
+fn png(
+    path: &Path,
+    size: (u32, u32),
+    draw: impl FnOnce(&DrawingArea<BitMapBackend, plotters::coord::Shift>),
+) {
+    fonts();
+    let mut pixels = vec![255u8; (size.0 * size.1 * 3) as usize];
+    {
+        let root = BitMapBackend::with_buffer(&mut pixels, size).into_drawing_area();
+        root.fill(&WHITE).unwrap();
+        draw(&root);
+        root.present().unwrap();
+    }
+    let file = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    let mut encoder = ::png::Encoder::new(file, size.0, size.1);
+    encoder.set_color(::png::ColorType::Rgb);
+    encoder
+        .write_header()
+        .unwrap()
+        .write_image_data(&pixels)
+        .unwrap();
 }
 
-impl Area {
-    const X0: usize = LEFT;
-    const Y0: usize = HEIGHT - BOTTOM;
-    const W: usize = WIDTH - LEFT - MARGIN;
-    const H: usize = HEIGHT - BOTTOM - MARGIN;
-
-    fn x(&self, seconds: f64) -> usize {
-        Self::X0 + (seconds / self.seconds * Self::W as f64).round() as usize
+/// A step line of how many bots were Ready after how many seconds.
+fn ready_steps(curve: &[f64]) -> Vec<(f64, f64)> {
+    let mut points = vec![(0.0, 0.0)];
+    for (count, seconds) in curve.iter().enumerate() {
+        points.push((*seconds, count as f64));
+        points.push((*seconds, count as f64 + 1.0));
     }
-
-    fn y(&self, count: f64) -> usize {
-        Self::Y0 - (count / self.count * Self::H as f64).round() as usize
-    }
-
-    fn grid(&self, canvas: &mut Canvas) {
-        let time_step = nice_step(self.seconds, 10);
-        for seconds in ticks(self.seconds, time_step) {
-            let x = self.x(seconds);
-            canvas.vline(x, Self::Y0 - Self::H, Self::Y0, GRID);
-            canvas.vline(x, Self::Y0, Self::Y0 + 4, BLACK);
-            canvas.text_centered(x, Self::Y0 + 8, &label(seconds, time_step));
-        }
-        let count_step = nice_step(self.count, 5).max(1.0);
-        for count in ticks(self.count, count_step) {
-            let y = self.y(count);
-            canvas.hline(Self::X0, Self::X0 + Self::W, y, GRID);
-            canvas.hline(Self::X0 - 4, Self::X0, y, BLACK);
-            let text = label(count, count_step);
-            let text_width = text.len() * GLYPH_ADVANCE;
-            canvas.text(Self::X0 - 8 - text_width, y - 5, &text);
-        }
-        canvas.hline(Self::X0, Self::X0 + Self::W, Self::Y0, BLACK);
-        canvas.vline(Self::X0, Self::Y0 - Self::H, Self::Y0, BLACK);
-    }
-
-    /// The count of times in `ready_at` (sorted) up to each pixel column,
-    /// joined by vertical steps; flat stretches are two pixels high so that
-    /// they stand out from the grid.
-    fn step_curve(&self, canvas: &mut Canvas, ready_at: &[f64], color: Rgb) {
-        let Some(&end) = ready_at.last() else { return };
-        let mut previous_y = Self::Y0;
-        for x in Self::X0..=self.x(end) {
-            let count = ready_at.partition_point(|&at| self.x(at) <= x);
-            let y = self.y(count as f64);
-            canvas.vline(x, y.min(previous_y) - 1, y.max(previous_y), color);
-            previous_y = y;
-        }
-    }
+    points
 }
 
-/// A round step (1, 2 or 5 times a power of ten) giving at most `most` ticks.
-fn nice_step(span: f64, most: u32) -> f64 {
-    let rough = span / f64::from(most);
-    let power = 10f64.powf(rough.log10().floor());
-    [1.0, 2.0, 5.0, 10.0]
+/// MeetingBots Ready against seconds since the first create: baseline and operator.
+pub fn ready_over_time(path: &Path, n: u64, baseline: &[f64], operator: &[f64]) {
+    let seconds = baseline
+        .last()
         .into_iter()
-        .map(|m| m * power)
-        .find(|step| *step >= rough)
-        .unwrap_or(10.0 * power)
+        .chain(operator.last())
+        .fold(0.1_f64, |a, b| a.max(*b))
+        * 1.05;
+    png(path, (900, 480), |root| {
+        let mut chart = ChartBuilder::on(root)
+            .caption(
+                format!("{n} MeetingBots created at once: Ready over time"),
+                ("sans-serif", 20),
+            )
+            .margin(15)
+            .x_label_area_size(45)
+            .y_label_area_size(65)
+            .build_cartesian_2d(0.0..seconds, 0.0..(n as f64 * 1.05))
+            .unwrap();
+        chart
+            .configure_mesh()
+            .x_desc("seconds since the first create")
+            .y_desc("MeetingBots Ready")
+            .label_style(("sans-serif", 13))
+            .axis_desc_style(("sans-serif", 15))
+            .draw()
+            .unwrap();
+        for (name, curve, color) in [
+            ("baseline (API-server writes only)", baseline, GREY),
+            ("operator (join takes L)", operator, ORANGE),
+        ] {
+            chart
+                .draw_series(LineSeries::new(ready_steps(curve), color.stroke_width(2)))
+                .unwrap()
+                .label(name)
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+                });
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .label_font(("sans-serif", 14))
+            .background_style(WHITE.mix(0.9))
+            .border_style(BLACK)
+            .draw()
+            .unwrap();
+    });
 }
 
-fn ticks(span: f64, step: f64) -> impl Iterator<Item = f64> {
-    (0..)
-        .map(move |i| f64::from(i) * step)
-        .take_while(move |value| *value <= span * (1.0 + 1e-9))
+/// One series of a scaling plot: its name, colour, whether it is dashed,
+/// and its points.
+type Series = (&'static str, RGBColor, bool, Vec<(f64, f64)>);
+
+fn panel(
+    area: &DrawingArea<BitMapBackend, plotters::coord::Shift>,
+    caption: &str,
+    y_desc: &str,
+    max_n: f64,
+    series: Vec<Series>,
+) {
+    let max_y = series
+        .iter()
+        .flat_map(|(_, _, _, points)| points.iter().map(|p| p.1))
+        .filter(|y| y.is_finite())
+        .fold(0.1_f64, f64::max)
+        * 1.1;
+    let mut chart = ChartBuilder::on(area)
+        .caption(caption, ("sans-serif", 18))
+        .margin(15)
+        .x_label_area_size(45)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0.0..max_n * 1.05, 0.0..max_y)
+        .unwrap();
+    chart
+        .configure_mesh()
+        .x_desc("MeetingBots (N)")
+        .y_desc(y_desc)
+        .label_style(("sans-serif", 13))
+        .axis_desc_style(("sans-serif", 15))
+        .draw()
+        .unwrap();
+    for (name, color, dashed, points) in series {
+        let style = color.stroke_width(2);
+        let drawn = if dashed {
+            chart.draw_series(DashedLineSeries::new(points.clone(), 8, 5, style))
+        } else {
+            chart.draw_series(LineSeries::new(points.clone(), style))
+        };
+        drawn.unwrap().label(name).legend(move |(x, y)| {
+            PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
+        });
+        chart
+            .draw_series(
+                points
+                    .into_iter()
+                    .map(|p| Circle::new(p, 4, color.filled())),
+            )
+            .unwrap();
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .label_font(("sans-serif", 14))
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK)
+        .draw()
+        .unwrap();
 }
 
-/// A tick's value with as many decimals as its step needs.
-fn label(value: f64, step: f64) -> String {
-    let decimals = (-step.log10().floor()).max(0.0) as usize;
-    format!("{value:.decimals$}")
-}
-
-/// Digits and the decimal point, 3 pixels wide and 5 high, row by row from
-/// the top, the leftmost pixel the highest bit of each row's three.
-const GLYPHS: [(char, u16); 11] = [
-    ('0', 0b111_101_101_101_111),
-    ('1', 0b010_110_010_010_111),
-    ('2', 0b111_001_111_100_111),
-    ('3', 0b111_001_111_001_111),
-    ('4', 0b101_101_111_001_001),
-    ('5', 0b111_100_111_001_111),
-    ('6', 0b111_100_111_101_111),
-    ('7', 0b111_001_001_001_001),
-    ('8', 0b111_101_111_101_111),
-    ('9', 0b111_101_111_001_111),
-    ('.', 0b000_000_000_000_010),
-];
-/// Horizontal room of one glyph, with a font pixel of space after it.
-const GLYPH_ADVANCE: usize = 4 * FONT_SCALE;
-
-struct Canvas {
-    pixels: Vec<u8>,
-}
-
-impl Canvas {
-    fn new() -> Canvas {
-        Canvas {
-            pixels: WHITE.repeat(WIDTH * HEIGHT),
-        }
-    }
-
-    fn put(&mut self, x: usize, y: usize, color: Rgb) {
-        if x < WIDTH && y < HEIGHT {
-            let at = (y * WIDTH + x) * 3;
-            self.pixels[at..at + 3].copy_from_slice(&color);
-        }
-    }
-
-    fn hline(&mut self, x0: usize, x1: usize, y: usize, color: Rgb) {
-        (x0..=x1).for_each(|x| self.put(x, y, color));
-    }
-
-    fn vline(&mut self, x: usize, y0: usize, y1: usize, color: Rgb) {
-        (y0..=y1).for_each(|y| self.put(x, y, color));
-    }
-
-    /// Writes `text` (digits and points) with its top left corner at (x, y).
-    fn text(&mut self, x: usize, y: usize, text: &str) {
-        for (i, c) in text.chars().enumerate() {
-            let Some(&(_, bits)) = GLYPHS.iter().find(|(glyph, _)| *glyph == c) else {
-                continue;
-            };
-            for row in 0..5 {
-                for column in 0..3 {
-                    if bits >> (14 - row * 3 - column) & 1 == 1 {
-                        let left = x + i * GLYPH_ADVANCE + column * FONT_SCALE;
-                        self.square(left, y + row * FONT_SCALE, BLACK);
-                    }
-                }
-            }
-        }
-    }
-
-    fn text_centered(&mut self, x: usize, y: usize, text: &str) {
-        let width = text.len() * GLYPH_ADVANCE - FONT_SCALE;
-        self.text(x.saturating_sub(width / 2), y, text);
-    }
-
-    fn square(&mut self, x: usize, y: usize, color: Rgb) {
-        for dy in 0..FONT_SCALE {
-            for dx in 0..FONT_SCALE {
-                self.put(x + dx, y + dy, color);
-            }
-        }
-    }
-
-    fn save(&self, path: &Path) {
-        let file = std::io::BufWriter::new(std::fs::File::create(path).expect("the PNG opens"));
-        let mut encoder = png::Encoder::new(file, WIDTH as u32, HEIGHT as u32);
-        encoder.set_color(png::ColorType::Rgb);
-        encoder
-            .write_header()
-            .and_then(|mut writer| {
-                writer.write_image_data(&self.pixels)?;
-                writer.finish()
-            })
-            .expect("the PNG is written");
-    }
+/// Against N: time to all Ready and all gone (operator and baseline), and
+/// the operator's memory.
+pub fn scaling(path: &Path, runs: &[Value]) {
+    let n = |run: &Value| run["n"].as_f64().unwrap_or(0.0);
+    let points = |side: &'static str, key: &'static str| -> Vec<(f64, f64)> {
+        runs.iter()
+            .map(|run| (n(run), run[side][key].as_f64().unwrap_or(f64::NAN)))
+            .collect()
+    };
+    let max_n = runs.iter().map(n).fold(1.0, f64::max);
+    png(path, (1400, 520), |root| {
+        let (left, right) = root.split_horizontally(700);
+        panel(
+            &left,
+            "Time to converge",
+            "seconds",
+            max_n,
+            vec![
+                (
+                    "operator: all Ready",
+                    ORANGE,
+                    false,
+                    points("operator", "ready_secs"),
+                ),
+                (
+                    "baseline: all Ready",
+                    GREY,
+                    false,
+                    points("baseline", "ready_secs"),
+                ),
+                (
+                    "operator: all gone",
+                    ORANGE,
+                    true,
+                    points("operator", "gone_secs"),
+                ),
+                (
+                    "baseline: all gone",
+                    GREY,
+                    true,
+                    points("baseline", "gone_secs"),
+                ),
+            ],
+        );
+        panel(
+            &right,
+            "Operator memory",
+            "MiB",
+            max_n,
+            vec![
+                (
+                    "operator: peak RSS",
+                    ORANGE,
+                    false,
+                    points("operator", "peak_rss_mib"),
+                ),
+                (
+                    "operator: RSS at rest, all joined",
+                    BLUE_,
+                    true,
+                    points("operator", "rss_at_rest_mib"),
+                ),
+            ],
+        );
+    });
 }

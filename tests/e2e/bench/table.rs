@@ -1,221 +1,244 @@
-//! The Markdown table the README keeps: the run's settings and machine, then
-//! one row per figure with the baseline's value, the operator's, and the
-//! target the operator's is held to.
+//! The Markdown tables: one run's figures with their targets (the README's
+//! table), and the scaling runs side by side.
 
-use super::probe::Writes;
-use super::report::{Results, Target};
-use std::fmt::Write as _;
+use serde_json::Value;
 
-pub fn markdown(results: &Results) -> String {
-    let settings = &results.settings;
+fn verdict(ok: bool) -> &'static str {
+    if ok { "met" } else { "MISSED" }
+}
+
+/// One run's figures, each with its target where the issue sets one.
+pub fn single(results: &Value) -> String {
+    let op = &results["operator"];
+    let base = &results["baseline"];
+    let f = |key: &str| op[key].as_f64().unwrap_or(f64::NAN);
+    let b = |key: &str| base[key].as_f64().unwrap_or(f64::NAN);
+    let n = results["n"].as_u64().unwrap_or(0);
+    let ratio = f("ready_vs_baseline");
+    let against_125 = if ratio <= 1.25 {
+        format!("beats 1.25× by {:.0} %", (1.25 - ratio) / 1.25 * 100.0)
+    } else {
+        format!("misses 1.25× by {:.0} %", (ratio - 1.25) / 1.25 * 100.0)
+    };
+    let rss_target = if n > 1000 { 64.0 } else { 32.0 };
+    let rows = [
+        (
+            "all Ready: baseline / operator".to_owned(),
+            format!("{:.2} s / {:.2} s", b("ready_secs"), f("ready_secs")),
+            String::new(),
+            String::new(),
+        ),
+        (
+            "time to all Ready / baseline".into(),
+            format!("{ratio:.2} (/ ideal {:.2})", f("ready_vs_ideal")),
+            "≤ 1.5".into(),
+            format!("{}; {against_125}", verdict(ratio <= 1.5)),
+        ),
+        (
+            "all gone: baseline / operator".into(),
+            format!(
+                "{:.2} s / {:.2} s ({:.2}×)",
+                b("gone_secs"),
+                f("gone_secs"),
+                f("gone_vs_baseline")
+            ),
+            String::new(),
+            String::new(),
+        ),
+        (
+            "creation → join p50 / p99".into(),
+            format!(
+                "{:.3} s / {:.3} s",
+                f("create_to_join_p50_secs"),
+                f("create_to_join_p99_secs")
+            ),
+            format!(
+                "p99 ≤ baseline's p99 creation → Ready ({:.3} s)",
+                b("create_to_ready_p99_secs")
+            ),
+            verdict(f("create_to_join_p99_secs") <= b("create_to_ready_p99_secs")).into(),
+        ),
+        (
+            "join order vs creation order (Spearman)".into(),
+            format!("{:.3}", f("join_order_correlation")),
+            "1 = first created, first joined".into(),
+            String::new(),
+        ),
+        (
+            "joins / leaves / session reads per bot".into(),
+            format!(
+                "{} / {} / {:.3}",
+                f("joins_per_bot"),
+                f("leaves_per_bot"),
+                f("session_reads_per_bot")
+            ),
+            "1 / 1".into(),
+            verdict(f("joins_per_bot") == 1.0 && f("leaves_per_bot") == 1.0).into(),
+        ),
+        (
+            "MeetingBot writes per bot to Ready (baseline)".into(),
+            format!(
+                "{:.2} ({:.2})",
+                f("writes_per_bot_to_ready"),
+                b("writes_per_bot_to_ready")
+            ),
+            "≤ 2.0".into(),
+            verdict(f("writes_per_bot_to_ready") <= 2.0).into(),
+        ),
+        (
+            "MeetingBot writes per join, at rest".into(),
+            format!("{:.2}", f("writes_per_join")),
+            "≤ 3.0".into(),
+            verdict(f("writes_per_join") <= 3.0).into(),
+        ),
+        (
+            "retried conflicts (409), to rest / to gone".into(),
+            format!("{} / {}", f("conflicts_to_rest"), f("conflicts_to_gone")),
+            "0".into(),
+            verdict(f("conflicts_to_rest") == 0.0 && f("conflicts_to_gone") == 0.0).into(),
+        ),
+        (
+            "MeetingBot writes per bot, deletion to gone".into(),
+            format!("{:.2}", f("writes_per_bot_to_gone")),
+            String::new(),
+            String::new(),
+        ),
+        (
+            "peak RSS / at rest with all joined".into(),
+            format!(
+                "{:.1} MiB / {:.1} MiB",
+                f("peak_rss_mib"),
+                f("rss_at_rest_mib")
+            ),
+            format!("≤ {rss_target:.0} MiB"),
+            verdict(f("peak_rss_mib") <= rss_target).into(),
+        ),
+        (
+            "CPU to all Ready / per bot to rest".into(),
+            format!(
+                "{:.2} s / {:.2} ms",
+                f("cpu_secs_to_ready"),
+                f("cpu_ms_per_bot")
+            ),
+            String::new(),
+            String::new(),
+        ),
+        (
+            "restart with all joined: vendor calls / writes in 10 s".into(),
+            format!("{} / {}", f("restart_vendor_calls"), f("restart_writes")),
+            "0 / 0".into(),
+            verdict(f("restart_vendor_calls") == 0.0 && f("restart_writes") == 0.0).into(),
+        ),
+        (
+            "restart: until `/readyz`".into(),
+            format!("{:.2} s", f("restart_readyz_secs")),
+            String::new(),
+            String::new(),
+        ),
+    ];
     let mut out = format!(
-        "N = {}, L = {} ms, concurrency {}, {} creates in flight; {}; {}\n\n",
-        settings.n,
-        settings.latency_ms,
-        settings.concurrency,
-        results.creates_in_flight,
-        results.machine,
-        results.date,
+        "N = {n}, L = {} ms, concurrency {}; {}\n\n| figure | measured | target | |\n|---|---|---|---|\n",
+        results["latency_ms"],
+        results["concurrency"],
+        results["machine"].as_str().unwrap_or_default(),
     );
-    out.push_str("| figure | baseline | operator | target | result |\n");
-    out.push_str("|---|---|---|---|---|\n");
-    for row in rows(results) {
-        let (target, verdict) = row
-            .target
-            .map(|t| (t.target.clone(), t.verdict()))
-            .unwrap_or_default();
-        let _ = writeln!(
-            out,
-            "| {} | {} | {} | {target} | {verdict} |",
-            row.figure, row.baseline, row.operator
-        );
+    for (figure, measured, target, verdict) in rows {
+        out.push_str(&format!(
+            "| {figure} | {measured} | {target} | {verdict} |\n"
+        ));
     }
-    out.push_str(&notes(results));
     out
 }
 
-/// A figure, for the baseline and the operator, and its target if it has one.
-struct Row<'a> {
-    figure: String,
-    baseline: String,
-    operator: String,
-    target: Option<&'a Target>,
+/// A figure of a run: `side` is "operator" or "baseline".
+fn v(run: &Value, side: &str, key: &str) -> f64 {
+    run[side][key].as_f64().unwrap_or(f64::NAN)
 }
 
-fn both<'a>(figure: impl Into<String>, baseline: String, operator: String) -> Row<'a> {
-    Row {
-        figure: figure.into(),
-        baseline,
-        operator,
-        target: None,
+/// The scaling runs, one column per N.
+pub fn scaling(runs: &[Value]) -> String {
+    type Row = (&'static str, fn(&Value) -> String);
+    let rows: [Row; 12] = [
+        ("all Ready: operator / baseline", |r| {
+            format!(
+                "{:.1} s / {:.1} s ({:.2}×)",
+                v(r, "operator", "ready_secs"),
+                v(r, "baseline", "ready_secs"),
+                v(r, "operator", "ready_vs_baseline")
+            )
+        }),
+        ("all gone: operator / baseline", |r| {
+            format!(
+                "{:.1} s / {:.1} s ({:.2}×)",
+                v(r, "operator", "gone_secs"),
+                v(r, "baseline", "gone_secs"),
+                v(r, "operator", "gone_vs_baseline")
+            )
+        }),
+        ("creation → join p50 / p99", |r| {
+            format!(
+                "{:.2} s / {:.2} s",
+                v(r, "operator", "create_to_join_p50_secs"),
+                v(r, "operator", "create_to_join_p99_secs")
+            )
+        }),
+        ("baseline creation → Ready p99", |r| {
+            format!("{:.2} s", v(r, "baseline", "create_to_ready_p99_secs"))
+        }),
+        ("MeetingBot writes per bot to Ready / per join", |r| {
+            format!(
+                "{:.2} / {:.2}",
+                v(r, "operator", "writes_per_bot_to_ready"),
+                v(r, "operator", "writes_per_join")
+            )
+        }),
+        ("retried conflicts, to rest / to gone", |r| {
+            format!(
+                "{} / {}",
+                r["operator"]["conflicts_to_rest"], r["operator"]["conflicts_to_gone"]
+            )
+        }),
+        ("vendor calls per bot (join, session, leave)", |r| {
+            format!("{:.3}", v(r, "operator", "vendor_calls_per_bot"))
+        }),
+        ("peak RSS", |r| {
+            format!("{:.1} MiB", v(r, "operator", "peak_rss_mib"))
+        }),
+        ("RSS at rest, all joined", |r| {
+            format!("{:.1} MiB", v(r, "operator", "rss_at_rest_mib"))
+        }),
+        ("RSS after a restart, all joined", |r| {
+            format!("{:.1} MiB", v(r, "operator", "restarted_rss_mib"))
+        }),
+        ("CPU per bot, to rest", |r| {
+            format!("{:.2} ms", v(r, "operator", "cpu_ms_per_bot"))
+        }),
+        ("join order vs creation order (Spearman)", |r| {
+            format!("{:.3}", v(r, "operator", "join_order_correlation"))
+        }),
+    ];
+    let mut out = String::new();
+    if let Some(first) = runs.first() {
+        out.push_str(&format!(
+            "L = {} ms, concurrency {}; {}\n\n",
+            first["latency_ms"],
+            first["concurrency"],
+            first["machine"].as_str().unwrap_or_default()
+        ));
     }
-}
-
-/// A figure the baseline has no counterpart of.
-fn operator<'a>(figure: impl Into<String>, operator: String) -> Row<'a> {
-    both(figure, String::new(), operator)
-}
-
-impl<'a> Row<'a> {
-    fn held_to(self, target: &'a Target) -> Row<'a> {
-        Row {
-            target: Some(target),
-            ..self
+    out.push_str("| N |");
+    for run in runs {
+        out.push_str(&format!(" {} |", run["n"]));
+    }
+    out.push_str("\n|---|");
+    out.push_str(&"---|".repeat(runs.len()));
+    out.push('\n');
+    for (figure, cell) in rows {
+        out.push_str(&format!("| {figure} |"));
+        for run in runs {
+            out.push_str(&format!(" {} |", cell(run)));
         }
+        out.push('\n');
     }
-}
-
-fn rows(results: &Results) -> Vec<Row<'_>> {
-    let (base, op) = (&results.baseline, &results.operator);
-    let (figures, targets) = (&results.figures, &results.figures.targets);
-    let (calls, latency) = (&results.vendor_calls, &results.create_to_join);
-    let (process, restart) = (&results.process, &results.restart);
-    let n = results.settings.n;
-    let per_bot = |count: u64| count as f64 / n as f64;
-    vec![
-        both(
-            "all created (the last create returned)",
-            secs(base.created_secs),
-            secs(op.created_secs),
-        ),
-        both("all Ready", secs(base.ready_secs), secs(op.ready_secs)),
-        operator("all Ready / baseline", ratio(figures.ready_vs_baseline))
-            .held_to(&targets.ready_vs_baseline),
-        operator(
-            format!(
-                "all Ready / ideal, max(N × L / {}, baseline) = {}",
-                results.settings.concurrency,
-                secs(figures.ideal_secs)
-            ),
-            ratio(figures.ready_vs_ideal),
-        ),
-        both(
-            "create → Ready, p50 / p99",
-            pair(
-                secs(base.create_to_ready_p50_secs),
-                secs(base.create_to_ready_p99_secs),
-            ),
-            pair(
-                secs(op.create_to_ready_p50_secs),
-                secs(op.create_to_ready_p99_secs),
-            ),
-        ),
-        operator(
-            "create → the fake receives the join, p50 / p99",
-            pair(secs(latency.p50_secs), secs(latency.p99_secs)),
-        )
-        .held_to(&targets.create_to_join_p99),
-        both(
-            "all gone after the delete",
-            secs(base.gone_secs),
-            format!(
-                "{} ({} the baseline)",
-                secs(op.gone_secs),
-                ratio(figures.gone_vs_baseline)
-            ),
-        ),
-        operator(
-            "joins / leaves per bot",
-            pair(per_bot(calls.joins), per_bot(calls.leaves)),
-        )
-        .held_to(&targets.one_join_and_one_leave_per_bot),
-        operator(
-            "session reads per bot, to all Ready",
-            format!("{:.3}", per_bot(calls.session_reads_to_ready)),
-        ),
-        both(
-            "MeetingBot writes per bot, to all Ready",
-            writes_per_bot(&base.writes_to_ready, n),
-            writes_per_bot(&op.writes_to_ready, n),
-        ),
-        both(
-            "MeetingBot writes per bot, deletion",
-            writes_per_bot(&base.writes_to_gone, n),
-            writes_per_bot(&op.writes_to_gone, n),
-        ),
-        operator("peak RSS", mib(process.peak_rss_mib)).held_to(&targets.peak_rss),
-        operator(
-            format!("RSS at rest, {n} joined"),
-            mib(process.rss_at_rest_mib),
-        ),
-        operator(
-            "CPU to all Ready / for the deletion",
-            pair(
-                secs(process.cpu_secs_to_ready),
-                secs(process.cpu_secs_to_gone),
-            ),
-        ),
-        operator(
-            format!(
-                "restart with {n} joined: vendor calls / MeetingBot writes in {} s",
-                restart.window_secs
-            ),
-            pair(restart.vendor_calls, restart.writes.total()),
-        )
-        .held_to(&targets.restart_costs_nothing),
-        operator("restart: until /readyz", secs(restart.readyz_secs)),
-    ]
-}
-
-/// What a reader of the table needs to know to trust it.
-fn notes(results: &Results) -> String {
-    let latency = &results.create_to_join;
-    let mut notes = format!(
-        "\nLatencies run from the return of each create call (creationTimestamp has whole \
-         seconds only); the creates took {} (p50) and {} (p99). Writes count every write \
-         request the API server handled, 409 Conflicts included.",
-        secs(latency.create_call_p50_secs),
-        secs(latency.create_call_p99_secs),
-    );
-    if results.foreign_changes > 0 {
-        let _ = write!(
-            notes,
-            " Other clients changed MeetingBots {} times during the run: the write counts \
-             include their writes.",
-            results.foreign_changes
-        );
-    }
-    if results.restart.attempts > 1 {
-        let _ = write!(
-            notes,
-            " The restart was measured {} times to get a window without other clients' writes.",
-            results.restart.attempts
-        );
-    }
-    notes.push('\n');
-    notes
-}
-
-fn secs(value: f64) -> String {
-    format!("{value:.2} s")
-}
-
-fn mib(value: f64) -> String {
-    format!("{value:.1} MiB")
-}
-
-fn ratio(value: f64) -> String {
-    format!("{value:.2}×")
-}
-
-fn pair(first: impl std::fmt::Display, second: impl std::fmt::Display) -> String {
-    format!("{first} / {second}")
-}
-
-/// A controller's writes per bot, split by verb and subresource, with the
-/// conflicts among them.
-fn writes_per_bot(writes: &Writes, n: u64) -> String {
-    let writes = writes.by_controller();
-    let per_bot = |count: u64| count as f64 / n as f64;
-    let split: Vec<String> = writes
-        .by_kind
-        .iter()
-        .map(|(kind, &count)| format!("{kind} {:.2}", per_bot(count)))
-        .collect();
-    format!(
-        "{:.2} ({}; 409s {:.2})",
-        per_bot(writes.total()),
-        split.join(", "),
-        per_bot(writes.conflicts)
-    )
+    out
 }
