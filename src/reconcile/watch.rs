@@ -265,7 +265,7 @@ fn error_policy(_watched: Arc<Watched>, _error: &Error, _ctx: Arc<Context>) -> A
 /// reconcile itself is boxed so that a waiting turn holds only its arguments.
 async fn reconcile(watched: Arc<Watched>, ctx: Arc<Context>) -> Result<Action> {
     let lane = match &*watched {
-        Watched::Valid(bot) => Lane::of(bot),
+        Watched::Valid(bot) => Lane::of(ctx.own_writes.newer_than(bot).as_ref().unwrap_or(bot)),
         Watched::Invalid { .. } => Lane::Path,
     };
     let _turn = ctx.lanes.turn(lane).await;
