@@ -11,9 +11,11 @@
 //! session polls) and for Events, so that none of it delays a new join.
 
 use crate::api::{BotRecord, MeetingBot};
+use futures::FutureExt;
 use kube::ResourceExt;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// Which turn a reconcile waits for.
@@ -35,6 +37,10 @@ impl Lane {
     }
 }
 
+/// How long bookkeeping waits before it looks again whether joins still wait.
+const YIELD: Duration = Duration::from_millis(100);
+
+#[derive(Clone)]
 pub(super) struct Lanes {
     path: Arc<Semaphore>,
     bookkeeping: Arc<Semaphore>,
@@ -49,22 +55,29 @@ impl Lanes {
         }
     }
 
-    /// Waits for a turn in `lane`, after everyone who asked before.
+    /// Waits for a turn in `lane`, after everyone who asked before. A turn
+    /// in the bookkeeping lane is taken only while the path lane has room:
+    /// under a burst, the record's copies, session polls and Events wait
+    /// until no join is waiting (each was made safe to wait: the record is in
+    /// status, and a poll only learns sooner that a session ended).
     pub(super) async fn turn(&self, lane: Lane) -> OwnedSemaphorePermit {
-        let semaphore = match lane {
-            Lane::Path => &self.path,
-            Lane::Bookkeeping => &self.bookkeeping,
+        let acquire = |semaphore: &Arc<Semaphore>| {
+            semaphore
+                .clone()
+                .acquire_owned()
+                .map(|permit| permit.expect("the lanes are never closed"))
         };
-        semaphore
-            .clone()
-            .acquire_owned()
-            .await
-            .expect("the lanes are never closed")
-    }
-
-    /// The bookkeeping lane, for work spawned off a reconcile (Events).
-    pub(super) fn bookkeeping(&self) -> Arc<Semaphore> {
-        self.bookkeeping.clone()
+        match lane {
+            Lane::Path => acquire(&self.path).await,
+            Lane::Bookkeeping => loop {
+                let permit = acquire(&self.bookkeeping).await;
+                if self.path.available_permits() > 0 {
+                    return permit;
+                }
+                drop(permit);
+                tokio::time::sleep(YIELD).await;
+            },
+        }
     }
 }
 
@@ -179,6 +192,19 @@ mod tests {
         assert_eq!(own.len(), 0);
         own.wrote(&bot("u", "5"));
         assert!(own.newer_than(&bot("u", "y")).is_none());
+    }
+
+    #[tokio::test]
+    async fn bookkeeping_waits_while_joins_wait() {
+        let lanes = Lanes::new(1);
+        let join = lanes.turn(Lane::Path).await;
+        let later = tokio::time::timeout(Duration::from_millis(300), lanes.turn(Lane::Bookkeeping));
+        assert!(
+            later.await.is_err(),
+            "no bookkeeping while the path lane is full"
+        );
+        drop(join);
+        let _turn = lanes.turn(Lane::Bookkeeping).await;
     }
 
     #[tokio::test]

@@ -6,6 +6,7 @@
 use super::connection_secret;
 use super::context::MANAGER;
 use super::decide::{Notice, Settle, event};
+use super::lanes::Lane;
 use super::status;
 use super::steps::{Reconciler, Step};
 use crate::Result;
@@ -298,10 +299,10 @@ impl Reconciler<'_> {
         };
         let recorder = self.ctx.recorder.clone();
         let reference = self.bot.object_ref(&());
-        let lane = self.ctx.lanes.bookkeeping();
+        let lanes = self.ctx.lanes.clone();
         tokio::spawn(
             async move {
-                let _turn = lane.acquire_owned().await;
+                let _turn = lanes.turn(Lane::Bookkeeping).await;
                 if let Err(error) = recorder.publish(&event, &reference).await {
                     warn!(%error, reason = event.reason, "could not publish an Event");
                 }

@@ -368,7 +368,7 @@ async fn run(client: &Client, n: u64, latency_ms: u64) -> (Value, Vec<f64>, Vec<
     // Ready, with what it cost.
     let ready = until_all_ready(client, &ns, n).await;
     let writes_at_ready = meetingbot_writes(client).await - writes_before;
-    let (peak_rss, _, cpu_to_ready) = process_usage(operator.pid());
+    let (peak_rss_to_ready, _, cpu_to_ready) = process_usage(operator.pid());
     let joins = admin.joins().await.unwrap();
     let joined: Vec<(String, Timestamp)> = joins
         .iter()
@@ -387,7 +387,8 @@ async fn run(client: &Client, n: u64, latency_ms: u64) -> (Value, Vec<f64>, Vec<
 
     // At rest: the bookkeeping after Ready (the record's annotation copy) done.
     let writes_at_rest = until_quiet(client).await - writes_before;
-    let (_, rest_rss, cpu_at_rest) = process_usage(operator.pid());
+    // VmHWM now: the peak until rest, bookkeeping after Ready included.
+    let (peak_rss, rest_rss, cpu_at_rest) = process_usage(operator.pid());
     let conflicts_to_rest = operator.log_text().matches(CONFLICT_LINE).count();
 
     // Restarted with all joined: nothing to do, so nothing done.
@@ -458,6 +459,7 @@ async fn run(client: &Client, n: u64, latency_ms: u64) -> (Value, Vec<f64>, Vec<
             "create_to_ready_p99_secs": percentile(&ready.create_to_ready, 0.99),
             "join_order_correlation": order,
             "rss_at_start_mib": mib(start_rss),
+            "peak_rss_mib_to_ready": mib(peak_rss_to_ready),
             "peak_rss_mib": mib(peak_rss),
             "rss_at_rest_mib": mib(rest_rss),
             "restarted_rss_mib": mib(restart_rss),
