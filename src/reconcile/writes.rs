@@ -221,15 +221,14 @@ impl Reconciler<'_> {
             meeting_bot_id = recorded.meeting_bot_id,
             "recorded the bot id"
         );
-        self.publish(
+        self.publish_later(
             EventType::Normal,
             event::JOINED,
             &format!(
                 "the avatar joined the meeting as {}",
                 recorded.meeting_bot_id
             ),
-        )
-        .await;
+        );
         if let (Some(target), Some(joined)) = (
             &self.bot.spec.write_connection_secret_to_ref,
             &settle.joined,
@@ -287,16 +286,21 @@ impl Reconciler<'_> {
         self.ctx.connection_secret_written(&self.bot, written);
     }
 
-    /// Publishes an Event off the path: in the bookkeeping lane, after this
-    /// reconcile's turn, so that no join waits for another bot's Event.
     pub(super) async fn publish(&self, type_: EventType, reason: &str, note: &str) {
-        let event = Event {
-            type_,
-            reason: reason.to_owned(),
-            note: Some(note.to_owned()),
-            action: "Reconcile".into(),
-            secondary: None,
-        };
+        if let Err(error) = self
+            .ctx
+            .recorder
+            .publish(&event(type_, reason, note), &self.bot.object_ref(&()))
+            .await
+        {
+            warn!(%error, reason, "could not publish an Event");
+        }
+    }
+
+    /// Publishes an Event off the path to Ready: in the bookkeeping lane,
+    /// once no join waits, so that no join waits for another bot's Event.
+    fn publish_later(&self, type_: EventType, reason: &str, note: &str) {
+        let event = event(type_, reason, note);
         let recorder = self.ctx.recorder.clone();
         let reference = self.bot.object_ref(&());
         let lanes = self.ctx.lanes.clone();
@@ -309,6 +313,16 @@ impl Reconciler<'_> {
             }
             .in_current_span(),
         );
+    }
+}
+
+fn event(type_: EventType, reason: &str, note: &str) -> Event {
+    Event {
+        type_,
+        reason: reason.to_owned(),
+        note: Some(note.to_owned()),
+        action: "Reconcile".into(),
+        secondary: None,
     }
 }
 
