@@ -217,9 +217,17 @@ async fn until_all_ready(client: &Client, ns: &str, n: u64) -> ReadyRun {
 async fn until_all_gone(client: &Client, ns: &str) -> f64 {
     let bots: Api<MeetingBot> = Api::namespaced(client.clone(), ns);
     let start = Instant::now();
-    bots.delete_collection(&DeleteParams::default(), &Default::default())
+    // At N = 5000 one deletecollection can outlast the API server's request
+    // timeout; it is idempotent, so it is sent again until it returns.
+    let mut tries = 0;
+    while let Err(error) = bots
+        .delete_collection(&DeleteParams::default(), &Default::default())
         .await
-        .expect("MeetingBots delete");
+    {
+        tries += 1;
+        assert!(tries < 10, "MeetingBots delete: {error}");
+        println!("deletecollection: {error}; sending it again");
+    }
     let mut timeline = Timeline::default();
     follow(bots, start, Timeline::all_gone, &mut timeline).await;
     start.elapsed().as_secs_f64()
