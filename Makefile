@@ -45,10 +45,14 @@ demo:
 demo-down:
 	@hack/demo.sh down
 
-.PHONY: bench chaos
-## bench: convergence, cost and restart figures for N MeetingBots against an API-server-only baseline (BENCH_N, BENCH_LATENCY_MS)
+.PHONY: bench bench-scaling chaos
+## bench: convergence, cost and restart figures for N MeetingBots against an API-server-only baseline (BENCH_N, BENCH_LATENCY_MS; BENCH_SCALING=1 runs bench-scaling)
 bench:
 	@$(CLUSTER)/with-cluster.sh cargo test --release --locked --test e2e bench:: -- --ignored --nocapture --test-threads=1
+
+## bench-scaling: the bench at N = 100, 1000 and 5000, each with its baseline (BENCH_SCALING_NS); table and plot against N in target/bench/
+bench-scaling:
+	@BENCH_SCALING=1 $(CLUSTER)/with-cluster.sh cargo test --release --locked --test e2e bench:: -- --ignored --nocapture --test-threads=1
 
 ## chaos: vendor faults, killed processes, a restarted API server, hostile input, leaked secrets (the short parts run in `make test`)
 chaos:

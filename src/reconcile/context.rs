@@ -4,6 +4,7 @@
 
 use super::connection_secret::Written;
 use super::decide::LeavePurpose;
+use super::lanes::{Lanes, OwnWrites};
 use super::memo::{Call, Memo};
 use super::metrics::Metrics;
 use super::secrets::{OperatorApiKey, SecretReader};
@@ -79,6 +80,10 @@ pub struct Context {
     /// Until a bot's session is read, it counts as read at start.
     pub(super) started_at: Timestamp,
     pub(super) gate: Gate,
+    /// Turns for reconciles: in order, joins first.
+    pub(super) lanes: Lanes,
+    /// What the operator's own writes returned, until the watch has it.
+    pub(super) own_writes: OwnWrites,
 }
 
 impl Context {
@@ -94,6 +99,7 @@ impl Context {
             controller: MANAGER.into(),
             instance: settings.instance.clone(),
         };
+        let lanes = Lanes::new(settings.concurrency);
         Arc::new(Context {
             recorder: Recorder::new(kube.clone(), reporter),
             secrets: SecretReader::new(kube.clone()),
@@ -106,6 +112,8 @@ impl Context {
             stores: Mutex::default(),
             started_at: Timestamp::now(),
             gate,
+            lanes,
+            own_writes: OwnWrites::default(),
         })
     }
 
@@ -260,6 +268,7 @@ impl Context {
     /// Drops everything remembered about an object that is going away.
     pub(super) fn forget(&self, uid: &str) {
         self.memos().remove(uid);
+        self.own_writes.forget(uid);
     }
 
     /// Counts MeetingBots by phase (and stalled reason, and deletion age)

@@ -48,11 +48,16 @@ pub(super) struct Reconciler<'a> {
 impl<'a> Reconciler<'a> {
     pub(super) fn new(bot: &MeetingBot, ctx: &'a Context) -> Result<Self> {
         let namespace = bot.namespace().ok_or(Error::MissingNamespace)?;
+        // Not from a cache older than this process's own last write of it.
+        let bot = ctx
+            .own_writes
+            .newer_than(bot)
+            .unwrap_or_else(|| bot.clone());
         Ok(Reconciler {
             ctx,
             api: Api::namespaced(ctx.kube.clone(), &namespace),
             namespace,
-            bot: bot.clone(),
+            bot,
         })
     }
 

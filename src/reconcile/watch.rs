@@ -4,6 +4,7 @@
 
 use super::context::Context;
 use super::decide::reason;
+use super::lanes::Lane;
 use super::metrics::ReconcileResult;
 use super::status::{READY, RECONCILING, STALLED};
 use super::steps::Reconciler;
@@ -176,6 +177,9 @@ fn controller_for(
             }
             // What was remembered of an object goes with it.
             watcher::Event::Delete(gone) => gone_ctx.forget(&gone.uid().unwrap_or_default()),
+            watcher::Event::Apply(seen) | watcher::Event::InitApply(seen) => {
+                gone_ctx.own_writes.observed(seen)
+            }
             _ => {}
         })
         .reflect(writer)
@@ -217,9 +221,9 @@ fn controller_for(
             .collect();
         refs
     };
-    let concurrency = ctx.settings.concurrency.max(1);
+    // Unbounded here: `--concurrency` is enforced by the lanes, in order (see `lanes`).
     Controller::for_stream(bot_events, reader)
-        .with_config(ControllerConfig::default().concurrency(concurrency))
+        .with_config(ControllerConfig::default().concurrency(0))
         .watches_stream(secret_events, referencing)
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
@@ -307,7 +311,32 @@ async fn report_error(ctx: Arc<Context>, watched: Arc<Watched>, reason: &str, me
     }
 }
 
+/// Waits for the object's turn (see `lanes`), then reconciles it. The
+/// reconcile itself is boxed so that a waiting turn holds only its arguments.
 async fn reconcile(watched: Arc<Watched>, ctx: Arc<Context>) -> Result<Action> {
+    let lane = match &*watched {
+        Watched::Valid(bot) => Lane::of(ctx.own_writes.newer_than(bot).as_ref().unwrap_or(bot)),
+        Watched::Invalid { .. } => Lane::Path,
+    };
+    let _turn = ctx.lanes.turn(lane).await;
+    // The wait may have been long: start from the cache as it is now.
+    let Some(watched) = latest(&ctx, &watched) else {
+        return Ok(Action::await_change());
+    };
+    Box::pin(reconcile_now(watched, ctx)).await
+}
+
+/// The object as the watch has it now; `None` when it is gone.
+fn latest(ctx: &Context, watched: &Watched) -> Option<Arc<Watched>> {
+    let key = ObjectRef::from_obj(watched);
+    ctx.stores
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .find_map(|store| store.get(&key))
+}
+
+async fn reconcile_now(watched: Arc<Watched>, ctx: Arc<Context>) -> Result<Action> {
     let metadata = watched.meta();
     let span = info_span!(
         "reconcile",

@@ -6,6 +6,7 @@
 use super::connection_secret;
 use super::context::MANAGER;
 use super::decide::{Health, Notice, Settle, event, reason};
+use super::lanes::Lane;
 use super::status;
 use super::steps::{Reconciler, Step};
 use crate::Result;
@@ -19,7 +20,7 @@ use kube::runtime::events::{Event, EventType};
 use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 use std::time::{Duration, Instant};
-use tracing::{error, info, warn};
+use tracing::{Instrument, error, info, warn};
 
 /// After a write conflict, how soon to look again (the watch brings the newer object).
 const CONFLICT_RETRY: Duration = Duration::from_millis(200);
@@ -56,7 +57,10 @@ impl Reconciler<'_> {
             )
             .await
         {
-            Ok(bot) => Ok(Step::Continue(bot, None)),
+            Ok(bot) => {
+                self.ctx.own_writes.wrote(&bot);
+                Ok(Step::Continue(bot, None))
+            }
             Err(error) if is_conflict(&error) => {
                 info!("the object changed meanwhile; starting over");
                 Ok(Step::Stop(Action::requeue(CONFLICT_RETRY)))
@@ -103,13 +107,16 @@ impl Reconciler<'_> {
             "metadata": { "resourceVersion": seen.resource_version() },
             "status": status,
         });
-        self.api
+        let written = self
+            .api
             .patch_status(
                 &seen.name_any(),
                 &PatchParams::apply(MANAGER).force(),
                 &Patch::Apply(&patch),
             )
-            .await
+            .await?;
+        self.ctx.own_writes.wrote(&written);
+        Ok(written)
     }
 
     /// Writes the settled status when it differs from what is there, then
@@ -209,15 +216,14 @@ impl Reconciler<'_> {
             meeting_bot_id = recorded.meeting_bot_id,
             "recorded the bot id"
         );
-        self.publish(
+        self.publish_later(
             EventType::Normal,
             event::JOINED,
             &format!(
                 "the avatar joined the meeting as {}",
                 recorded.meeting_bot_id
             ),
-        )
-        .await;
+        );
         if let (Some(target), Some(joined)) = (
             &self.bot.spec.write_connection_secret_to_ref,
             &settle.joined,
@@ -276,21 +282,42 @@ impl Reconciler<'_> {
     }
 
     pub(super) async fn publish(&self, type_: EventType, reason: &str, note: &str) {
-        let event = Event {
-            type_,
-            reason: reason.to_owned(),
-            note: Some(note.to_owned()),
-            action: "Reconcile".into(),
-            secondary: None,
-        };
         if let Err(error) = self
             .ctx
             .recorder
-            .publish(&event, &self.bot.object_ref(&()))
+            .publish(&event(type_, reason, note), &self.bot.object_ref(&()))
             .await
         {
             warn!(%error, reason, "could not publish an Event");
         }
+    }
+
+    /// Publishes an Event off the path to Ready: in the bookkeeping lane,
+    /// once no join waits, so that no join waits for another bot's Event.
+    fn publish_later(&self, type_: EventType, reason: &str, note: &str) {
+        let event = event(type_, reason, note);
+        let recorder = self.ctx.recorder.clone();
+        let reference = self.bot.object_ref(&());
+        let lanes = self.ctx.lanes.clone();
+        tokio::spawn(
+            async move {
+                let _turn = lanes.turn(Lane::Bookkeeping).await;
+                if let Err(error) = recorder.publish(&event, &reference).await {
+                    warn!(%error, reason = event.reason, "could not publish an Event");
+                }
+            }
+            .in_current_span(),
+        );
+    }
+}
+
+fn event(type_: EventType, reason: &str, note: &str) -> Event {
+    Event {
+        type_,
+        reason: reason.to_owned(),
+        note: Some(note.to_owned()),
+        action: "Reconcile".into(),
+        secondary: None,
     }
 }
 
