@@ -15,7 +15,7 @@ pub use outcome::{
 };
 pub use scrub::{REDACTED, Scrubber};
 pub use secret::{SecretString, WebsocketUrl, redact_query, scrub};
-pub use throttle::{DEFAULT_CALLS_PER_SECOND, Throttle};
+pub use throttle::{Admission, DEFAULT_CALLS_PER_SECOND, Throttle};
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::{Response, StatusCode, header};
@@ -132,9 +132,20 @@ impl Client {
         self.throttle.as_ref().map(|throttle| throttle.throttled())
     }
 
+    /// Waits until the process-wide bound lets one more call go out. Taken
+    /// before a call is recorded as in flight, so that a recorded call never
+    /// waits here (where a stopping replica could no longer see it go out).
+    pub async fn admit(&self) -> Admission {
+        match &self.throttle {
+            Some(throttle) => throttle.acquire().await,
+            None => Admission::unbounded(),
+        }
+    }
+
     /// `POST /liveai/sessions/{session_id}/join-meeting`.
     pub async fn join(
         &self,
+        admission: Admission,
         api_key: &SecretString,
         session_id: &str,
         request: &JoinRequest,
@@ -147,7 +158,7 @@ impl Client {
         });
         let secrets = request.scrubber(api_key);
         let response = match self
-            .send(api_key, session_id, "join-meeting", Some(&body))
+            .send(admission, api_key, session_id, "join-meeting", Some(&body))
             .await
         {
             Ok(response) => response,
@@ -184,6 +195,7 @@ impl Client {
     /// `POST /liveai/sessions/{session_id}/leave-meeting`.
     pub async fn leave(
         &self,
+        admission: Admission,
         api_key: &SecretString,
         session_id: &str,
         meeting_bot_id: &str,
@@ -191,7 +203,7 @@ impl Client {
         let body = serde_json::json!({ "meeting_bot_id": meeting_bot_id });
         let secrets = Scrubber::of(&[api_key]);
         let response = match self
-            .send(api_key, session_id, "leave-meeting", Some(&body))
+            .send(admission, api_key, session_id, "leave-meeting", Some(&body))
             .await
         {
             Ok(response) => response,
@@ -213,12 +225,17 @@ impl Client {
     }
 
     /// `GET /liveai/sessions/{session_id}`.
-    pub async fn session_status(&self, api_key: &SecretString, session_id: &str) -> SessionOutcome {
+    pub async fn session_status(
+        &self,
+        admission: Admission,
+        api_key: &SecretString,
+        session_id: &str,
+    ) -> SessionOutcome {
         let secrets = Scrubber::of(&[api_key]);
         let failed = |error: reqwest::Error| {
             SessionOutcome::Failed(transport_failure(transport_kind(&error), &error, &secrets))
         };
-        let response = match self.send(api_key, session_id, "", None).await {
+        let response = match self.send(admission, api_key, session_id, "", None).await {
             Ok(response) => response,
             Err(error) => return failed(error),
         };
@@ -276,17 +293,16 @@ impl Client {
         }
     }
 
-    /// Sends one call: a POST with `body` to `…/sessions/{id}/{action}`, or a GET of the session.
+    /// Sends one call: a POST with `body` to `…/sessions/{id}/{action}`, or
+    /// a GET of the session. The admission is spent here.
     async fn send(
         &self,
+        _admission: Admission,
         api_key: &SecretString,
         session_id: &str,
         action: &str,
         body: Option<&serde_json::Value>,
     ) -> Result<Response, reqwest::Error> {
-        if let Some(throttle) = &self.throttle {
-            throttle.acquire().await;
-        }
         let mut url = format!(
             "{}/liveai/sessions/{}",
             self.base_url,

@@ -10,6 +10,20 @@ use std::num::NonZeroU32;
 /// Calls per second when nothing is configured.
 pub const DEFAULT_CALLS_PER_SECOND: u32 = 20;
 
+/// Leave for one vendor call, given by the bound (or by a client without
+/// one): the client's call methods take it, so no call skips the bound.
+#[must_use = "an admission is for one call"]
+#[derive(Debug)]
+pub struct Admission(());
+
+impl Admission {
+    /// Leave for a client built without a bound (tools, tests); the
+    /// operator's own calls take theirs from [`Client::admit`](super::Client::admit).
+    pub fn unbounded() -> Admission {
+        Admission(())
+    }
+}
+
 /// A token bucket of `calls_per_second`, as deep as one second of calls.
 pub struct Throttle {
     limiter: DefaultDirectRateLimiter,
@@ -31,11 +45,12 @@ impl Throttle {
     }
 
     /// Waits until one more call may go out; counts the calls that had to wait.
-    pub async fn acquire(&self) {
+    pub async fn acquire(&self) -> Admission {
         if self.limiter.check().is_err() {
             self.throttled.inc();
             self.limiter.until_ready().await;
         }
+        Admission(())
     }
 
     /// How many calls had to wait, for `/metrics`.
@@ -54,7 +69,7 @@ mod tests {
         let throttle = Throttle::new(NonZeroU32::new(10).unwrap());
         let start = Instant::now();
         for _ in 0..10 {
-            throttle.acquire().await;
+            let _ = throttle.acquire().await;
         }
         assert_eq!(
             throttle.throttled().get(),
@@ -63,7 +78,7 @@ mod tests {
         );
         assert!(start.elapsed() < Duration::from_millis(90));
         for _ in 0..5 {
-            throttle.acquire().await;
+            let _ = throttle.acquire().await;
         }
         assert_eq!(throttle.throttled().get(), 5);
         // Five more at 10 per second take about half a second.

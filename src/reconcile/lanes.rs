@@ -2,6 +2,11 @@
 //! their objects appear, joins before bookkeeping, and a reconcile starts from
 //! the operator's own last write when the watch has not yet brought it.
 //!
+//! A turn bounds the work at the API server, not the wait for the vendor: a
+//! join or leave steps aside while its call is out (see [`Turn::step_aside`]),
+//! so that a slow vendor does not idle the API server's capacity, and its
+//! result is written without waiting for a new turn.
+//!
 //! The controller itself runs unbounded: its queue hands out held objects in
 //! no particular order, so under a burst the bots created last could join
 //! first. Instead each reconcile waits here for a turn, on a fair (first come,
@@ -55,12 +60,21 @@ impl Lanes {
         }
     }
 
-    /// Waits for a turn in `lane`, after everyone who asked before. A turn
+    /// Waits for a turn in `lane`, after everyone who asked before.
+    pub(super) async fn turn(&self, lane: Lane) -> Turn {
+        Turn {
+            permit: Mutex::new(Some(self.permit(lane).await)),
+            lanes: self.clone(),
+            lane,
+        }
+    }
+
+    /// A turn
     /// in the bookkeeping lane is taken only while the path lane has room:
     /// under a burst, the record's copies, session polls and Events wait
     /// until no join is waiting (each was made safe to wait: the record is in
     /// status, and a poll only learns sooner that a session ended).
-    pub(super) async fn turn(&self, lane: Lane) -> OwnedSemaphorePermit {
+    async fn permit(&self, lane: Lane) -> OwnedSemaphorePermit {
         let acquire = |semaphore: &Arc<Semaphore>| {
             semaphore
                 .clone()
@@ -78,6 +92,35 @@ impl Lanes {
                 tokio::time::sleep(YIELD).await;
             },
         }
+    }
+}
+
+/// One reconcile's turn, held until it ends or steps aside.
+pub(super) struct Turn {
+    permit: Mutex<Option<OwnedSemaphorePermit>>,
+    lanes: Lanes,
+    lane: Lane,
+}
+
+impl Turn {
+    fn permit(&self) -> MutexGuard<'_, Option<OwnedSemaphorePermit>> {
+        self.permit.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Lets the next reconcile go while this one waits for the vendor; what
+    /// follows the call (writing its result) goes on without a turn.
+    pub(super) fn step_aside(&self) {
+        self.permit().take();
+    }
+
+    /// Before a further call that changes a meeting: waits in line again if
+    /// this reconcile stepped aside.
+    pub(super) async fn take_back(&self) {
+        if self.permit().is_some() {
+            return;
+        }
+        let permit = self.lanes.permit(self.lane).await;
+        *self.permit() = Some(permit);
     }
 }
 
@@ -205,6 +248,20 @@ mod tests {
         );
         drop(join);
         let _turn = lanes.turn(Lane::Bookkeeping).await;
+    }
+
+    #[tokio::test]
+    async fn a_turn_stepped_aside_lets_the_next_go_and_is_taken_back_in_line() {
+        let lanes = Lanes::new(1);
+        let join = lanes.turn(Lane::Path).await;
+        let waiting = tokio::time::timeout(Duration::from_millis(100), lanes.turn(Lane::Path));
+        assert!(waiting.await.is_err(), "the one turn is taken");
+        join.step_aside();
+        let next = lanes.turn(Lane::Path).await;
+        let back = tokio::time::timeout(Duration::from_millis(100), join.take_back());
+        assert!(back.await.is_err(), "taking a turn back waits in line");
+        drop(next);
+        join.take_back().await;
     }
 
     #[tokio::test]

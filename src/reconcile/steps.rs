@@ -4,6 +4,7 @@
 
 use super::context::Context;
 use super::decide::{Facts, JustJoined, Learned, LeavePurpose, Plan, SecretProblem, decide, event};
+use super::lanes::Turn;
 use super::memo::Call;
 use super::metrics::Endpoint;
 use super::secrets::SecretKeyRef;
@@ -11,7 +12,9 @@ use crate::api::{
     FINALIZER, JoinAttempt, MeetingBot, Platform, RecordedBot, annotation, forgotten_annotations,
     joined_annotations,
 };
-use crate::lemonslice::{JoinOutcome, JoinRequest, LeaveOutcome, SecretString, SessionOutcome};
+use crate::lemonslice::{
+    Admission, JoinOutcome, JoinRequest, LeaveOutcome, SecretString, SessionOutcome,
+};
 use crate::{Error, Result};
 use jiff::Timestamp;
 use kube::runtime::controller::Action;
@@ -38,6 +41,8 @@ pub(super) enum Step {
 
 pub(super) struct Reconciler<'a> {
     pub(super) ctx: &'a Context,
+    /// This reconcile's turn (see `lanes`): given up while a join or leave is out.
+    turn: &'a Turn,
     pub(super) api: Api<MeetingBot>,
     pub(super) namespace: String,
     /// The object as this reconcile last saw or wrote it: every write of the
@@ -46,7 +51,7 @@ pub(super) struct Reconciler<'a> {
 }
 
 impl<'a> Reconciler<'a> {
-    pub(super) fn new(bot: &MeetingBot, ctx: &'a Context) -> Result<Self> {
+    pub(super) fn new(bot: &MeetingBot, ctx: &'a Context, turn: &'a Turn) -> Result<Self> {
         let namespace = bot.namespace().ok_or(Error::MissingNamespace)?;
         // Not from a cache older than this process's own last write of it.
         let bot = ctx
@@ -55,6 +60,7 @@ impl<'a> Reconciler<'a> {
             .unwrap_or_else(|| bot.clone());
         Ok(Reconciler {
             ctx,
+            turn,
             api: Api::namespaced(ctx.kube.clone(), &namespace),
             namespace,
             bot,
@@ -209,8 +215,13 @@ impl<'a> Reconciler<'a> {
             Ok(key) => key,
             Err(problem) => return Ok(self.learned(Learned::SecretMissing(problem))),
         };
+        let admission = self.ctx.vendor.admit().await;
         let started = Instant::now();
-        let outcome = self.ctx.vendor.session_status(&api_key, session_id).await;
+        let outcome = self
+            .ctx
+            .vendor
+            .session_status(admission, &api_key, session_id)
+            .await;
         let status = match &outcome {
             SessionOutcome::Status(_) => Some(200),
             SessionOutcome::Failed(failure) => failure.status,
@@ -238,6 +249,7 @@ impl<'a> Reconciler<'a> {
     }
 
     async fn join(&self, attempt: JoinAttempt) -> Result<Step> {
+        self.turn.take_back().await;
         let spec = &self.bot.spec;
         let token_ref = self.secret_at(
             &spec.broadcast_token_secret_ref.name,
@@ -261,6 +273,8 @@ impl<'a> Reconciler<'a> {
             broadcast_token,
             bot_name: spec.bot_name.clone(),
         };
+        // Before the record: a recorded join must not then wait for the bound.
+        let admission = self.ctx.vendor.admit().await;
         if !self.may_call() {
             return Ok(Step::Stop(Action::await_change()));
         }
@@ -288,11 +302,12 @@ impl<'a> Reconciler<'a> {
             }
         };
 
+        self.turn.step_aside();
         let started = Instant::now();
         let outcome = self
             .ctx
             .vendor
-            .join(&api_key, &attempt.session_id, &request)
+            .join(admission, &api_key, &attempt.session_id, &request)
             .await;
         let status = match &outcome {
             JoinOutcome::Joined(_) => Some(200),
@@ -357,10 +372,12 @@ impl<'a> Reconciler<'a> {
     }
 
     async fn leave(&self, recorded: RecordedBot, purpose: LeavePurpose) -> Result<Step> {
+        self.turn.take_back().await;
         let api_key = match self.api_key(true).await? {
             Ok(key) => key,
             Err(problem) => return Ok(self.learned(Learned::SecretMissing(problem))),
         };
+        let admission = self.ctx.vendor.admit().await;
         if !self.may_call() {
             return Ok(Step::Stop(Action::await_change()));
         }
@@ -375,7 +392,8 @@ impl<'a> Reconciler<'a> {
             )
             .await;
         }
-        match self.call_leave(&api_key, &recorded).await {
+        self.turn.step_aside();
+        match self.call_leave(admission, &api_key, &recorded).await {
             LeaveOutcome::Left => {
                 self.ctx.forget_failures(&self.bot);
                 self.ctx
@@ -404,6 +422,7 @@ impl<'a> Reconciler<'a> {
     /// Calls leave and counts it.
     pub(super) async fn call_leave(
         &self,
+        admission: Admission,
         api_key: &SecretString,
         recorded: &RecordedBot,
     ) -> LeaveOutcome {
@@ -411,7 +430,12 @@ impl<'a> Reconciler<'a> {
         let outcome = self
             .ctx
             .vendor
-            .leave(api_key, &recorded.session_id, &recorded.meeting_bot_id)
+            .leave(
+                admission,
+                api_key,
+                &recorded.session_id,
+                &recorded.meeting_bot_id,
+            )
             .await;
         let status = match &outcome {
             LeaveOutcome::Left => Some(200),

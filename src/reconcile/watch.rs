@@ -4,7 +4,7 @@
 
 use super::context::Context;
 use super::decide::reason;
-use super::lanes::Lane;
+use super::lanes::{Lane, Turn};
 use super::metrics::ReconcileResult;
 use super::status::{READY, RECONCILING, STALLED};
 use super::steps::Reconciler;
@@ -318,12 +318,12 @@ async fn reconcile(watched: Arc<Watched>, ctx: Arc<Context>) -> Result<Action> {
         Watched::Valid(bot) => Lane::of(ctx.own_writes.newer_than(bot).as_ref().unwrap_or(bot)),
         Watched::Invalid { .. } => Lane::Path,
     };
-    let _turn = ctx.lanes.turn(lane).await;
+    let turn = ctx.lanes.turn(lane).await;
     // The wait may have been long: start from the cache as it is now.
     let Some(watched) = latest(&ctx, &watched) else {
         return Ok(Action::await_change());
     };
-    Box::pin(reconcile_now(watched, ctx)).await
+    Box::pin(reconcile_now(watched, ctx, turn)).await
 }
 
 /// The object as the watch has it now; `None` when it is gone.
@@ -336,7 +336,7 @@ fn latest(ctx: &Context, watched: &Watched) -> Option<Arc<Watched>> {
         .find_map(|store| store.get(&key))
 }
 
-async fn reconcile_now(watched: Arc<Watched>, ctx: Arc<Context>) -> Result<Action> {
+async fn reconcile_now(watched: Arc<Watched>, ctx: Arc<Context>, turn: Turn) -> Result<Action> {
     let metadata = watched.meta();
     let span = info_span!(
         "reconcile",
@@ -346,7 +346,12 @@ async fn reconcile_now(watched: Arc<Watched>, ctx: Arc<Context>) -> Result<Actio
     );
     let started = Instant::now();
     let result = match &*watched {
-        Watched::Valid(bot) => Reconciler::new(bot, &ctx)?.run().instrument(span).await,
+        Watched::Valid(bot) => {
+            Reconciler::new(bot, &ctx, &turn)?
+                .run()
+                .instrument(span)
+                .await
+        }
         Watched::Invalid {
             metadata,
             problem,

@@ -238,7 +238,10 @@ impl Reconciler<'_> {
     /// its id, the only place left to find it.
     async fn take_out_unrecorded(&self, recorded: &RecordedBot) -> Result<Action> {
         let left = match self.api_key(true).await? {
-            Ok(api_key) => self.call_leave(&api_key, recorded).await == LeaveOutcome::Left,
+            Ok(api_key) => {
+                let admission = self.ctx.vendor.admit().await;
+                self.call_leave(admission, &api_key, recorded).await == LeaveOutcome::Left
+            }
             Err(_) => false,
         };
         if !left {

@@ -5,8 +5,8 @@
 use crate::support::{API_KEY, BROADCAST_TOKEN};
 use fake_lemonslice::{Config as FakeConfig, FakeServer, Faults};
 use meetingbot_operator::lemonslice::{
-    Client, ClientConfig, FailureKind, JoinOutcome, JoinRequest, LeaveOutcome, SecretString,
-    SessionOutcome, SessionStatus,
+    Admission, Client, ClientConfig, FailureKind, JoinOutcome, JoinRequest, LeaveOutcome,
+    SecretString, SessionOutcome, SessionStatus,
 };
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -57,7 +57,10 @@ fn injected(status: u16) -> Faults {
 async fn join_and_leave_succeed() {
     let fake = fake_with(Faults::default()).await;
     let client = client_for(&format!("{}/api", fake.url()));
-    let JoinOutcome::Joined(joined) = client.join(&key(), "session-a", &request()).await else {
+    let JoinOutcome::Joined(joined) = client
+        .join(Admission::unbounded(), &key(), "session-a", &request())
+        .await
+    else {
         panic!("joined");
     };
     let live = fake.admin().bots().await.unwrap();
@@ -71,7 +74,12 @@ async fn join_and_leave_succeed() {
     );
     assert_eq!(
         client
-            .leave(&key(), "session-a", &joined.meeting_bot_id)
+            .leave(
+                Admission::unbounded(),
+                &key(),
+                "session-a",
+                &joined.meeting_bot_id
+            )
             .await,
         LeaveOutcome::Left
     );
@@ -79,7 +87,12 @@ async fn join_and_leave_succeed() {
     // A bot that is already gone: leave got what it wanted.
     assert_eq!(
         client
-            .leave(&key(), "session-a", &joined.meeting_bot_id)
+            .leave(
+                Admission::unbounded(),
+                &key(),
+                "session-a",
+                &joined.meeting_bot_id
+            )
             .await,
         LeaveOutcome::Left
     );
@@ -93,7 +106,9 @@ async fn refusals_prove_that_no_bot_was_created() {
     ];
     for (status, kind, retryable) in cases {
         let fake = fake_with(injected(status)).await;
-        let outcome = client_for(&fake.url()).join(&key(), "s", &request()).await;
+        let outcome = client_for(&fake.url())
+            .join(Admission::unbounded(), &key(), "s", &request())
+            .await;
         let JoinOutcome::NotJoined(failure) = outcome else {
             panic!("{status} is NotJoined: {outcome:?}");
         };
@@ -113,7 +128,10 @@ async fn refusals_prove_that_no_bot_was_created() {
     let fake = fake_with(Faults::default()).await;
     let client = client_for(&fake.url());
     let wrong_key = SecretString::new("not-the-key-9876");
-    let JoinOutcome::NotJoined(failure) = client.join(&wrong_key, "s", &request()).await else {
+    let JoinOutcome::NotJoined(failure) = client
+        .join(Admission::unbounded(), &wrong_key, "s", &request())
+        .await
+    else {
         panic!("401 is NotJoined");
     };
     assert_eq!(
@@ -124,7 +142,9 @@ async fn refusals_prove_that_no_bot_was_created() {
 
     let mut bad = request();
     bad.livekit_url = "https://not-websocket.example".into();
-    let JoinOutcome::NotJoined(failure) = client.join(&key(), "s", &bad).await else {
+    let JoinOutcome::NotJoined(failure) =
+        client.join(Admission::unbounded(), &key(), "s", &bad).await
+    else {
         panic!("422 is NotJoined");
     };
     assert_eq!(failure.kind, FailureKind::InvalidRequest);
@@ -134,7 +154,10 @@ async fn refusals_prove_that_no_bot_was_created() {
         .set_session_status("queued", "QUEUED")
         .await
         .unwrap();
-    let JoinOutcome::NotJoined(failure) = client.join(&key(), "queued", &request()).await else {
+    let JoinOutcome::NotJoined(failure) = client
+        .join(Admission::unbounded(), &key(), "queued", &request())
+        .await
+    else {
         panic!("409 is NotJoined");
     };
     assert_eq!(failure.kind, FailureKind::Conflict);
@@ -152,13 +175,18 @@ async fn an_unknown_session_is_not_found() {
     .await
     .unwrap();
     let client = client_for(&fake.url());
-    let JoinOutcome::NotJoined(failure) = client.join(&key(), "unknown", &request()).await else {
+    let JoinOutcome::NotJoined(failure) = client
+        .join(Admission::unbounded(), &key(), "unknown", &request())
+        .await
+    else {
         panic!("404 is NotJoined");
     };
     assert_eq!(failure.kind, FailureKind::NotFound);
     assert_eq!(failure.kind.reason(), "SessionNotFound");
     assert_eq!(
-        client.session_status(&key(), "known").await,
+        client
+            .session_status(Admission::unbounded(), &key(), "known")
+            .await,
         SessionOutcome::Status(SessionStatus::Active)
     );
 }
@@ -169,13 +197,16 @@ async fn a_connection_refused_before_sending_is_not_joined_and_retryable() {
     let url = format!("http://{}", closed.local_addr().unwrap());
     drop(closed);
     let client = client_for(&url);
-    let JoinOutcome::NotJoined(failure) = client.join(&key(), "s", &request()).await else {
+    let JoinOutcome::NotJoined(failure) = client
+        .join(Admission::unbounded(), &key(), "s", &request())
+        .await
+    else {
         panic!("connection refused is NotJoined");
     };
     assert_eq!(failure.kind, FailureKind::ConnectFailed);
     assert!(failure.kind.retryable());
     assert!(matches!(
-        client.leave(&key(), "s", "b").await,
+        client.leave(Admission::unbounded(), &key(), "s", "b").await,
         LeaveOutcome::Retryable(_)
     ));
 }
@@ -184,7 +215,9 @@ async fn a_connection_refused_before_sending_is_not_joined_and_retryable() {
 async fn server_errors_and_broken_answers_leave_the_outcome_unknown() {
     for status in [500, 502, 504] {
         let fake = fake_with(injected(status)).await;
-        let outcome = client_for(&fake.url()).join(&key(), "s", &request()).await;
+        let outcome = client_for(&fake.url())
+            .join(Admission::unbounded(), &key(), "s", &request())
+            .await;
         assert!(
             matches!(outcome, JoinOutcome::Unknown(_)),
             "{status}: {outcome:?}"
@@ -197,7 +230,9 @@ async fn server_errors_and_broken_answers_leave_the_outcome_unknown() {
         ..Default::default()
     })
     .await;
-    let outcome = client_for(&fake.url()).join(&key(), "s", &request()).await;
+    let outcome = client_for(&fake.url())
+        .join(Admission::unbounded(), &key(), "s", &request())
+        .await;
     assert!(matches!(outcome, JoinOutcome::Unknown(_)), "{outcome:?}");
     assert_eq!(
         fake.admin().bots().await.unwrap().len(),
@@ -212,7 +247,9 @@ async fn server_errors_and_broken_answers_leave_the_outcome_unknown() {
         ..Default::default()
     })
     .await;
-    let outcome = client_for(&fake.url()).join(&key(), "s", &request()).await;
+    let outcome = client_for(&fake.url())
+        .join(Admission::unbounded(), &key(), "s", &request())
+        .await;
     let JoinOutcome::Unknown(failure) = outcome else {
         panic!("a timeout after sending is Unknown");
     };
@@ -263,7 +300,7 @@ async fn answers_outside_the_contract_are_classified() {
     ];
     for (answer, expected) in cases {
         let outcome = client_for(&canned(answer).await)
-            .join(&key(), "s", &request())
+            .join(Admission::unbounded(), &key(), "s", &request())
             .await;
         assert!(expected(&outcome), "{answer:?} → {outcome:?}");
     }
@@ -281,7 +318,7 @@ async fn no_secret_appears_in_errors_or_requests() {
     );
     let echo: &'static str = Box::leak(echo.into_boxed_str());
     let outcome = client_for(&canned(echo).await)
-        .join(&key(), "s", &request())
+        .join(Admission::unbounded(), &key(), "s", &request())
         .await;
     let JoinOutcome::NotJoined(failure) = &outcome else {
         panic!("422 is NotJoined: {outcome:?}");
@@ -289,7 +326,9 @@ async fn no_secret_appears_in_errors_or_requests() {
     assert!(failure.detail.contains("[redacted]"), "{}", failure.detail);
 
     let fake = fake_with(Faults::default()).await;
-    let joined = client_for(&fake.url()).join(&key(), "s", &request()).await;
+    let joined = client_for(&fake.url())
+        .join(Admission::unbounded(), &key(), "s", &request())
+        .await;
     let JoinOutcome::Joined(bot) = &joined else {
         panic!("joined")
     };

@@ -236,7 +236,17 @@ async fn the_connection_secret_is_written_owned_and_collected() {
         name: "agent-connection".into(),
     });
     create_bot(&client, &ns, "connected", spec).await;
-    let bot = wait_for_condition(&client, &ns, "connected", "Ready", Some("Joined"), SETTLE).await;
+    wait_for_condition(&client, &ns, "connected", "Ready", Some("Joined"), SETTLE).await;
+    // The Secret follows Ready; its condition says when the agent may mount it.
+    let bot = wait_for_condition(
+        &client,
+        &ns,
+        "connected",
+        "ConnectionSecretReady",
+        Some("ConnectionSecretWritten"),
+        SETTLE,
+    )
+    .await;
     let status = bot.status.clone().unwrap();
     let shown = status.websocket_url.unwrap();
     assert!(!shown.contains("token="), "status keeps no token: {shown}");
