@@ -23,6 +23,7 @@ mod processes;
 mod vendor;
 mod writers;
 
+use fake_lemonslice::{Admin, FakeServer, Faults};
 use futures::StreamExt;
 use kube::api::PostParams;
 use kube::{Api, Client};
@@ -51,4 +52,13 @@ async fn create_bots(client: &Client, ns: &str, range: std::ops::Range<usize>) {
             }
         })
         .await;
+}
+
+/// A scenario's namespace (with the broadcast token's Secret) and a fake
+/// that injects `faults` from the start.
+async fn prepared_with(prefix: &str, faults: Faults) -> (Client, String, FakeServer, Admin) {
+    let (client, ns, fake) = crate::support::prepared(prefix).await;
+    let admin = fake.admin();
+    admin.set_faults(&faults).await.unwrap();
+    (client, ns, fake, admin)
 }

@@ -3,6 +3,7 @@
 //! replica first).
 
 use super::harness::{Disrupted, Scenario, alongside_churn};
+use super::prepared_with;
 use crate::support::*;
 use fake_lemonslice::{FakeServer, Faults};
 use rand::Rng;
@@ -21,17 +22,16 @@ fn leader_elected(ns: &str, fake: &FakeServer, identity: &str) -> OperatorOption
 }
 
 async fn killed_operator(bots: usize, kills: usize) {
-    let (client, ns, fake) = prepared("chaos-kill").await;
-    let admin = fake.admin();
     // Slow joins, so that kills land while calls are in flight.
-    admin
-        .set_faults(&Faults {
+    let (client, ns, fake, admin) = prepared_with(
+        "chaos-kill",
+        Faults {
             latency_ms: 150,
             jitter_ms: 150,
             ..Default::default()
-        })
-        .await
-        .unwrap();
+        },
+    )
+    .await;
     let options = OperatorOptions::new(&ns, &fake);
     let killer = async {
         let mut stopped = Vec::new();
@@ -70,16 +70,15 @@ async fn killed_operator_full() {
 async fn leader_failover_under_churn() {
     let bots = 200;
     let kills = 10;
-    let (client, ns, fake) = prepared("chaos-leader").await;
-    let admin = fake.admin();
-    admin
-        .set_faults(&Faults {
+    let (client, ns, fake, admin) = prepared_with(
+        "chaos-leader",
+        Faults {
             latency_ms: 100,
             jitter_ms: 100,
             ..Default::default()
-        })
-        .await
-        .unwrap();
+        },
+    )
+    .await;
     let replica = |identity: usize| leader_elected(&ns, &fake, &format!("replica-{identity}"));
     let failover = async {
         let mut stopped = Vec::new();
@@ -109,17 +108,16 @@ async fn leader_failover_under_churn() {
 /// new replica starts first, then the old one gets SIGTERM (as a Deployment's
 /// rolling update does). A graceful stop must leave no outcome unknown.
 async fn rolling_updates(bots: usize, updates: usize) {
-    let (client, ns, fake) = prepared("chaos-rolling").await;
-    let admin = fake.admin();
-    admin
-        .set_faults(&Faults {
+    let (client, ns, fake, admin) = prepared_with(
+        "chaos-rolling",
+        Faults {
             latency_ms: 500,
             jitter_ms: 1000,
             endpoints: vec!["join".into(), "leave".into()],
             ..Default::default()
-        })
-        .await
-        .unwrap();
+        },
+    )
+    .await;
     let replica = |identity: usize| leader_elected(&ns, &fake, &format!("pod-{identity}"));
     let rolling = async {
         let mut stopped = Vec::new();

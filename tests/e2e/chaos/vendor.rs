@@ -3,14 +3,14 @@
 
 use super::create_bots;
 use super::harness::{DuplicateWatch, Scenario, conclude};
+use super::prepared_with;
 use crate::support::*;
 use fake_lemonslice::Faults;
 
 async fn vendor_faults(bots: usize) {
-    let (client, ns, fake) = prepared("chaos-faults").await;
-    let admin = fake.admin();
-    admin
-        .set_faults(&Faults {
+    let (client, ns, fake, admin) = prepared_with(
+        "chaos-faults",
+        Faults {
             // 10 % 429, 10 % 503, 5 % 502: uniform draws from these five.
             error_rate: 0.25,
             error_statuses: vec![429, 503, 429, 503, 502],
@@ -18,9 +18,9 @@ async fn vendor_faults(bots: usize) {
             drop_join_rate: 0.05,
             latency_ms: 20,
             ..Default::default()
-        })
-        .await
-        .unwrap();
+        },
+    )
+    .await;
     let operator = Operator::start(&OperatorOptions::new(&ns, &fake)).await;
     let watch = DuplicateWatch::start(admin.clone());
 

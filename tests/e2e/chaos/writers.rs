@@ -3,6 +3,7 @@
 
 use super::bot_spec;
 use super::harness::{Disrupted, Scenario, alongside_churn};
+use super::prepared_with;
 use crate::support::*;
 use fake_lemonslice::Faults;
 use kube::api::PostParams;
@@ -15,16 +16,15 @@ use std::time::Duration;
 /// (annotations and finalizer gone), and copies of joined MeetingBots
 /// created under new names (the record of another object).
 async fn replaced_and_copied(bots: usize) {
-    let (client, ns, fake) = prepared("chaos-copies").await;
-    let admin = fake.admin();
-    admin
-        .set_faults(&Faults {
+    let (client, ns, fake, admin) = prepared_with(
+        "chaos-copies",
+        Faults {
             latency_ms: 50,
             jitter_ms: 100,
             ..Default::default()
-        })
-        .await
-        .unwrap();
+        },
+    )
+    .await;
     let operator = Operator::start(&OperatorOptions::new(&ns, &fake)).await;
     let api: Api<MeetingBot> = Api::namespaced(client.clone(), &ns);
     let others = async {
