@@ -23,7 +23,7 @@ cluster-up:
 cluster-down:
 	@$(CLUSTER)/down.sh
 
-## test: unit and integration tests, against the local control plane
+## test: unit and integration tests and the small chaos scenarios, against the local control plane (reused if running, else started and stopped afterwards)
 test:
 	@$(CLUSTER)/with-cluster.sh cargo test --workspace --locked --all-targets
 
@@ -32,21 +32,22 @@ lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 
-## crds: regenerate crds/meetingbot.yaml from the Rust types
+## crds: regenerate crds/meetingbot.yaml from the Rust types, and its copy in the Helm chart
 crds:
 	cargo run --quiet --locked -- crd > crds/meetingbot.yaml
+	cp crds/meetingbot.yaml charts/meetingbot-operator/crds/meetingbot.yaml
 
 .PHONY: demo demo-down
 ## demo: the whole mission on this machine (control plane, fake LemonSlice, operator, examples/)
 demo:
 	@hack/demo.sh
 
-## demo-down: stop what `make demo` started
+## demo-down: stop the demo's operator and fake LemonSlice, and the local control plane (also when `make demo` found it running)
 demo-down:
 	@hack/demo.sh down
 
 .PHONY: bench bench-scaling chaos
-## bench: convergence, cost and restart figures for N MeetingBots against an API-server-only baseline (BENCH_N, BENCH_LATENCY_MS; BENCH_SCALING=1 runs bench-scaling)
+## bench: convergence, cost and restart figures for N MeetingBots against an API-server-only baseline (BENCH_N, BENCH_LATENCY_MS; BENCH_SCALING=1 runs bench-scaling); results and plot in target/bench/
 bench:
 	@$(CLUSTER)/with-cluster.sh cargo test --release --locked --test e2e bench:: -- --ignored --nocapture --test-threads=1
 
@@ -54,7 +55,7 @@ bench:
 bench-scaling:
 	@BENCH_SCALING=1 $(CLUSTER)/with-cluster.sh cargo test --release --locked --test e2e bench:: -- --ignored --nocapture --test-threads=1
 
-## chaos: vendor faults, killed processes, a restarted API server, hostile input, leaked secrets (the short parts run in `make test`)
+## chaos: every chaos scenario, small and full size (vendor faults, killed operator, leader failover, rolling updates, replaced and copied MeetingBots, a restarted kube-apiserver, hostile input), checked for duplicate bots, bots left behind and leaked secrets; prints their table
 chaos:
 	@rm -f target/chaos/table.md
 	@$(CLUSTER)/with-cluster.sh cargo test --release --locked --test e2e chaos:: -- --include-ignored --nocapture --test-threads=1

@@ -1,0 +1,74 @@
+//! Other writers of MeetingBots under churn: `kubectl replace` of the
+//! original manifest, and copies of joined MeetingBots under new names.
+
+use super::bot_spec;
+use super::harness::{Disrupted, Scenario, alongside_churn};
+use super::prepared_with;
+use crate::support::*;
+use fake_lemonslice::Faults;
+use kube::api::PostParams;
+use kube::{Api, ResourceExt};
+use meetingbot_operator::api::{MeetingBot, annotation};
+use rand::Rng;
+use std::time::Duration;
+
+/// Other writers under churn: `kubectl replace` of the original manifest
+/// (annotations and finalizer gone), and copies of joined MeetingBots
+/// created under new names (the record of another object).
+async fn replaced_and_copied(bots: usize) {
+    let (client, ns, fake, admin) = prepared_with(
+        "chaos-copies",
+        Faults {
+            latency_ms: 50,
+            jitter_ms: 100,
+            ..Default::default()
+        },
+    )
+    .await;
+    let operator = Operator::start(&OperatorOptions::new(&ns, &fake)).await;
+    let api: Api<MeetingBot> = Api::namespaced(client.clone(), &ns);
+    let others = async {
+        let (mut replaced, mut copied) = (0, 0);
+        for round in 0..bots {
+            tokio::time::sleep(Duration::from_millis(rand::rng().random_range(20..100))).await;
+            let i = rand::rng().random_range(0..bots);
+            let name = format!("bot-{i}");
+            let Ok(current) = api.get(&name).await else {
+                continue;
+            };
+            if current.metadata.deletion_timestamp.is_some() {
+                continue;
+            }
+            if round % 2 == 0 {
+                let mut manifest = MeetingBot::new(&name, bot_spec(&ns, i));
+                manifest.metadata.resource_version = current.resource_version();
+                replaced += usize::from(
+                    api.replace(&name, &PostParams::default(), &manifest)
+                        .await
+                        .is_ok(),
+                );
+            } else if current.annotation(annotation::RECORD_UID).is_some() {
+                let copy = crate::record::copy_of(&current, &format!("copy-{round}"));
+                copied += usize::from(api.create(&PostParams::default(), &copy).await.is_ok());
+            }
+        }
+        Disrupted {
+            injected: format!("{replaced} replaces, {copied} copies"),
+            running: vec![operator],
+            stopped: Vec::new(),
+        }
+    };
+    let scenario = Scenario::new("replaced and copied", bots, &ns);
+    alongside_churn(scenario, &client, &admin, others).await;
+}
+
+#[tokio::test]
+async fn replaced_and_copied_small() {
+    replaced_and_copied(16).await;
+}
+
+#[tokio::test]
+#[ignore = "run by make chaos"]
+async fn replaced_and_copied_full() {
+    replaced_and_copied(200).await;
+}
