@@ -4,6 +4,7 @@
 
 use super::connection_secret::Written;
 use super::decide::LeavePurpose;
+use super::events::Events;
 use super::lanes::{Lanes, OwnWrites};
 use super::memo::{Call, Memo};
 use super::metrics::Metrics;
@@ -15,7 +16,7 @@ use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
 use kube::api::PartialObjectMeta;
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Reporter;
 use kube::runtime::reflector::Store;
 use rand::Rng;
 use std::collections::HashMap;
@@ -73,7 +74,7 @@ pub struct Context {
     pub(super) operator_key: OperatorApiKey,
     pub(super) secrets: SecretReader,
     memos: Mutex<HashMap<String, Memo>>,
-    pub(super) recorder: Recorder,
+    pub(super) events: Events,
     pub(super) settings: Settings,
     pub(super) metrics: Metrics,
     pub(super) stores: Mutex<Vec<Store<Watched>>>,
@@ -101,7 +102,7 @@ impl Context {
         };
         let lanes = Lanes::new(settings.concurrency);
         Arc::new(Context {
-            recorder: Recorder::new(kube.clone(), reporter),
+            events: Events::new(kube.clone(), reporter),
             secrets: SecretReader::new(kube.clone()),
             kube,
             vendor,

@@ -15,6 +15,7 @@
 //! the bookkeeping of bots already joined (the record's annotation copy,
 //! session polls) and for Events, so that none of it delays a new join.
 
+use super::watch::drop_unread;
 use crate::api::{BotRecord, MeetingBot};
 use futures::FutureExt;
 use kube::ResourceExt;
@@ -143,13 +144,13 @@ impl OwnWrites {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Remembers what a write returned (less managedFields, read by nobody).
+    /// Remembers what a write returned (less what nobody reads).
     pub(super) fn wrote(&self, bot: &MeetingBot) {
         let (Some(uid), Some(_)) = (bot.uid(), version(bot)) else {
             return;
         };
         let mut bot = bot.clone();
-        bot.metadata.managed_fields = None;
+        drop_unread(&mut bot.metadata);
         let mut written = self.lock();
         match written.get(&uid) {
             Some(known) if version(known) >= version(&bot) => {}

@@ -4,6 +4,7 @@
 pub mod connection_secret;
 mod context;
 pub mod decide;
+mod events;
 mod lanes;
 pub mod memo;
 pub mod metrics;

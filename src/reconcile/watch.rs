@@ -16,7 +16,7 @@ use k8s_openapi::api::core::v1::{ObjectReference, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{PartialObjectMeta, Patch, PatchParams};
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
-use kube::runtime::events::{Event, EventType};
+use kube::runtime::events::EventType;
 use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Resource, ResourceExt};
@@ -29,6 +29,20 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tracing::{Instrument, info_span, warn};
+
+/// `kubectl apply`'s copy of the whole manifest, kept by client-side apply
+/// (and by GitOps tools that use it).
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Removes what is read by nobody here and is a large part of every object,
+/// to keep it out of the cache: managedFields and `kubectl apply`'s copy of
+/// the manifest. No write sends a whole object back.
+pub(super) fn drop_unread(metadata: &mut ObjectMeta) {
+    metadata.managed_fields = None;
+    if let Some(annotations) = &mut metadata.annotations {
+        annotations.remove(LAST_APPLIED);
+    }
+}
 
 /// A MeetingBot as the watch delivers it: decoded, or why it could not be.
 /// Decoding each object on its own keeps one that slipped past admission (or
@@ -51,17 +65,17 @@ pub enum Watched {
 
 impl<'de> Deserialize<'de> for Watched {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut value = serde_json::Value::deserialize(deserializer)?;
-        // Read by nobody here, and a large part of every object: keep it out of the cache.
-        if let Some(metadata) = value.get_mut("metadata").and_then(|m| m.as_object_mut()) {
-            metadata.remove("managedFields");
-        }
+        let value = serde_json::Value::deserialize(deserializer)?;
         let problem = match serde_path_to_error::deserialize::<_, MeetingBot>(&value) {
-            Ok(bot) => return Ok(Watched::Valid(bot)),
+            Ok(mut bot) => {
+                drop_unread(&mut bot.metadata);
+                return Ok(Watched::Valid(bot));
+            }
             Err(error) => format!("{}: {}", error.path(), error.inner()),
         };
         let metadata = value.get("metadata").cloned().unwrap_or_default();
-        let metadata = ObjectMeta::deserialize(metadata).map_err(serde::de::Error::custom)?;
+        let mut metadata = ObjectMeta::deserialize(metadata).map_err(serde::de::Error::custom)?;
+        drop_unread(&mut metadata);
         let reported = value["status"]["conditions"]
             .as_array()
             .into_iter()
@@ -299,16 +313,14 @@ async fn report_error(ctx: Arc<Context>, watched: Arc<Watched>, reason: &str, me
     {
         warn!(%error, "could not report a failed reconcile in status");
     }
-    let event = Event {
-        type_: EventType::Warning,
-        reason: reason.into(),
-        note: Some(message),
-        action: "Reconcile".into(),
-        secondary: None,
-    };
-    if let Err(error) = ctx.recorder.publish(&event, &watched.object_ref(&())).await {
-        warn!(%error, "could not publish an Event");
-    }
+    ctx.events
+        .publish(
+            EventType::Warning,
+            reason,
+            &message,
+            &watched.object_ref(&()),
+        )
+        .await;
 }
 
 /// Waits for the object's turn (see `lanes`), then reconciles it. The
@@ -424,15 +436,13 @@ async fn report_invalid(
         uid: metadata.uid.clone(),
         ..ObjectReference::default()
     };
-    let event = Event {
-        type_: EventType::Warning,
-        reason: reason::INVALID_SPEC.into(),
-        note: Some(message),
-        action: "Reconcile".into(),
-        secondary: None,
-    };
-    if let Err(error) = ctx.recorder.publish(&event, &reference).await {
-        warn!(%error, "could not publish an Event");
-    }
+    ctx.events
+        .publish(
+            EventType::Warning,
+            reason::INVALID_SPEC,
+            &message,
+            &reference,
+        )
+        .await;
     Ok(Action::await_change())
 }

@@ -16,7 +16,7 @@ use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
-use kube::runtime::events::{Event, EventType};
+use kube::runtime::events::EventType;
 use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -219,7 +219,7 @@ impl Reconciler<'_> {
         self.publish_later(
             EventType::Normal,
             event::JOINED,
-            &format!(
+            format!(
                 "the avatar joined the meeting as {}",
                 recorded.meeting_bot_id
             ),
@@ -285,42 +285,26 @@ impl Reconciler<'_> {
     }
 
     pub(super) async fn publish(&self, type_: EventType, reason: &str, note: &str) {
-        if let Err(error) = self
-            .ctx
-            .recorder
-            .publish(&event(type_, reason, note), &self.bot.object_ref(&()))
-            .await
-        {
-            warn!(%error, reason, "could not publish an Event");
-        }
+        let regarding = self.bot.object_ref(&());
+        self.ctx
+            .events
+            .publish(type_, reason, note, &regarding)
+            .await;
     }
 
     /// Publishes an Event off the path to Ready: in the bookkeeping lane,
     /// once no join waits, so that no join waits for another bot's Event.
-    fn publish_later(&self, type_: EventType, reason: &str, note: &str) {
-        let event = event(type_, reason, note);
-        let recorder = self.ctx.recorder.clone();
-        let reference = self.bot.object_ref(&());
+    fn publish_later(&self, type_: EventType, reason: &'static str, note: String) {
+        let events = self.ctx.events.clone();
+        let regarding = self.bot.object_ref(&());
         let lanes = self.ctx.lanes.clone();
         tokio::spawn(
             async move {
                 let _turn = lanes.turn(Lane::Bookkeeping).await;
-                if let Err(error) = recorder.publish(&event, &reference).await {
-                    warn!(%error, reason = event.reason, "could not publish an Event");
-                }
+                events.publish(type_, reason, &note, &regarding).await;
             }
             .in_current_span(),
         );
-    }
-}
-
-fn event(type_: EventType, reason: &str, note: &str) -> Event {
-    Event {
-        type_,
-        reason: reason.to_owned(),
-        note: Some(note.to_owned()),
-        action: "Reconcile".into(),
-        secondary: None,
     }
 }
 
