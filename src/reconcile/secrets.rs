@@ -1,7 +1,7 @@
 //! Reading the credentials a vendor call needs: the broadcast token and API
 //! key Secrets a MeetingBot references, and the operator's own API key.
 
-use super::decide::SecretProblem;
+use super::plan::SecretProblem;
 use crate::Result;
 use crate::lemonslice::SecretString;
 use k8s_openapi::api::core::v1::Secret;

@@ -1,7 +1,7 @@
-//! Turning a settled plan into the MeetingBot's status, in the shape kstatus
+//! Turning the ending of a reconcile into the MeetingBot's status, in the shape kstatus
 //! (and through it Flux and `kubectl wait`) reads without help.
 
-use super::decide::{Health, Settle};
+use super::plan::{Ending, Health};
 use crate::api::{MeetingBot, MeetingBotStatus, annotation};
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
@@ -11,22 +11,22 @@ pub const READY: &str = "Ready";
 pub const RECONCILING: &str = "Reconciling";
 pub const STALLED: &str = "Stalled";
 
-/// The status that `settle` describes. Conditions whose status did not change
+/// The status that `ending` describes. Conditions whose status did not change
 /// keep their lastTransitionTime, and fields the plan does not touch keep their
 /// value, so that an unchanged state yields an equal status and no write.
 /// With `redact_token`, the websocket URL's query (its token) is kept out of status.
 pub fn build(
     bot: &MeetingBot,
-    settle: &Settle,
+    ending: &Ending,
     now: Timestamp,
     redact_token: bool,
 ) -> MeetingBotStatus {
     let current = bot.status.clone().unwrap_or_default();
     let generation = bot.metadata.generation;
-    let recorded = settle.bot.as_ref();
+    let recorded = ending.recorded.as_ref();
     let same_bot = recorded.is_some()
         && current.meeting_bot_id.as_deref() == recorded.map(|b| b.meeting_bot_id.as_str());
-    let (websocket_url, joined_platform) = match (&settle.joined, same_bot) {
+    let (websocket_url, joined_platform) = match (&ending.joined, same_bot) {
         (Some(joined), _) => {
             let url = &joined.websocket_url;
             let url = if redact_token {
@@ -53,22 +53,22 @@ pub fn build(
         Condition {
             type_: type_.to_owned(),
             status: status.to_owned(),
-            reason: settle.reason.to_owned(),
-            message: settle.message.clone(),
+            reason: ending.reason.to_owned(),
+            message: ending.message.clone(),
             observed_generation: generation,
             last_transition_time,
         }
     };
     // Reconciling and Stalled are "abnormal-true" conditions: present only while true.
-    let mut conditions = vec![condition(READY, settle.health == Health::Ready)];
-    match settle.health {
+    let mut conditions = vec![condition(READY, ending.health == Health::Ready)];
+    match ending.health {
         Health::Ready => {}
         Health::Reconciling => conditions.push(condition(RECONCILING, true)),
         Health::Stalled => conditions.push(condition(STALLED, true)),
     }
 
     MeetingBotStatus {
-        phase: Some(settle.phase),
+        phase: Some(ending.phase),
         // A URL kept in a Secret shows its platform once a bot joined it.
         platform: bot.platform().and_then(Result::ok).or(joined_platform),
         meeting_bot_id: recorded.map(|b| b.meeting_bot_id.clone()),

@@ -3,10 +3,11 @@
 //! settles. The writes themselves live in `writes`.
 
 use super::context::Context;
-use super::decide::{Facts, JustJoined, Learned, LeavePurpose, Plan, SecretProblem, decide, event};
+use super::decide::{decide, event};
 use super::lanes::Turn;
 use super::memo::Call;
 use super::metrics::Endpoint;
+use super::plan::{Facts, JustJoined, Learned, LeavePurpose, Plan, SecretProblem};
 use super::secrets::SecretKeyRef;
 use crate::api::{
     FINALIZER, JoinAttempt, MeetingBot, Platform, RecordedBot, annotation, forgotten_annotations,
@@ -89,13 +90,13 @@ impl<'a> Reconciler<'a> {
                 }
                 Plan::CheckSession { session_id } => self.check_session(&session_id).await?,
                 Plan::Join(attempt) => self.join(attempt).await?,
-                Plan::Leave { bot, purpose } => self.leave(bot, purpose).await?,
-                Plan::Forget { bot, purpose } => {
+                Plan::Leave { recorded, purpose } => self.leave(recorded, purpose).await?,
+                Plan::Forget { recorded, purpose } => {
                     info!(
-                        meeting_bot_id = bot.meeting_bot_id,
+                        meeting_bot_id = recorded.meeting_bot_id,
                         "forgetting the bot without leave (skip-leave, or its session ended)"
                     );
-                    self.forget(bot, purpose).await?
+                    self.forget(recorded, purpose).await?
                 }
                 Plan::Record(recorded) => self.record(&recorded).await?,
                 Plan::ClearUnsentJoin => {
@@ -116,7 +117,7 @@ impl<'a> Reconciler<'a> {
                     }
                     self.remove_finalizer().await?
                 }
-                Plan::Settle(settle) => Step::Stop(self.settle(settle).await?),
+                Plan::Settle(ending) => Step::Stop(self.settle(ending).await?),
             };
             match step {
                 Step::Continue(bot, new_learned) => {

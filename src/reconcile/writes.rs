@@ -5,8 +5,9 @@
 
 use super::connection_secret;
 use super::context::MANAGER;
-use super::decide::{Health, Notice, Settle, event, reason};
+use super::decide::{event, reason};
 use super::lanes::Lane;
+use super::plan::{Ending, Notice};
 use super::status;
 use super::steps::{Reconciler, Step};
 use crate::Result;
@@ -74,16 +75,11 @@ impl Reconciler<'_> {
     /// replica that stops here must not leave a Ready without an avatar),
     /// applied only to `seen`'s version.
     pub(super) async fn clear_status_record(&self, seen: &MeetingBot) -> Result<Step> {
-        let left = Settle {
-            phase: Phase::Leaving,
-            health: Health::Reconciling,
-            reason: reason::LEAVING,
-            message: "the avatar left the meeting; what the spec asks for comes next".into(),
-            bot: None,
-            joined: None,
-            requeue: None,
-            event: None,
-        };
+        let left = Ending::reconciling(
+            Phase::Leaving,
+            reason::LEAVING,
+            "the avatar left the meeting; what the spec asks for comes next".into(),
+        );
         let status = self.status_for(seen, &left);
         match self.write_status(seen, &status).await {
             Ok(bot) => Ok(Step::Continue(bot, None)),
@@ -121,11 +117,11 @@ impl Reconciler<'_> {
 
     /// Writes the settled status when it differs from what is there, then
     /// publishes the state's Event when the state is new, and says when to look again.
-    pub(super) async fn settle(&self, settle: Settle) -> Result<Action> {
-        if let Some(joined) = &settle.joined {
-            return self.settle_join(&settle, &joined.recorded).await;
+    pub(super) async fn settle(&self, ending: Ending) -> Result<Action> {
+        if let Some(joined) = &ending.joined {
+            return self.persist_join(&ending, &joined.recorded).await;
         }
-        let status = self.status_for(&self.bot, &settle);
+        let status = self.status_for(&self.bot, &ending);
         if self.bot.status.as_ref() != Some(&status) {
             // A reconcile that started from a stale cache must not overwrite a
             // newer status (and with it the record's copy or the websocket URL).
@@ -140,21 +136,21 @@ impl Reconciler<'_> {
         // Only once the status holds the new state: a reconcile from a stale
         // cache, refused above, must not announce a state that is not there.
         let previous_reason = status::ready_reason(self.bot.status.as_ref());
-        if previous_reason != Some(settle.reason)
-            && let Some(notice) = settle.event
+        if previous_reason != Some(ending.reason)
+            && let Some(notice) = ending.event
         {
             let (type_, reason) = match notice {
                 Notice::Normal(reason) => (EventType::Normal, reason),
                 Notice::Warning(reason) => (EventType::Warning, reason),
             };
-            self.publish(type_, reason, &settle.message).await;
+            self.publish(type_, reason, &ending.message).await;
         }
-        Ok(requeue(&settle))
+        Ok(requeue(&ending))
     }
 
-    fn status_for(&self, seen: &MeetingBot, settle: &Settle) -> MeetingBotStatus {
+    fn status_for(&self, seen: &MeetingBot, ending: &Ending) -> MeetingBotStatus {
         let now = Timestamp::now();
-        let status = status::build(seen, settle, now, self.ctx.settings.redact_websocket_token);
+        let status = status::build(seen, ending, now, self.ctx.settings.redact_websocket_token);
         let memo = self.ctx.memo(&seen.uid().unwrap_or_default());
         connection_secret::with_condition(status, seen, memo.connection_secret.as_ref(), now)
     }
@@ -164,12 +160,12 @@ impl Reconciler<'_> {
     /// as it is now, for as long as it still may be this bot's record; an
     /// object that is gone, or that meanwhile records another bot of its own,
     /// gets this bot taken out again rather than left behind unnamed.
-    async fn settle_join(&self, settle: &Settle, recorded: &RecordedBot) -> Result<Action> {
+    async fn persist_join(&self, ending: &Ending, recorded: &RecordedBot) -> Result<Action> {
         let deadline = Instant::now() + PERSIST_DEADLINE;
         let mut delay = Duration::from_millis(100);
         let mut seen = self.bot.clone();
         loop {
-            let status = self.status_for(&seen, settle);
+            let status = self.status_for(&seen, ending);
             let error = match self.write_status(&seen, &status).await {
                 Ok(_) => break,
                 Err(error) => error,
@@ -226,12 +222,12 @@ impl Reconciler<'_> {
         );
         if let (Some(target), Some(joined)) = (
             &self.bot.spec.write_connection_secret_to_ref,
-            &settle.joined,
+            &ending.joined,
         ) {
             self.write_connection_secret(&target.name, recorded, &joined.websocket_url)
                 .await;
         }
-        Ok(requeue(settle))
+        Ok(requeue(ending))
     }
 
     /// Leave for a bot that no object will record; a failure is logged with
@@ -308,8 +304,8 @@ impl Reconciler<'_> {
     }
 }
 
-fn requeue(settle: &Settle) -> Action {
-    settle
+fn requeue(ending: &Ending) -> Action {
+    ending
         .requeue
         .map_or_else(Action::await_change, Action::requeue)
 }

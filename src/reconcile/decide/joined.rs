@@ -1,0 +1,151 @@
+//! A bot in a meeting: keep both copies of its record, take it out when the
+//! spec asks, and read its session now and then to learn that it ended.
+
+use super::leave::leave_or_wait;
+use super::session::{ended_reason, over, said_ended};
+use super::{event, reason};
+use crate::api::{MeetingBot, Phase, RecordedBot};
+use crate::lemonslice::{FailureKind, SessionOutcome};
+use crate::reconcile::memo::Call;
+use crate::reconcile::plan::{Ending, Facts, Learned, LeavePurpose, Notice, Plan};
+use jiff::Timestamp;
+use std::time::Duration;
+
+/// How many 404s in a row, over at least `NOT_FOUND_PROOF_AGE`, make a
+/// joined bot's session count as gone: a 404 alone may be a vendor's hiccup.
+const NOT_FOUND_PROOF_READS: u32 = 3;
+const NOT_FOUND_PROOF_AGE: Duration = Duration::from_secs(60);
+/// Step by which reads of a joined bot's session come sooner after failures.
+const FAILED_READ_RETRY: Duration = Duration::from_secs(5);
+
+pub(super) fn decide(facts: &Facts, recorded: RecordedBot) -> Plan {
+    let bot = facts.bot;
+    let recorded = RecordedBot {
+        uid: bot.metadata.uid.clone(),
+        ..recorded
+    };
+    // Status is written first after a join; the annotations follow.
+    let fresh = matches!(facts.last, Some(Learned::Joined(_)));
+    if !fresh && (!bot.annotations_hold(&recorded) || !bot.has_finalizer()) {
+        return Plan::Record(recorded);
+    }
+    let spec_changed = recorded
+        .joined_spec
+        .as_ref()
+        .is_some_and(|joined| *joined != bot.spec.join_fingerprint());
+    if spec_changed {
+        if bot.skip_leave() {
+            return Plan::Forget {
+                recorded,
+                purpose: LeavePurpose::Rejoin,
+            };
+        }
+        return leave_unless_ended(facts, recorded, LeavePurpose::Rejoin);
+    }
+    if bot.spec.suspend {
+        return leave_unless_ended(facts, recorded, LeavePurpose::Suspend);
+    }
+    let until_max = match (bot.max_duration(), recorded.joined_at) {
+        (Some(Ok(max)), Some(joined_at)) if said_ended(bot, &recorded).is_none() => {
+            let end = joined_at.checked_add(max).unwrap_or(Timestamp::MAX);
+            match Duration::try_from(end.duration_since(facts.now)) {
+                Ok(remaining) if !remaining.is_zero() => Some(remaining),
+                _ => return leave_or_wait(facts, recorded, LeavePurpose::Complete),
+            }
+        }
+        _ => None,
+    };
+    in_session(facts, recorded, until_max)
+}
+
+/// Leave, or just forget a bot whose session already ended (leave would answer 404).
+fn leave_unless_ended(facts: &Facts, recorded: RecordedBot, purpose: LeavePurpose) -> Plan {
+    if said_ended(facts.bot, &recorded).is_some() {
+        return Plan::Forget { recorded, purpose };
+    }
+    leave_or_wait(facts, recorded, purpose)
+}
+
+/// A joined bot with an unchanged spec: still in the meeting, unless its
+/// session ended, which the session's status is read now and then to learn.
+fn in_session(facts: &Facts, recorded: RecordedBot, until_max: Option<Duration>) -> Plan {
+    let ended = match facts.last {
+        Some(Learned::Session(SessionOutcome::Status(session))) => ended_reason(*session),
+        Some(Learned::Session(SessionOutcome::Failed(failure)))
+            if failure.kind == FailureKind::NotFound =>
+        {
+            not_found_proven(facts).then_some(reason::SESSION_NOT_FOUND)
+        }
+        _ => said_ended(facts.bot, &recorded),
+    };
+    if let Some(ended) = ended {
+        return over(&recorded.session_id, ended)
+            .showing(Some(recorded))
+            .with_event(Notice::Normal(event::SESSION_ENDED))
+            .into();
+    }
+    let poll = jittered(facts.session_poll, facts.bot).min(until_not_found_read(facts));
+    let fresh = matches!(facts.last, Some(Learned::Session(_) | Learned::Joined(_)));
+    let next_check = if fresh {
+        poll
+    } else {
+        let due = facts
+            .session_checked_at
+            .checked_add(poll)
+            .unwrap_or(Timestamp::MAX);
+        match Duration::try_from(due.duration_since(facts.now)) {
+            Ok(remaining) if !remaining.is_zero() => remaining,
+            _ => {
+                return Plan::CheckSession {
+                    session_id: recorded.session_id,
+                };
+            }
+        }
+    };
+    let joined = match facts.last {
+        Some(Learned::Joined(joined)) => Some(joined.clone()),
+        _ => None,
+    };
+    let message = format!(
+        "the avatar is in the meeting as {}",
+        recorded.meeting_bot_id
+    );
+    Plan::Settle(Ending {
+        joined,
+        ..Ending::ready(Phase::Joined, reason::JOINED, message)
+            .showing(Some(recorded))
+            .with_requeue(until_max.map_or(next_check, |until| until.min(next_check)))
+    })
+}
+
+/// Whether the session's 404s have lasted long enough to be believed.
+fn not_found_proven(facts: &Facts) -> bool {
+    facts
+        .memo
+        .current(facts.bot.metadata.generation, Call::Session)
+        .is_some_and(|memo| {
+            memo.consecutive_failures >= NOT_FOUND_PROOF_READS
+                && Duration::try_from(facts.now.duration_since(memo.first_failed_at))
+                    .is_ok_and(|age| age >= NOT_FOUND_PROOF_AGE)
+        })
+}
+
+/// While session reads of a joined bot fail, when to read again: soon, so
+/// that a lasting 404 is proven within about a minute, and a passing one
+/// costs nothing; otherwise no limit.
+fn until_not_found_read(facts: &Facts) -> Duration {
+    facts
+        .memo
+        .current(facts.bot.metadata.generation, Call::Session)
+        .map_or(Duration::MAX, |memo| {
+            (FAILED_READ_RETRY * memo.consecutive_failures).min(FAILED_READ_RETRY * 4)
+        })
+}
+
+/// `interval` stretched by a factor in 0.8..1.2 fixed per object, so that
+/// bots created together do not poll together.
+fn jittered(interval: Duration, bot: &MeetingBot) -> Duration {
+    let uid = bot.metadata.uid.as_deref().unwrap_or_default();
+    let spread = crate::api::fnv1a(uid.as_bytes()) % 1000;
+    interval.mul_f64(0.8 + spread as f64 * 0.4 / 1000.0)
+}

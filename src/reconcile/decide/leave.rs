@@ -1,0 +1,28 @@
+//! Taking a bot out of its meeting: leave now, or say why not yet.
+
+use super::backoff::{LEAVE_WAYS_OUT, waiting};
+use super::{event, reason};
+use crate::api::{Phase, RecordedBot};
+use crate::reconcile::memo::Call;
+use crate::reconcile::plan::{Ending, Facts, Learned, LeavePurpose, Plan};
+
+/// Leave now, or report why not yet; status keeps showing the bot meanwhile.
+pub(super) fn leave_or_wait(facts: &Facts, recorded: RecordedBot, purpose: LeavePurpose) -> Plan {
+    if let Some(Learned::SecretMissing(problem)) = facts.last {
+        return Ending::stalled(
+            Phase::Leaving,
+            reason::LEAVE_FAILED,
+            format!(
+                "leave needs the API key in Secret {}, which is missing; restore it, or {LEAVE_WAYS_OUT}",
+                problem.secret()
+            ),
+        )
+        .showing(Some(recorded))
+        .with_warning(event::LEAVE_FAILED)
+        .into();
+    }
+    if let Some(wait) = waiting(facts, Call::Leave) {
+        return wait.showing(Some(recorded)).into();
+    }
+    Plan::Leave { recorded, purpose }
+}

@@ -1,0 +1,47 @@
+//! The end of a session, which takes its avatar with it: as the vendor
+//! answers it, as status remembers it, and as status shows it.
+
+use super::reason;
+use crate::api::{MeetingBot, Phase, RecordedBot};
+use crate::lemonslice::SessionStatus;
+use crate::reconcile::plan::Ending;
+
+/// The Ready reason of a session that is over, taking its avatar with it.
+pub(super) fn ended_reason(session: SessionStatus) -> Option<&'static str> {
+    match session {
+        SessionStatus::Queued | SessionStatus::Active => None,
+        SessionStatus::Completed => Some(reason::SESSION_COMPLETED),
+        SessionStatus::TimedOut => Some(reason::SESSION_TIMED_OUT),
+        SessionStatus::Failed => Some(reason::SESSION_FAILED),
+    }
+}
+
+/// Whether status already says that this bot's session ended, and why.
+pub(super) fn said_ended(bot: &MeetingBot, recorded: &RecordedBot) -> Option<&'static str> {
+    let status = bot.status.as_ref()?;
+    let same_bot = status.meeting_bot_id.as_deref() == Some(recorded.meeting_bot_id.as_str());
+    if status.phase != Some(Phase::SessionEnded) || !same_bot {
+        return None;
+    }
+    let said = crate::reconcile::status::ready_reason(Some(status))?;
+    [
+        reason::SESSION_COMPLETED,
+        reason::SESSION_TIMED_OUT,
+        reason::SESSION_FAILED,
+        reason::SESSION_NOT_FOUND,
+    ]
+    .into_iter()
+    .find(|known| *known == said)
+}
+
+/// The ending of a MeetingBot whose session is over, for `reason`.
+pub(super) fn over(session_id: &str, reason: &'static str) -> Ending {
+    Ending::stalled(
+        Phase::SessionEnded,
+        reason,
+        format!(
+            "session {session_id} is over ({reason}), and with it the avatar's presence in any meeting; \
+             delete the MeetingBot, or set spec.sessionId to a live session"
+        ),
+    )
+}

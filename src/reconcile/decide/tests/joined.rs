@@ -1,0 +1,202 @@
+//! A bot in its meeting: when it stays, leaves, or its session is over.
+
+use super::*;
+
+#[test]
+fn a_joined_bot_rests_until_its_session_is_due_for_a_read() {
+    let bot = joined(bot());
+    let ending = ending_of(plan(&bot, None));
+    assert_eq!(
+        (ending.phase, ending.health, ending.reason),
+        (Phase::Joined, Health::Ready, reason::JOINED)
+    );
+    let requeue = ending.requeue.unwrap();
+    assert!(
+        requeue < POLL.mul_f64(1.2) && requeue > POLL.mul_f64(0.8) - Duration::from_secs(1),
+        "{requeue:?}"
+    );
+
+    let due = decide(&Facts {
+        bot: &bot,
+        memo: &Memo::default(),
+        now: now(),
+        retry_unknown_joins: false,
+        last: None,
+        session_poll: POLL,
+        session_checked_at: at(-60),
+    });
+    assert!(is_check(&due, "session-a"));
+}
+
+#[test]
+fn a_session_that_ends_while_joined_is_reported_once_and_needs_no_leave() {
+    let bot = joined(bot());
+    let ending = ending_of(plan(&bot, session(SessionStatus::Completed)));
+    assert_eq!(
+        (ending.phase, ending.reason),
+        (Phase::SessionEnded, reason::SESSION_COMPLETED)
+    );
+    assert_eq!(ending.event, Some(Notice::Normal(event::SESSION_ENDED)));
+    assert_eq!(
+        ending.recorded.unwrap().meeting_bot_id,
+        "bot-1",
+        "the bot id stays on record"
+    );
+
+    let mut ended = bot;
+    ended.status = Some(status(
+        Phase::SessionEnded,
+        reason::SESSION_COMPLETED,
+        Some(at(-10)),
+    ));
+    let again = ending_of(plan(&ended, None));
+    assert_eq!(again.reason, reason::SESSION_COMPLETED, "no more polling");
+    assert!(
+        matches!(
+            plan(&deleting(ended), None),
+            Plan::Leave {
+                purpose: LeavePurpose::Delete,
+                ..
+            }
+        ),
+        "deletion calls leave anyway: a 404 there is fine, a bot left behind is not"
+    );
+}
+
+#[test]
+fn a_spec_change_leaves_under_the_old_session_then_joins_anew() {
+    let mut bot = joined(bot());
+    bot.spec.session_id = "session-b".into();
+    match plan(&bot, None) {
+        Plan::Leave { recorded, purpose } => {
+            assert_eq!(purpose, LeavePurpose::Rejoin);
+            assert_eq!(recorded.session_id, "session-a");
+        }
+        other => panic!("expected a leave, got {other:?}"),
+    }
+    let skip = annotate(bot.clone(), annotation::SKIP_LEAVE, "true");
+    assert!(matches!(plan(&skip, None), Plan::Forget { .. }));
+}
+
+#[test]
+fn a_new_broadcast_token_alone_does_not_rejoin() {
+    let mut bot = joined(bot());
+    bot.spec.broadcast_token_secret_ref.name = "rotated".into();
+    assert_eq!(ending_of(plan(&bot, None)).phase, Phase::Joined);
+}
+
+#[test]
+fn suspend_takes_the_avatar_out_and_keeps_it_out() {
+    let mut suspended = joined(bot());
+    suspended.spec.suspend = true;
+    assert!(matches!(
+        plan(&suspended, None),
+        Plan::Leave {
+            purpose: LeavePurpose::Suspend,
+            ..
+        }
+    ));
+    let mut out = bot();
+    out.spec.suspend = true;
+    let ending = ending_of(plan(
+        &out,
+        Some(Learned::Left(LeavePurpose::Suspend, "bot-1".into())),
+    ));
+    assert_eq!(
+        (ending.phase, ending.reason),
+        (Phase::Suspended, reason::SUSPENDED)
+    );
+}
+
+#[test]
+fn max_duration_leaves_once_and_never_rejoins_the_same_spec() {
+    let mut long = joined(bot());
+    long.spec.max_duration = Some("5s".into());
+    assert!(matches!(
+        plan(&long, None),
+        Plan::Leave {
+            purpose: LeavePurpose::Complete,
+            ..
+        }
+    ));
+    let mut short = joined(bot());
+    short.spec.max_duration = Some("20s".into());
+    let ending = ending_of(plan(&short, None));
+    assert_eq!(
+        ending.requeue,
+        Some(Duration::from_secs(10)),
+        "looked at again when due, before the next session read"
+    );
+
+    let left = ending_of(plan(
+        &bot(),
+        Some(Learned::Left(LeavePurpose::Complete, "bot-1".into())),
+    ));
+    assert_eq!(left.phase, Phase::Completed);
+    let mut completed = bot();
+    completed.status = Some(MeetingBotStatus {
+        meeting_bot_id: None,
+        session_id: None,
+        record_uid: None,
+        ..status(Phase::Completed, reason::COMPLETED, None)
+    });
+    assert_eq!(ending_of(plan(&completed, None)).phase, Phase::Completed);
+    let fingerprint = completed.spec.join_fingerprint();
+    let restored = annotate(bot(), annotation::COMPLETED_SPEC, &fingerprint);
+    assert_eq!(
+        ending_of(plan(&restored, None)).phase,
+        Phase::Completed,
+        "the annotations remember it when status is lost"
+    );
+    completed.metadata.generation = Some(2);
+    assert!(
+        is_check(&plan(&completed, None), "session-a"),
+        "a new spec joins again"
+    );
+}
+
+#[test]
+fn a_404_while_joined_is_evidence_not_proof() {
+    let bot = joined(bot());
+    let not_found = failure(FailureKind::NotFound, 404);
+    let last = Some(Learned::Session(SessionOutcome::Failed(not_found.clone())));
+    let once = memo_after(Call::Session, not_found.clone());
+    let ending = ending_of(plan_with(&bot, &once, last.clone(), false));
+    assert_eq!(ending.phase, Phase::Joined, "one 404 ends nothing");
+    assert!(
+        ending.requeue.unwrap() <= Duration::from_secs(5),
+        "read again soon: {:?}",
+        ending.requeue
+    );
+
+    let mut lasting = Memo::default();
+    for seconds_ago in [90, 60, 30] {
+        lasting.record(
+            Some(1),
+            Call::Session,
+            not_found.clone(),
+            at(-seconds_ago),
+            1.0,
+        );
+    }
+    let ending = ending_of(plan_with(&bot, &lasting, last.clone(), false));
+    assert_eq!(
+        (ending.phase, ending.reason),
+        (Phase::SessionEnded, reason::SESSION_NOT_FOUND)
+    );
+    let mut quick = Memo::default();
+    for seconds_ago in [20, 10, 1] {
+        quick.record(
+            Some(1),
+            Call::Session,
+            not_found.clone(),
+            at(-seconds_ago),
+            1.0,
+        );
+    }
+    assert_eq!(
+        ending_of(plan_with(&bot, &quick, last, false)).phase,
+        Phase::Joined,
+        "three 404s within seconds are not yet a minute"
+    );
+}

@@ -1,0 +1,189 @@
+//! The record of a bot and its copies: restored, foreign, never a second join.
+
+use super::*;
+
+#[test]
+fn the_finalizer_comes_with_the_first_record_not_before() {
+    let mut new = bot();
+    new.metadata.finalizers = None;
+    assert!(
+        is_check(&plan(&new, None), "session-a"),
+        "no write before a join is due"
+    );
+    assert!(matches!(
+        plan(&new, session(SessionStatus::Active)),
+        Plan::Join(_)
+    ));
+    let mut unknown = in_flight(bot(), None);
+    unknown.metadata.finalizers = None;
+    assert_eq!(plan(&unknown, None), Plan::AddFinalizer);
+    let mut replaced = joined(bot());
+    replaced.metadata.finalizers = None;
+    assert!(matches!(plan(&replaced, None), Plan::Record(_)));
+}
+
+#[test]
+fn a_copy_of_another_objects_record_is_foreign_and_gets_no_call() {
+    let mut copy = joined(bot());
+    copy.metadata.uid = Some("uid-copy".into());
+    let ending = ending_of(plan(&copy, session(SessionStatus::Active)));
+    assert_eq!(
+        (ending.phase, ending.health, ending.reason),
+        (Phase::Failed, Health::Stalled, reason::FOREIGN_RECORD)
+    );
+    assert!(ending.message.contains("uid-1") && ending.message.contains(annotation::ADOPT_RECORD));
+    assert_eq!(
+        ending.recorded.and_then(|b| b.uid).as_deref(),
+        Some("uid-1"),
+        "status keeps the foreign record as it is"
+    );
+    assert_eq!(
+        plan(&deleting(copy.clone()), None),
+        Plan::RemoveFinalizer {
+            unknown_join: false
+        },
+        "deleting the copy leaves the original's avatar alone"
+    );
+    let adopted = annotate(copy.clone(), annotation::ADOPT_RECORD, "uid-1");
+    assert!(
+        matches!(plan(&adopted, None), Plan::Record(r) if r.uid.as_deref() == Some("uid-copy")),
+        "adopting restamps the record with this object's UID"
+    );
+    let discarded = annotate(copy, annotation::DISCARD_RECORD, "uid-1");
+    assert!(
+        is_check(&plan(&discarded, None), "session-a"),
+        "starts afresh"
+    );
+}
+
+#[test]
+fn one_copy_of_the_record_restores_the_other() {
+    // `kubectl replace` of the original manifest: annotations and finalizer gone.
+    let mut replaced = joined(bot());
+    replaced.metadata.annotations = None;
+    replaced.metadata.finalizers = None;
+    match plan(&replaced, session(SessionStatus::Active)) {
+        Plan::Record(recorded) => {
+            assert_eq!(recorded.meeting_bot_id, "bot-1");
+            assert_eq!(recorded.uid.as_deref(), Some("uid-1"));
+        }
+        other => panic!("expected the annotations restored, got {other:?}"),
+    }
+    // A restore without status: the settled status names the bot again.
+    let mut restored = joined(bot());
+    restored.status = None;
+    let ending = ending_of(plan(&restored, None));
+    assert_eq!(ending.phase, Phase::Joined);
+    assert_eq!(
+        ending.recorded.map(|b| b.meeting_bot_id).as_deref(),
+        Some("bot-1")
+    );
+}
+
+/// Every combination of the record's copies (absent, this object's, a
+/// legacy one without UID, another bot of this object's, another object's)
+/// and of a join in flight: none plans a join while any copy names a bot,
+/// and none while a join is in flight unless users allowed one more.
+#[test]
+fn no_combination_of_record_copies_plans_a_second_join() {
+    #[derive(Clone, Copy, Debug)]
+    enum Copy {
+        Absent,
+        Own,
+        Legacy,
+        OtherBot,
+        Foreign,
+    }
+    let copies = [
+        Copy::Absent,
+        Copy::Own,
+        Copy::Legacy,
+        Copy::OtherBot,
+        Copy::Foreign,
+    ];
+    let recorded = |copy: Copy| {
+        let (id, uid) = match copy {
+            Copy::Absent => return None,
+            Copy::Own => ("bot-1", Some("uid-1")),
+            Copy::Legacy => ("bot-1", None),
+            Copy::OtherBot => ("bot-2", Some("uid-1")),
+            Copy::Foreign => ("bot-9", Some("uid-other")),
+        };
+        Some(RecordedBot {
+            meeting_bot_id: id.into(),
+            session_id: "session-a".into(),
+            joined_spec: None,
+            joined_at: Some(at(-30)),
+            uid: uid.map(str::to_owned),
+        })
+    };
+    for annotated in copies {
+        for in_status in copies {
+            for flight in [Copy::Absent, Copy::Own, Copy::Foreign] {
+                for last in [None, session(SessionStatus::Active)] {
+                    let mut subject = bot();
+                    if let Some(r) = recorded(annotated) {
+                        for (key, value) in crate::api::joined_annotations(&r) {
+                            if let Some(value) = value {
+                                subject = annotate(subject, key, &value);
+                            }
+                        }
+                    }
+                    if let Some(r) = recorded(in_status) {
+                        subject.status = Some(MeetingBotStatus {
+                            meeting_bot_id: Some(r.meeting_bot_id),
+                            joined_at: r.joined_at.map(Time),
+                            record_uid: r.uid,
+                            ..status(Phase::Joined, reason::JOINED, None)
+                        });
+                    }
+                    if !matches!(flight, Copy::Absent) {
+                        subject = in_flight(subject, None);
+                        if matches!(flight, Copy::Foreign) {
+                            let foreign = JoinAttempt {
+                                session_id: "session-a".into(),
+                                retry_join: None,
+                                started_at: at(-5),
+                                uid: Some("uid-other".into()),
+                            };
+                            subject = annotate(
+                                subject,
+                                annotation::JOIN_IN_FLIGHT,
+                                &serde_json::to_string(&foreign).unwrap(),
+                            );
+                        }
+                    }
+                    let plan = plan(&subject, last);
+                    let anything = [annotated, in_status, flight]
+                        .iter()
+                        .any(|c| !matches!(c, Copy::Absent));
+                    if anything {
+                        assert!(
+                            !matches!(plan, Plan::Join(_)),
+                            "annotations {annotated:?}, status {in_status:?}, in flight {flight:?}: {plan:?}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_bot_seen_to_leave_is_never_taken_for_live_again() {
+    // The leave succeeded, then the write clearing the record was refused (a
+    // `kubectl replace` restored the spec the bot joined with).
+    let mut memo = Memo::default();
+    memo.left_bot = Some(("bot-1".into(), LeavePurpose::Rejoin));
+    let plan = plan_with(&joined(bot()), &memo, None, false);
+    assert!(
+        matches!(&plan, Plan::Forget { recorded, purpose: LeavePurpose::Rejoin } if recorded.meeting_bot_id == "bot-1"),
+        "{plan:?}"
+    );
+    assert_eq!(
+        plan_with(&deleting(joined(bot())), &memo, None, false),
+        Plan::RemoveFinalizer {
+            unknown_join: false
+        }
+    );
+}
