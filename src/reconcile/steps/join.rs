@@ -1,0 +1,162 @@
+//! The join step: record the attempt, version-checked, then call join and
+//! keep what it answered.
+
+use super::{Reconciler, Step};
+use crate::Result;
+use crate::api::{JoinAttempt, Platform, RecordedBot, annotation};
+use crate::lemonslice::{JoinOutcome, JoinRequest};
+use crate::reconcile::memo::Call;
+use crate::reconcile::metrics::Endpoint;
+use crate::reconcile::plan::{JustJoined, Learned, SecretProblem};
+use jiff::Timestamp;
+use kube::ResourceExt;
+use kube::runtime::controller::Action;
+use serde_json::json;
+use std::time::Instant;
+use tracing::{info, warn};
+
+impl Reconciler<'_> {
+    pub(super) async fn join(&self, attempt: JoinAttempt) -> Result<Step> {
+        self.turn.take_back().await;
+        let spec = &self.bot.spec;
+        let token_ref = self.secret_at(
+            &spec.broadcast_token_secret_ref.name,
+            &spec.broadcast_token_secret_ref.key,
+        );
+        let broadcast_token = match self.ctx.secrets.read(&token_ref).await? {
+            Ok(token) => token,
+            Err(problem) => return Ok(self.learned(Learned::SecretMissing(problem))),
+        };
+        let api_key = match self.api_key(false).await? {
+            Ok(key) => key,
+            Err(problem) => return Ok(self.learned(Learned::SecretMissing(problem))),
+        };
+        let meeting_url = match self.meeting_url().await? {
+            Ok(url) => url,
+            Err(problem) => return Ok(self.learned(Learned::SecretMissing(problem))),
+        };
+        let request = JoinRequest {
+            meeting_url,
+            livekit_url: spec.livekit_url.clone(),
+            broadcast_token,
+            bot_name: spec.bot_name.clone(),
+        };
+        // Before the record: a recorded join must not then wait for the bound.
+        let admission = self.ctx.vendor.admit().await;
+        if !self.may_call() {
+            return Ok(Step::Stop(Action::await_change()));
+        }
+        // A per-bot key must outlive its namespace's teardown while the bot may need it.
+        self.hold_api_key(true).await?;
+
+        // Record the attempt, with the finalizer, before the call, checked
+        // against the version this reconcile saw: a stale cache or a second
+        // replica is refused here instead of joining a second time.
+        let in_flight = serde_json::to_string(&attempt).expect("a join attempt serializes");
+        let written = self
+            .patch_versioned(json!({ "metadata": {
+                "annotations": { annotation::JOIN_IN_FLIGHT: in_flight },
+                "finalizers": self.with_finalizer(),
+            }}))
+            .await;
+        let bot = match written {
+            Ok(Step::Continue(bot, _)) => bot,
+            Ok(stop) => return Ok(stop),
+            Err(error) => {
+                // The record may have landed with its answer lost; the join
+                // was not sent, which only this process knows.
+                self.ctx.join_not_made(&self.bot, attempt.started_at);
+                return Err(error);
+            }
+        };
+
+        self.turn.step_aside();
+        let started = Instant::now();
+        let outcome = self
+            .ctx
+            .vendor
+            .join(admission, &api_key, &attempt.session_id, &request)
+            .await;
+        let status = match &outcome {
+            JoinOutcome::Joined(_) => Some(200),
+            JoinOutcome::NotJoined(failure) | JoinOutcome::Unknown(failure) => failure.status,
+        };
+        self.ctx
+            .metrics
+            .called(Endpoint::Join, status, started.elapsed());
+        let failure = match outcome {
+            JoinOutcome::Joined(joined) => {
+                // Whole seconds, as status keeps it: the two copies agree.
+                let joined_at = Timestamp::from_second(Timestamp::now().as_second())
+                    .expect("now is a valid time");
+                let recorded = RecordedBot {
+                    meeting_bot_id: joined.meeting_bot_id,
+                    session_id: attempt.session_id,
+                    joined_spec: Some(spec.join_fingerprint()),
+                    joined_at: Some(joined_at),
+                    uid: self.bot.uid(),
+                };
+                info!(meeting_bot_id = recorded.meeting_bot_id, "joined");
+                self.ctx.forget_failures(&bot);
+                // The status write that follows is the result's first copy.
+                return Ok(Step::Continue(
+                    bot,
+                    Some(Learned::Joined(JustJoined {
+                        recorded,
+                        websocket_url: joined.websocket_url,
+                        joined_at,
+                        platform: Platform::from_meeting_url(&request.meeting_url).ok(),
+                    })),
+                ));
+            }
+            JoinOutcome::NotJoined(failure) => {
+                info!(
+                    failure = failure.describe(),
+                    "join refused; no bot was created"
+                );
+                failure
+            }
+            JoinOutcome::Unknown(failure) => {
+                warn!(
+                    failure = failure.describe(),
+                    "join outcome unknown; a bot may exist"
+                );
+                if !self.ctx.settings.retry_unknown_joins {
+                    // The in-flight record stays: it is what stops a second join.
+                    return Ok(Step::Continue(bot, None));
+                }
+                failure
+            }
+        };
+        // No bot (or, by choice, presence over uniqueness): the attempt's
+        // record goes, and the failure's backoff applies.
+        self.ctx.join_not_made(&bot, attempt.started_at);
+        self.ctx.record_failure(&bot, Call::Join, failure);
+        self.fenced_patch(
+            &bot,
+            json!({ "metadata": { "annotations": { annotation::JOIN_IN_FLIGHT: null } } }),
+        )
+        .await
+    }
+
+    /// The meeting URL: the spec's, or the one in the Secret it names, checked
+    /// against the same platform rules as the spec's.
+    async fn meeting_url(&self) -> Result<Result<String, SecretProblem>> {
+        let spec = &self.bot.spec;
+        let Some(reference) = &spec.meeting_url_secret_ref else {
+            return Ok(Ok(spec.meeting_url.clone().unwrap_or_default()));
+        };
+        let at = self.secret_at(&reference.name, &reference.key);
+        Ok(self.ctx.secrets.read(&at).await?.and_then(|url| {
+            let url = url.expose().trim().to_owned();
+            match Platform::from_meeting_url(&url) {
+                Ok(_) => Ok(url),
+                Err(invalid) => Err(SecretProblem::InvalidMeetingUrl {
+                    secret: at.name,
+                    key: at.key,
+                    problem: invalid.to_string(),
+                }),
+            }
+        }))
+    }
+}

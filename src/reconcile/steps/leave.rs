@@ -1,0 +1,95 @@
+//! The leave step: call leave, then forget the bot or let the object go.
+
+use super::{Reconciler, Step};
+use crate::Result;
+use crate::api::RecordedBot;
+use crate::lemonslice::{Admission, LeaveOutcome, SecretString};
+use crate::reconcile::decide::event;
+use crate::reconcile::memo::Call;
+use crate::reconcile::metrics::Endpoint;
+use crate::reconcile::plan::{Learned, LeavePurpose};
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use std::time::Instant;
+use tracing::{info, warn};
+
+impl Reconciler<'_> {
+    pub(super) async fn leave(&self, recorded: RecordedBot, purpose: LeavePurpose) -> Result<Step> {
+        self.turn.take_back().await;
+        let api_key = match self.api_key(true).await? {
+            Ok(key) => key,
+            Err(problem) => return Ok(self.learned(Learned::SecretMissing(problem))),
+        };
+        let admission = self.ctx.vendor.admit().await;
+        if !self.may_call() {
+            return Ok(Step::Stop(Action::await_change()));
+        }
+        if purpose == LeavePurpose::Rejoin {
+            self.publish(
+                EventType::Normal,
+                event::REJOINING,
+                &format!(
+                    "the spec changed: bot {} leaves, then a new one joins",
+                    recorded.meeting_bot_id
+                ),
+            )
+            .await;
+        }
+        self.turn.step_aside();
+        match self.call_leave(admission, &api_key, &recorded).await {
+            LeaveOutcome::Left => {
+                self.ctx.forget_failures(&self.bot);
+                self.ctx
+                    .bot_left(&self.bot, &recorded.meeting_bot_id, purpose);
+                self.publish(
+                    EventType::Normal,
+                    event::LEFT,
+                    &format!("bot {} left the meeting", recorded.meeting_bot_id),
+                )
+                .await;
+                match purpose {
+                    LeavePurpose::Delete => self.remove_finalizer().await,
+                    LeavePurpose::Rejoin | LeavePurpose::Suspend | LeavePurpose::Complete => {
+                        self.forget(recorded, purpose).await
+                    }
+                }
+            }
+            LeaveOutcome::Retryable(failure) | LeaveOutcome::Refused(failure) => {
+                warn!(failure = failure.describe(), "leave failed");
+                self.ctx.record_failure(&self.bot, Call::Leave, failure);
+                Ok(Step::Continue(self.bot.clone(), None))
+            }
+        }
+    }
+
+    /// Calls leave and counts it.
+    pub(in crate::reconcile) async fn call_leave(
+        &self,
+        admission: Admission,
+        api_key: &SecretString,
+        recorded: &RecordedBot,
+    ) -> LeaveOutcome {
+        let started = Instant::now();
+        let outcome = self
+            .ctx
+            .vendor
+            .leave(
+                admission,
+                api_key,
+                &recorded.session_id,
+                &recorded.meeting_bot_id,
+            )
+            .await;
+        let status = match &outcome {
+            LeaveOutcome::Left => Some(200),
+            LeaveOutcome::Retryable(failure) | LeaveOutcome::Refused(failure) => failure.status,
+        };
+        self.ctx
+            .metrics
+            .called(Endpoint::Leave, status, started.elapsed());
+        if outcome == LeaveOutcome::Left {
+            info!(meeting_bot_id = recorded.meeting_bot_id, "left");
+        }
+        outcome
+    }
+}

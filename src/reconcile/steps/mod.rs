@@ -1,0 +1,164 @@
+//! One reconcile as a recipe: ask `decide` for the next step, carry it out
+//! (one vendor call or one Kubernetes write), and plan again until the plan
+//! settles: a file per step (`join`, `leave`, `session`, and `record` for the
+//! writes of the record and the finalizer). The writes themselves live in `writes`.
+
+mod join;
+mod leave;
+mod record;
+mod session;
+
+use super::context::Context;
+use super::decide::decide;
+use super::lanes::Turn;
+use super::plan::{Facts, Learned, Plan, SecretProblem};
+use super::secrets::SecretKeyRef;
+use crate::api::{FINALIZER, MeetingBot};
+use crate::lemonslice::SecretString;
+use crate::{Error, Result};
+use jiff::Timestamp;
+use kube::runtime::controller::Action;
+use kube::{Api, ResourceExt};
+use std::time::Duration;
+use tracing::{info, warn};
+
+/// A reconcile that keeps planning steps past this many is cut short and requeued.
+const MAX_STEPS: usize = 8;
+
+/// What one step of a reconcile led to.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one short-lived value per step; boxing buys nothing"
+)]
+pub(super) enum Step {
+    /// Plan again with this object (and what the step learned).
+    Continue(MeetingBot, Option<Learned>),
+    /// End the reconcile.
+    Stop(Action),
+}
+
+pub(super) struct Reconciler<'a> {
+    pub(super) ctx: &'a Context,
+    /// This reconcile's turn (see `lanes`): given up while a join or leave is out.
+    turn: &'a Turn,
+    pub(super) api: Api<MeetingBot>,
+    pub(super) namespace: String,
+    /// The object as this reconcile last saw or wrote it: every write of the
+    /// record is conditional on its resourceVersion.
+    pub(super) bot: MeetingBot,
+}
+
+impl<'a> Reconciler<'a> {
+    pub(super) fn new(bot: &MeetingBot, ctx: &'a Context, turn: &'a Turn) -> Result<Self> {
+        let namespace = bot.namespace().ok_or(Error::MissingNamespace)?;
+        // Not from a cache older than this process's own last write of it.
+        let bot = ctx
+            .own_writes
+            .newer_than(bot)
+            .unwrap_or_else(|| bot.clone());
+        Ok(Reconciler {
+            ctx,
+            turn,
+            api: Api::namespaced(ctx.kube.clone(), &namespace),
+            namespace,
+            bot,
+        })
+    }
+
+    pub(super) async fn run(mut self) -> Result<Action> {
+        let mut learned = None;
+        for _ in 0..MAX_STEPS {
+            let memo = self.ctx.memo(&self.bot.uid().unwrap_or_default());
+            let plan = decide(&Facts {
+                bot: &self.bot,
+                memo: &memo,
+                now: Timestamp::now(),
+                retry_unknown_joins: self.ctx.settings.retry_unknown_joins,
+                last: learned.as_ref(),
+                session_poll: self.ctx.settings.session_poll,
+                session_checked_at: memo.session_checked_at.unwrap_or(self.ctx.started_at),
+            });
+            let step = match plan {
+                Plan::AddFinalizer => self.add_finalizer().await?,
+                Plan::CheckSession { session_id } => self.check_session(&session_id).await?,
+                Plan::Join(attempt) => self.join(attempt).await?,
+                Plan::Leave { recorded, purpose } => self.leave(recorded, purpose).await?,
+                Plan::Forget { recorded, purpose } => {
+                    self.forget_without_leave(recorded, purpose).await?
+                }
+                Plan::Record(recorded) => self.record(&recorded).await?,
+                Plan::ClearUnsentJoin => self.clear_unsent_join().await?,
+                Plan::RemoveFinalizer { unknown_join } => self.let_go(unknown_join).await?,
+                Plan::Settle(ending) => Step::Stop(self.settle(ending).await?),
+            };
+            match step {
+                Step::Continue(bot, new_learned) => {
+                    self.bot = bot;
+                    learned = new_learned;
+                }
+                Step::Stop(action) => return Ok(action),
+            }
+        }
+        warn!("reconcile did not settle in {MAX_STEPS} steps; trying again shortly");
+        Ok(Action::requeue(Duration::from_secs(1)))
+    }
+
+    /// The object's finalizers with ours.
+    fn with_finalizer(&self) -> Vec<String> {
+        let mut finalizers = self.bot.finalizers().to_vec();
+        if !finalizers.iter().any(|f| f == FINALIZER) {
+            finalizers.push(FINALIZER.to_owned());
+        }
+        finalizers
+    }
+
+    /// Holds (or releases) this MeetingBot's share of its per-bot API key
+    /// Secret; nothing to do with the operator's own key.
+    async fn hold_api_key(&self, hold: bool) -> Result<()> {
+        let Some(reference) = &self.bot.spec.api_key_secret_ref else {
+            return Ok(());
+        };
+        let at = self.secret_at(&reference.name, &reference.key);
+        let uid = self.bot.uid().unwrap_or_default();
+        self.ctx.secrets.hold_key(&at, &uid, hold).await
+    }
+
+    /// Whether this process may start a call that changes a meeting; when it
+    /// may not (it is stopping, or its Lease is not fresh), the step waits.
+    fn may_call(&self) -> bool {
+        let open = self.ctx.gate.is_open();
+        if !open {
+            info!("not starting a vendor call: this replica is stopping or no longer leads");
+        }
+        open
+    }
+
+    /// The API key for this bot: its own Secret's, or the operator's.
+    pub(super) async fn api_key(
+        &self,
+        for_leave: bool,
+    ) -> Result<Result<SecretString, SecretProblem>> {
+        let Some(reference) = &self.bot.spec.api_key_secret_ref else {
+            return Ok(Ok(self.ctx.operator_key.current().await?));
+        };
+        let at = self.secret_at(&reference.name, &reference.key);
+        if for_leave {
+            self.ctx.secrets.read_api_key_for_leave(&at).await
+        } else {
+            self.ctx.secrets.read_api_key(&at).await
+        }
+    }
+
+    /// A key of a Secret in this MeetingBot's namespace.
+    fn secret_at(&self, name: &str, key: &str) -> SecretKeyRef {
+        SecretKeyRef {
+            namespace: self.namespace.clone(),
+            name: name.to_owned(),
+            key: key.to_owned(),
+        }
+    }
+
+    fn learned(&self, learned: Learned) -> Step {
+        Step::Continue(self.bot.clone(), Some(learned))
+    }
+}

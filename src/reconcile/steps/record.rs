@@ -1,0 +1,130 @@
+//! The steps that write the record of a bot, and the finalizer that comes
+//! with it: record, forget, let go.
+
+use super::{Reconciler, Step};
+use crate::Result;
+use crate::api::{FINALIZER, RecordedBot, annotation, forgotten_annotations, joined_annotations};
+use crate::reconcile::decide::event;
+use crate::reconcile::plan::{Learned, LeavePurpose};
+use kube::ResourceExt;
+use kube::runtime::controller::Action;
+use kube::runtime::events::EventType;
+use serde_json::json;
+use tracing::info;
+
+impl Reconciler<'_> {
+    /// Adds the finalizer to an object that may have a bot in a meeting.
+    pub(super) async fn add_finalizer(&self) -> Result<Step> {
+        self.patch_versioned(json!({ "metadata": { "finalizers": self.with_finalizer() } }))
+            .await
+    }
+
+    /// Clears a join-in-flight record whose call was never sent.
+    pub(super) async fn clear_unsent_join(&self) -> Result<Step> {
+        info!("clearing the record of a join that made no bot");
+        self.patch_versioned(json!({
+            "metadata": { "annotations": { annotation::JOIN_IN_FLIGHT: null } }
+        }))
+        .await
+    }
+
+    /// Lets the object go, saying so when a join's outcome was never learned.
+    pub(super) async fn let_go(&self, unknown_join: bool) -> Result<Step> {
+        if unknown_join {
+            self.publish(
+                EventType::Warning,
+                event::JOIN_OUTCOME_UNKNOWN,
+                "deleted while a join's outcome was unknown: if a bot joined, it stays until the session ends",
+            )
+            .await;
+        }
+        self.remove_finalizer().await
+    }
+
+    pub(super) async fn remove_finalizer(&self) -> Result<Step> {
+        self.hold_api_key(false).await?;
+        let finalizers: Vec<&String> = self
+            .bot
+            .finalizers()
+            .iter()
+            .filter(|f| *f != FINALIZER)
+            .collect();
+        match self
+            .patch_versioned(json!({ "metadata": { "finalizers": finalizers } }))
+            .await?
+        {
+            Step::Continue(..) => {
+                self.ctx.forget(&self.bot.uid().unwrap_or_default());
+                Ok(Step::Stop(Action::await_change()))
+            }
+            stop => Ok(stop),
+        }
+    }
+
+    /// Writes the record into the annotations (with the finalizer): the copy
+    /// that survives a restore without status.
+    pub(super) async fn record(&self, recorded: &RecordedBot) -> Result<Step> {
+        let mut patch = json!({ "metadata": {
+            "annotations": annotation_patch(joined_annotations(recorded)),
+        }});
+        if !self.bot.has_finalizer() {
+            patch["metadata"]["finalizers"] = json!(self.with_finalizer());
+        }
+        self.patch_versioned(patch).await
+    }
+
+    /// Drops the record without calling leave (skip-leave, or its session ended).
+    pub(super) async fn forget_without_leave(
+        &self,
+        recorded: RecordedBot,
+        purpose: LeavePurpose,
+    ) -> Result<Step> {
+        info!(
+            meeting_bot_id = recorded.meeting_bot_id,
+            "forgetting the bot without leave (skip-leave, or its session ended)"
+        );
+        self.forget(recorded, purpose).await
+    }
+
+    /// Clears the record after the bot left (or was let go): from the
+    /// annotations, then from status, each write fenced. Between the two, or
+    /// after a refused second write, the copy left over only costs one more
+    /// leave, which answers 404.
+    pub(super) async fn forget(
+        &self,
+        recorded: RecordedBot,
+        purpose: LeavePurpose,
+    ) -> Result<Step> {
+        let mut annotations = forgotten_annotations();
+        if purpose == LeavePurpose::Complete {
+            annotations.insert(
+                annotation::COMPLETED_SPEC,
+                Some(self.bot.spec.join_fingerprint()),
+            );
+        }
+        let patch = json!({ "metadata": { "annotations": annotation_patch(annotations) } });
+        let bot = match self.patch_versioned(patch).await? {
+            Step::Continue(bot, _) => bot,
+            stop => return Ok(stop),
+        };
+        let bot = match self.clear_status_record(&bot).await? {
+            Step::Continue(bot, _) => bot,
+            stop => return Ok(stop),
+        };
+        self.hold_api_key(false).await?;
+        Ok(Step::Continue(
+            bot,
+            Some(Learned::Left(purpose, recorded.meeting_bot_id)),
+        ))
+    }
+}
+
+/// A merge-patch fragment of annotations: `None` removes one.
+fn annotation_patch(
+    annotations: impl IntoIterator<Item = (&'static str, Option<String>)>,
+) -> serde_json::Map<String, serde_json::Value> {
+    annotations
+        .into_iter()
+        .map(|(key, value)| (key.to_owned(), json!(value)))
+        .collect()
+}
