@@ -9,7 +9,7 @@ use super::memo::{Call, Memo};
 use super::metrics::Metrics;
 use super::plan::LeavePurpose;
 use super::secrets::{OperatorApiKey, SecretReader};
-use super::watch::Watched;
+use super::watched::Watched;
 use crate::api::MeetingBot;
 use crate::lemonslice;
 use jiff::Timestamp;

@@ -15,7 +15,7 @@
 //! the bookkeeping of bots already joined (the record's annotation copy,
 //! session polls) and for Events, so that none of it delays a new join.
 
-use super::watch::drop_unread;
+use super::watched::drop_unread;
 use crate::api::{BotRecord, MeetingBot};
 use futures::FutureExt;
 use kube::ResourceExt;

@@ -9,10 +9,12 @@ mod lanes;
 pub mod memo;
 pub mod metrics;
 pub mod plan;
+mod report;
 mod secrets;
 pub mod status;
 mod steps;
 mod watch;
+mod watched;
 mod writes;
 
 pub use context::{Context, Gate, MANAGER, Settings};

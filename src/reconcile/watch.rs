@@ -1,132 +1,25 @@
-//! The watches: MeetingBots, decoded one by one so that one undecodable
-//! object cannot stop the others, and the Secrets they reference; readiness
-//! once every watch has listed; the reconcile entry point.
+//! The watches: MeetingBots (see `watched`) and the Secrets they reference;
+//! readiness once every watch has listed; the reconcile entry point.
 
 use super::context::Context;
-use super::decide::reason;
 use super::lanes::{Lane, Turn};
 use super::metrics::ReconcileResult;
-use super::status::{READY, RECONCILING, STALLED};
+use super::report::{error_policy, report_invalid};
 use super::steps::Reconciler;
-use crate::api::{MeetingBot, Phase};
-use crate::{Error, Result};
+use super::watched::Watched;
+use crate::Result;
 use futures::{StreamExt, TryStreamExt, future};
-use k8s_openapi::NamespaceResourceScope;
-use k8s_openapi::api::core::v1::{ObjectReference, Secret};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{PartialObjectMeta, Patch, PatchParams};
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::PartialObjectMeta;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
-use kube::runtime::events::EventType;
 use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Resource, ResourceExt};
-use rand::Rng;
-use serde::Deserialize;
-use serde_json::json;
-use std::borrow::Cow;
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use tracing::{Instrument, info_span, warn};
-
-/// `kubectl apply`'s copy of the whole manifest, kept by client-side apply
-/// (and by GitOps tools that use it).
-const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
-
-/// Removes what is read by nobody here and is a large part of every object,
-/// to keep it out of the cache: managedFields and `kubectl apply`'s copy of
-/// the manifest. No write sends a whole object back.
-pub(super) fn drop_unread(metadata: &mut ObjectMeta) {
-    metadata.managed_fields = None;
-    if let Some(annotations) = &mut metadata.annotations {
-        annotations.remove(LAST_APPLIED);
-    }
-}
-
-/// A MeetingBot as the watch delivers it: decoded, or why it could not be.
-/// Decoding each object on its own keeps one that slipped past admission (or
-/// was written under an older schema) from failing the whole list.
-#[derive(Clone, Debug)]
-#[allow(
-    clippy::large_enum_variant,
-    reason = "nearly every object is valid: boxing would cost each one an allocation"
-)]
-pub enum Watched {
-    Valid(MeetingBot),
-    Invalid {
-        metadata: ObjectMeta,
-        /// The field that failed, and why.
-        problem: String,
-        /// Whether status already reports this problem.
-        reported: bool,
-    },
-}
-
-impl<'de> Deserialize<'de> for Watched {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = serde_json::Value::deserialize(deserializer)?;
-        let problem = match serde_path_to_error::deserialize::<_, MeetingBot>(&value) {
-            Ok(mut bot) => {
-                drop_unread(&mut bot.metadata);
-                return Ok(Watched::Valid(bot));
-            }
-            Err(error) => format!("{}: {}", error.path(), error.inner()),
-        };
-        let metadata = value.get("metadata").cloned().unwrap_or_default();
-        let mut metadata = ObjectMeta::deserialize(metadata).map_err(serde::de::Error::custom)?;
-        drop_unread(&mut metadata);
-        let reported = value["status"]["conditions"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|c| {
-                c["type"] == STALLED && c["message"].as_str() == Some(&invalid_message(&problem))
-            });
-        Ok(Watched::Invalid {
-            metadata,
-            problem,
-            reported,
-        })
-    }
-}
-
-impl Resource for Watched {
-    type DynamicType = ();
-    type Scope = NamespaceResourceScope;
-
-    fn kind(dt: &()) -> Cow<'_, str> {
-        MeetingBot::kind(dt)
-    }
-    fn group(dt: &()) -> Cow<'_, str> {
-        MeetingBot::group(dt)
-    }
-    fn version(dt: &()) -> Cow<'_, str> {
-        MeetingBot::version(dt)
-    }
-    fn plural(dt: &()) -> Cow<'_, str> {
-        MeetingBot::plural(dt)
-    }
-    fn meta(&self) -> &ObjectMeta {
-        match self {
-            Watched::Valid(bot) => &bot.metadata,
-            Watched::Invalid { metadata, .. } => metadata,
-        }
-    }
-    fn meta_mut(&mut self) -> &mut ObjectMeta {
-        match self {
-            Watched::Valid(bot) => &mut bot.metadata,
-            Watched::Invalid { metadata, .. } => metadata,
-        }
-    }
-}
-
-fn invalid_message(problem: &str) -> String {
-    format!(
-        "the operator cannot read this MeetingBot ({problem}); nothing is joined or left for it until \
-         the field is fixed. To delete it meanwhile without leave, remove its finalizer by hand"
-    )
-}
 
 /// Runs the controller until `shutdown` resolves, then lets in-flight
 /// reconciles finish. `on_synced` is called once every watch has listed.
@@ -270,59 +163,6 @@ fn changes_that_matter(watched: &Watched) -> Option<u64> {
     Some(hasher.finish())
 }
 
-/// A reconcile that failed is tried again after an exponential backoff per
-/// object, and its error is reported on the object itself (see `report_error`).
-fn error_policy(watched: Arc<Watched>, error: &Error, ctx: Arc<Context>) -> Action {
-    let uid = watched.meta().uid.clone().unwrap_or_default();
-    let (failures, report) = ctx.reconcile_failed(&uid, error.reason());
-    let jitter = rand::rng().random_range(0.8..1.2);
-    let delay = ERROR_BACKOFF_BASE
-        .saturating_mul(1 << failures.saturating_sub(1).min(12))
-        .min(ERROR_BACKOFF_CAP)
-        .mul_f64(jitter);
-    if report {
-        let message = format!(
-            "{}: {error}; retrying in {}s",
-            error.reason(),
-            delay.as_secs()
-        );
-        tokio::spawn(report_error(ctx, watched, error.reason(), message));
-    }
-    Action::requeue(delay)
-}
-
-/// First retry after a failed reconcile; doubles each time up to the cap.
-const ERROR_BACKOFF_BASE: Duration = Duration::from_secs(1);
-const ERROR_BACKOFF_CAP: Duration = Duration::from_secs(5 * 60);
-
-/// Says on the MeetingBot why its reconcile failed: a Warning Event whose
-/// reason is the error's category, and Ready=False/Reconciling with the
-/// message. Best effort: the write that failed may be this one too.
-async fn report_error(ctx: Arc<Context>, watched: Arc<Watched>, reason: &str, message: String) {
-    let metadata = watched.meta();
-    let (Some(namespace), Some(name)) = (&metadata.namespace, &metadata.name) else {
-        return;
-    };
-    let api: Api<MeetingBot> = Api::namespaced(ctx.kube.clone(), namespace);
-    let patch = json!({ "status": {
-        "conditions": not_ready(RECONCILING, reason, &message, metadata.generation),
-    }});
-    if let Err(error) = api
-        .patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-    {
-        warn!(%error, "could not report a failed reconcile in status");
-    }
-    ctx.events
-        .publish(
-            EventType::Warning,
-            reason,
-            &message,
-            &watched.object_ref(&()),
-        )
-        .await;
-}
-
 /// Waits for the object's turn (see `lanes`), then reconciles it. The
 /// reconcile itself is boxed so that a waiting turn holds only its arguments.
 async fn reconcile(watched: Arc<Watched>, ctx: Arc<Context>) -> Result<Action> {
@@ -382,67 +222,4 @@ async fn reconcile_now(watched: Arc<Watched>, ctx: Arc<Context>, turn: Turn) -> 
     };
     ctx.metrics.reconciled(outcome, started.elapsed());
     result
-}
-
-/// Ready=False and `abnormal` (Reconciling or Stalled) True, both with
-/// `reason` and `message`, as a status patch's conditions for an object that
-/// could not be reconciled the usual way.
-fn not_ready(
-    abnormal: &str,
-    reason: &str,
-    message: &str,
-    generation: Option<i64>,
-) -> serde_json::Value {
-    let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::now());
-    let condition = |type_: &str, status: &str| {
-        json!({
-            "type": type_, "status": status, "reason": reason, "message": message,
-            "observedGeneration": generation, "lastTransitionTime": now,
-        })
-    };
-    json!([condition(READY, "False"), condition(abnormal, "True")])
-}
-
-/// Says on the object itself why the operator cannot act on it.
-async fn report_invalid(
-    ctx: &Context,
-    metadata: &ObjectMeta,
-    problem: &str,
-    reported: bool,
-) -> Result<Action> {
-    if reported {
-        return Ok(Action::await_change());
-    }
-    warn!(problem, "cannot decode this MeetingBot");
-    let namespace = metadata
-        .namespace
-        .as_deref()
-        .ok_or(Error::MissingNamespace)?;
-    let name = metadata.name.clone().unwrap_or_default();
-    let api: Api<MeetingBot> = Api::namespaced(ctx.kube.clone(), namespace);
-    let message = invalid_message(problem);
-    let patch = json!({ "status": {
-        "phase": Phase::Failed,
-        "observedGeneration": metadata.generation,
-        "conditions": not_ready(STALLED, reason::INVALID_SPEC, &message, metadata.generation),
-    }});
-    api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await?;
-    let reference = ObjectReference {
-        api_version: Some(MeetingBot::api_version(&()).into_owned()),
-        kind: Some(MeetingBot::kind(&()).into_owned()),
-        name: Some(name),
-        namespace: Some(namespace.to_owned()),
-        uid: metadata.uid.clone(),
-        ..ObjectReference::default()
-    };
-    ctx.events
-        .publish(
-            EventType::Warning,
-            reason::INVALID_SPEC,
-            &message,
-            &reference,
-        )
-        .await;
-    Ok(Action::await_change())
 }

@@ -1,0 +1,110 @@
+//! A MeetingBot as the watch delivers it: decoded one by one, so that one
+//! undecodable object cannot stop the others; and what of every object is
+//! kept out of the cache.
+
+use super::status::STALLED;
+use crate::api::MeetingBot;
+use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::Resource;
+use serde::Deserialize;
+use std::borrow::Cow;
+
+/// `kubectl apply`'s copy of the whole manifest, kept by client-side apply
+/// (and by GitOps tools that use it).
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+
+/// Removes what is read by nobody here and is a large part of every object,
+/// to keep it out of the cache: managedFields and `kubectl apply`'s copy of
+/// the manifest. No write sends a whole object back.
+pub(super) fn drop_unread(metadata: &mut ObjectMeta) {
+    metadata.managed_fields = None;
+    if let Some(annotations) = &mut metadata.annotations {
+        annotations.remove(LAST_APPLIED);
+    }
+}
+
+/// A MeetingBot as the watch delivers it: decoded, or why it could not be.
+/// Decoding each object on its own keeps one that slipped past admission (or
+/// was written under an older schema) from failing the whole list.
+#[derive(Clone, Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "nearly every object is valid: boxing would cost each one an allocation"
+)]
+pub enum Watched {
+    Valid(MeetingBot),
+    Invalid {
+        metadata: ObjectMeta,
+        /// The field that failed, and why.
+        problem: String,
+        /// Whether status already reports this problem.
+        reported: bool,
+    },
+}
+
+impl<'de> Deserialize<'de> for Watched {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = serde_json::Value::deserialize(deserializer)?;
+        let problem = match serde_path_to_error::deserialize::<_, MeetingBot>(&value) {
+            Ok(mut bot) => {
+                drop_unread(&mut bot.metadata);
+                return Ok(Watched::Valid(bot));
+            }
+            Err(error) => format!("{}: {}", error.path(), error.inner()),
+        };
+        let metadata = value.get("metadata").cloned().unwrap_or_default();
+        let mut metadata = ObjectMeta::deserialize(metadata).map_err(serde::de::Error::custom)?;
+        drop_unread(&mut metadata);
+        let reported = value["status"]["conditions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|c| {
+                c["type"] == STALLED && c["message"].as_str() == Some(&invalid_message(&problem))
+            });
+        Ok(Watched::Invalid {
+            metadata,
+            problem,
+            reported,
+        })
+    }
+}
+
+impl Resource for Watched {
+    type DynamicType = ();
+    type Scope = NamespaceResourceScope;
+
+    fn kind(dt: &()) -> Cow<'_, str> {
+        MeetingBot::kind(dt)
+    }
+    fn group(dt: &()) -> Cow<'_, str> {
+        MeetingBot::group(dt)
+    }
+    fn version(dt: &()) -> Cow<'_, str> {
+        MeetingBot::version(dt)
+    }
+    fn plural(dt: &()) -> Cow<'_, str> {
+        MeetingBot::plural(dt)
+    }
+    fn meta(&self) -> &ObjectMeta {
+        match self {
+            Watched::Valid(bot) => &bot.metadata,
+            Watched::Invalid { metadata, .. } => metadata,
+        }
+    }
+    fn meta_mut(&mut self) -> &mut ObjectMeta {
+        match self {
+            Watched::Valid(bot) => &mut bot.metadata,
+            Watched::Invalid { metadata, .. } => metadata,
+        }
+    }
+}
+
+/// What status and the Event say of an object the operator cannot decode.
+pub(super) fn invalid_message(problem: &str) -> String {
+    format!(
+        "the operator cannot read this MeetingBot ({problem}); nothing is joined or left for it until \
+         the field is fixed. To delete it meanwhile without leave, remove its finalizer by hand"
+    )
+}
