@@ -10,8 +10,8 @@ mod secret;
 mod throttle;
 
 pub use outcome::{
-    Failure, FailureKind, JoinOutcome, JoinedBot, LeaveOutcome, MAX_DETAIL_CHARS, SessionOutcome,
-    SessionStatus,
+    Answered, Failure, FailureKind, JoinOutcome, JoinedBot, LeaveOutcome, MAX_DETAIL_CHARS,
+    SessionOutcome, SessionStatus,
 };
 pub use scrub::{REDACTED, Scrubber};
 pub use secret::{SecretString, WebsocketUrl, redact_query, scrub};

@@ -166,3 +166,36 @@ impl LeaveOutcome {
         }
     }
 }
+
+/// The HTTP status code that an outcome came with, for counting calls: 200
+/// for a success, `None` when no answer arrived.
+pub trait Answered {
+    fn http_code(&self) -> Option<u16>;
+}
+
+impl Answered for JoinOutcome {
+    fn http_code(&self) -> Option<u16> {
+        match self {
+            JoinOutcome::Joined(_) => Some(200),
+            JoinOutcome::NotJoined(failure) | JoinOutcome::Unknown(failure) => failure.status,
+        }
+    }
+}
+
+impl Answered for LeaveOutcome {
+    fn http_code(&self) -> Option<u16> {
+        match self {
+            LeaveOutcome::Left => Some(200),
+            LeaveOutcome::Retryable(failure) | LeaveOutcome::Refused(failure) => failure.status,
+        }
+    }
+}
+
+impl Answered for SessionOutcome {
+    fn http_code(&self) -> Option<u16> {
+        match self {
+            SessionOutcome::Status(_) => Some(200),
+            SessionOutcome::Failed(failure) => failure.status,
+        }
+    }
+}

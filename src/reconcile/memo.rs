@@ -10,6 +10,7 @@
 
 use crate::lemonslice::Failure;
 use jiff::Timestamp;
+use prometheus_client::encoding::EncodeLabelValue;
 use std::time::Duration;
 
 /// First retry delay after a retryable failure; doubles each time.
@@ -22,8 +23,9 @@ pub const RETRY_AFTER_CAP: Duration = Duration::from_secs(10 * 60);
 /// After a refusal that only a change can cure, how long until one more try anyway.
 const GAVE_UP_RETRY: Duration = Duration::from_secs(30 * 60);
 
-/// Which vendor call failed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A kind of vendor call: what the memo keeps failures of, and the
+/// `endpoint` label of the call metrics.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
 pub enum Call {
     Join,
     Leave,

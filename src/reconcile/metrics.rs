@@ -1,6 +1,7 @@
 //! What the controller counts. Label values are bounded: results, endpoints,
 //! status classes and phases — never object names or error strings.
 
+use super::memo::Call;
 use super::status::STALLED;
 use crate::api::MeetingBot;
 use jiff::Timestamp;
@@ -27,15 +28,8 @@ pub enum ReconcileResult {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CallLabels {
-    pub endpoint: Endpoint,
+    pub endpoint: Call,
     pub class: StatusClass,
-}
-
-#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
-pub enum Endpoint {
-    Join,
-    Leave,
-    Session,
 }
 
 /// `2xx`, `4xx`, `5xx`, or `error` when no answer came.
@@ -60,8 +54,8 @@ impl EncodeLabelValue for StatusClass {
 }
 
 impl StatusClass {
-    pub fn of(status: Option<u16>) -> StatusClass {
-        match status {
+    pub fn of(http_code: Option<u16>) -> StatusClass {
+        match http_code {
             Some(200..=299) => StatusClass::Success,
             Some(400..=499) => StatusClass::ClientError,
             Some(_) => StatusClass::ServerError,
@@ -192,10 +186,10 @@ impl Metrics {
         self.reconcile_duration.observe(took.as_secs_f64());
     }
 
-    pub fn called(&self, endpoint: Endpoint, status: Option<u16>, took: Duration) {
+    pub fn called(&self, endpoint: Call, http_code: Option<u16>, took: Duration) {
         let labels = CallLabels {
             endpoint,
-            class: StatusClass::of(status),
+            class: StatusClass::of(http_code),
         };
         self.calls.get_or_create(&labels).inc();
         self.call_duration

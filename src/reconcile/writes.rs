@@ -9,7 +9,7 @@ use super::decide::{event, reason};
 use super::lanes::Lane;
 use super::plan::{Ending, Notice};
 use super::status;
-use super::steps::{Reconciler, Step};
+use super::steps::{Reconciler, Step, Unmet};
 use crate::Result;
 use crate::api::{BotRecord, MeetingBot, MeetingBotStatus, Phase, RecordedBot, annotation};
 use crate::lemonslice::{self, LeaveOutcome};
@@ -62,10 +62,7 @@ impl Reconciler<'_> {
                 self.ctx.own_writes.wrote(&bot);
                 Ok(Step::Continue(bot, None))
             }
-            Err(error) if is_conflict(&error) => {
-                info!("the object changed meanwhile; starting over");
-                Ok(Step::Stop(Action::requeue(CONFLICT_RETRY)))
-            }
+            Err(error) if is_conflict(&error) => Ok(Step::Stop(start_over())),
             Err(error) => Err(error.into()),
         }
     }
@@ -83,10 +80,7 @@ impl Reconciler<'_> {
         let status = self.status_for(seen, &left);
         match self.write_status(seen, &status).await {
             Ok(bot) => Ok(Step::Continue(bot, None)),
-            Err(error) if is_conflict(&error) => {
-                info!("the object changed meanwhile; starting over");
-                Ok(Step::Stop(Action::requeue(CONFLICT_RETRY)))
-            }
+            Err(error) if is_conflict(&error) => Ok(Step::Stop(start_over())),
             Err(error) => Err(error.into()),
         }
     }
@@ -126,10 +120,7 @@ impl Reconciler<'_> {
             // A reconcile that started from a stale cache must not overwrite a
             // newer status (and with it the record's copy or the websocket URL).
             match self.write_status(&self.bot, &status).await {
-                Err(error) if is_conflict(&error) => {
-                    info!("the object changed meanwhile; starting over");
-                    return Ok(Action::requeue(CONFLICT_RETRY));
-                }
+                Err(error) if is_conflict(&error) => return Ok(start_over()),
                 written => written?,
             };
         }
@@ -233,12 +224,13 @@ impl Reconciler<'_> {
     /// Leave for a bot that no object will record; a failure is logged with
     /// its id, the only place left to find it.
     async fn take_out_unrecorded(&self, recorded: &RecordedBot) -> Result<Action> {
-        let left = match self.api_key(true).await? {
+        let left = match self.api_key(true).await {
             Ok(api_key) => {
                 let admission = self.ctx.vendor.admit().await;
                 self.call_leave(admission, &api_key, recorded).await == LeaveOutcome::Left
             }
-            Err(_) => false,
+            Err(Unmet::Secret(_)) => false,
+            Err(Unmet::Error(error)) => return Err(error),
         };
         if !left {
             error!(
@@ -302,6 +294,13 @@ impl Reconciler<'_> {
             .in_current_span(),
         );
     }
+}
+
+/// After a write refused because the object changed meanwhile: the watch
+/// brings the newer object, and the reconcile starts over from it.
+fn start_over() -> Action {
+    info!("the object changed meanwhile; starting over");
+    Action::requeue(CONFLICT_RETRY)
 }
 
 fn requeue(ending: &Ending) -> Action {

@@ -1,45 +1,25 @@
 //! The join step: record the attempt, version-checked, then call join and
 //! keep what it answered.
 
-use super::{Reconciler, Step};
+use super::{Reconciler, Step, Unmet};
 use crate::Result;
 use crate::api::{JoinAttempt, Platform, RecordedBot, annotation};
-use crate::lemonslice::{JoinOutcome, JoinRequest};
+use crate::lemonslice::{JoinOutcome, JoinRequest, SecretString};
 use crate::reconcile::memo::Call;
-use crate::reconcile::metrics::Endpoint;
 use crate::reconcile::plan::{JustJoined, Learned, SecretProblem};
 use jiff::Timestamp;
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use serde_json::json;
-use std::time::Instant;
 use tracing::{info, warn};
 
 impl Reconciler<'_> {
     pub(super) async fn join(&self, attempt: JoinAttempt) -> Result<Step> {
         self.turn.take_back().await;
         let spec = &self.bot.spec;
-        let token_ref = self.secret_at(
-            &spec.broadcast_token_secret_ref.name,
-            &spec.broadcast_token_secret_ref.key,
-        );
-        let broadcast_token = match self.ctx.secrets.read(&token_ref).await? {
-            Ok(token) => token,
-            Err(problem) => return Ok(self.learned(Learned::SecretMissing(problem))),
-        };
-        let api_key = match self.api_key(false).await? {
-            Ok(key) => key,
-            Err(problem) => return Ok(self.learned(Learned::SecretMissing(problem))),
-        };
-        let meeting_url = match self.meeting_url().await? {
-            Ok(url) => url,
-            Err(problem) => return Ok(self.learned(Learned::SecretMissing(problem))),
-        };
-        let request = JoinRequest {
-            meeting_url,
-            livekit_url: spec.livekit_url.clone(),
-            broadcast_token,
-            bot_name: spec.bot_name.clone(),
+        let (api_key, request) = match self.join_inputs().await {
+            Ok(inputs) => inputs,
+            Err(unmet) => return self.unmet(unmet),
         };
         // Before the record: a recorded join must not then wait for the bound.
         let admission = self.ctx.vendor.admit().await;
@@ -71,19 +51,14 @@ impl Reconciler<'_> {
         };
 
         self.turn.step_aside();
-        let started = Instant::now();
         let outcome = self
-            .ctx
-            .vendor
-            .join(admission, &api_key, &attempt.session_id, &request)
+            .counted(
+                Call::Join,
+                self.ctx
+                    .vendor
+                    .join(admission, &api_key, &attempt.session_id, &request),
+            )
             .await;
-        let status = match &outcome {
-            JoinOutcome::Joined(_) => Some(200),
-            JoinOutcome::NotJoined(failure) | JoinOutcome::Unknown(failure) => failure.status,
-        };
-        self.ctx
-            .metrics
-            .called(Endpoint::Join, status, started.elapsed());
         let failure = match outcome {
             JoinOutcome::Joined(joined) => {
                 // Whole seconds, as status keeps it: the two copies agree.
@@ -139,24 +114,44 @@ impl Reconciler<'_> {
         .await
     }
 
+    /// What join sends, read in this order: the broadcast token, the API key,
+    /// the meeting URL.
+    async fn join_inputs(&self) -> Result<(SecretString, JoinRequest), Unmet> {
+        let spec = &self.bot.spec;
+        let token_ref = self.secret_at(
+            &spec.broadcast_token_secret_ref.name,
+            &spec.broadcast_token_secret_ref.key,
+        );
+        let broadcast_token = self.ctx.secrets.read(&token_ref).await??;
+        let api_key = self.api_key(false).await?;
+        let meeting_url = self.meeting_url().await?;
+        let request = JoinRequest {
+            meeting_url,
+            livekit_url: spec.livekit_url.clone(),
+            broadcast_token,
+            bot_name: spec.bot_name.clone(),
+        };
+        Ok((api_key, request))
+    }
+
     /// The meeting URL: the spec's, or the one in the Secret it names, checked
     /// against the same platform rules as the spec's.
-    async fn meeting_url(&self) -> Result<Result<String, SecretProblem>> {
+    async fn meeting_url(&self) -> Result<String, Unmet> {
         let spec = &self.bot.spec;
         let Some(reference) = &spec.meeting_url_secret_ref else {
-            return Ok(Ok(spec.meeting_url.clone().unwrap_or_default()));
+            return Ok(spec.meeting_url.clone().unwrap_or_default());
         };
         let at = self.secret_at(&reference.name, &reference.key);
-        Ok(self.ctx.secrets.read(&at).await?.and_then(|url| {
-            let url = url.expose().trim().to_owned();
-            match Platform::from_meeting_url(&url) {
-                Ok(_) => Ok(url),
-                Err(invalid) => Err(SecretProblem::InvalidMeetingUrl {
-                    secret: at.name,
-                    key: at.key,
-                    problem: invalid.to_string(),
-                }),
+        let url = self.ctx.secrets.read(&at).await??;
+        let url = url.expose().trim().to_owned();
+        match Platform::from_meeting_url(&url) {
+            Ok(_) => Ok(url),
+            Err(invalid) => Err(SecretProblem::InvalidMeetingUrl {
+                secret: at.name,
+                key: at.key,
+                problem: invalid.to_string(),
             }
-        }))
+            .into()),
+        }
     }
 }

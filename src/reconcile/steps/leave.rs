@@ -6,19 +6,17 @@ use crate::api::RecordedBot;
 use crate::lemonslice::{Admission, LeaveOutcome, SecretString};
 use crate::reconcile::decide::event;
 use crate::reconcile::memo::Call;
-use crate::reconcile::metrics::Endpoint;
-use crate::reconcile::plan::{Learned, LeavePurpose};
+use crate::reconcile::plan::LeavePurpose;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
-use std::time::Instant;
 use tracing::{info, warn};
 
 impl Reconciler<'_> {
     pub(super) async fn leave(&self, recorded: RecordedBot, purpose: LeavePurpose) -> Result<Step> {
         self.turn.take_back().await;
-        let api_key = match self.api_key(true).await? {
+        let api_key = match self.api_key(true).await {
             Ok(key) => key,
-            Err(problem) => return Ok(self.learned(Learned::SecretMissing(problem))),
+            Err(unmet) => return self.unmet(unmet),
         };
         let admission = self.ctx.vendor.admit().await;
         if !self.may_call() {
@@ -69,24 +67,17 @@ impl Reconciler<'_> {
         api_key: &SecretString,
         recorded: &RecordedBot,
     ) -> LeaveOutcome {
-        let started = Instant::now();
         let outcome = self
-            .ctx
-            .vendor
-            .leave(
-                admission,
-                api_key,
-                &recorded.session_id,
-                &recorded.meeting_bot_id,
+            .counted(
+                Call::Leave,
+                self.ctx.vendor.leave(
+                    admission,
+                    api_key,
+                    &recorded.session_id,
+                    &recorded.meeting_bot_id,
+                ),
             )
             .await;
-        let status = match &outcome {
-            LeaveOutcome::Left => Some(200),
-            LeaveOutcome::Retryable(failure) | LeaveOutcome::Refused(failure) => failure.status,
-        };
-        self.ctx
-            .metrics
-            .called(Endpoint::Leave, status, started.elapsed());
         if outcome == LeaveOutcome::Left {
             info!(meeting_bot_id = recorded.meeting_bot_id, "left");
         }

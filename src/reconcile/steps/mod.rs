@@ -11,16 +11,37 @@ mod session;
 use super::context::Context;
 use super::decide::decide;
 use super::lanes::Turn;
+use super::memo::Call;
 use super::plan::{Facts, Learned, Plan, SecretProblem};
 use super::secrets::SecretKeyRef;
 use crate::api::{FINALIZER, MeetingBot};
-use crate::lemonslice::SecretString;
+use crate::lemonslice::{Answered, SecretString};
 use crate::{Error, Result};
 use jiff::Timestamp;
 use kube::runtime::controller::Action;
 use kube::{Api, ResourceExt};
-use std::time::Duration;
+use std::future::Future;
+use std::time::{Duration, Instant};
 use tracing::{info, warn};
+
+/// Why a step cannot make its call: a Secret it needs cannot be used (the
+/// step ends, saying so in status), or Kubernetes failed (the reconcile ends).
+pub(super) enum Unmet {
+    Secret(SecretProblem),
+    Error(Error),
+}
+
+impl From<SecretProblem> for Unmet {
+    fn from(problem: SecretProblem) -> Unmet {
+        Unmet::Secret(problem)
+    }
+}
+
+impl From<Error> for Unmet {
+    fn from(error: Error) -> Unmet {
+        Unmet::Error(error)
+    }
+}
 
 /// A reconcile that keeps planning steps past this many is cut short and requeued.
 const MAX_STEPS: usize = 8;
@@ -134,19 +155,36 @@ impl<'a> Reconciler<'a> {
     }
 
     /// The API key for this bot: its own Secret's, or the operator's.
-    pub(super) async fn api_key(
-        &self,
-        for_leave: bool,
-    ) -> Result<Result<SecretString, SecretProblem>> {
+    pub(super) async fn api_key(&self, for_leave: bool) -> Result<SecretString, Unmet> {
         let Some(reference) = &self.bot.spec.api_key_secret_ref else {
-            return Ok(Ok(self.ctx.operator_key.current().await?));
+            return Ok(self.ctx.operator_key.current().await?);
         };
         let at = self.secret_at(&reference.name, &reference.key);
-        if for_leave {
-            self.ctx.secrets.read_api_key_for_leave(&at).await
+        let key = if for_leave {
+            self.ctx.secrets.read_api_key_for_leave(&at).await??
         } else {
-            self.ctx.secrets.read_api_key(&at).await
+            self.ctx.secrets.read_api_key(&at).await??
+        };
+        Ok(key)
+    }
+
+    /// The step that follows a need its inputs left unmet.
+    fn unmet(&self, unmet: Unmet) -> Result<Step> {
+        match unmet {
+            Unmet::Secret(problem) => Ok(self.learned(Learned::SecretMissing(problem))),
+            Unmet::Error(error) => Err(error),
         }
+    }
+
+    /// Makes a vendor call, counted by its kind, the class of its answer and
+    /// its latency.
+    async fn counted<A: Answered>(&self, call: Call, request: impl Future<Output = A>) -> A {
+        let started = Instant::now();
+        let outcome = request.await;
+        self.ctx
+            .metrics
+            .called(call, outcome.http_code(), started.elapsed());
+        outcome
     }
 
     /// A key of a Secret in this MeetingBot's namespace.

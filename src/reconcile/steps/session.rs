@@ -4,31 +4,24 @@ use super::{Reconciler, Step};
 use crate::Result;
 use crate::lemonslice::SessionOutcome;
 use crate::reconcile::memo::Call;
-use crate::reconcile::metrics::Endpoint;
 use crate::reconcile::plan::Learned;
-use std::time::Instant;
 use tracing::info;
 
 impl Reconciler<'_> {
     pub(super) async fn check_session(&self, session_id: &str) -> Result<Step> {
-        let api_key = match self.api_key(false).await? {
+        let api_key = match self.api_key(false).await {
             Ok(key) => key,
-            Err(problem) => return Ok(self.learned(Learned::SecretMissing(problem))),
+            Err(unmet) => return self.unmet(unmet),
         };
         let admission = self.ctx.vendor.admit().await;
-        let started = Instant::now();
         let outcome = self
-            .ctx
-            .vendor
-            .session_status(admission, &api_key, session_id)
+            .counted(
+                Call::Session,
+                self.ctx
+                    .vendor
+                    .session_status(admission, &api_key, session_id),
+            )
             .await;
-        let status = match &outcome {
-            SessionOutcome::Status(_) => Some(200),
-            SessionOutcome::Failed(failure) => failure.status,
-        };
-        self.ctx
-            .metrics
-            .called(Endpoint::Session, status, started.elapsed());
         self.ctx.session_checked(&self.bot);
         if let SessionOutcome::Failed(failure) = &outcome {
             info!(failure = failure.describe(), "reading the session failed");
