@@ -3,6 +3,7 @@
 //! only for a complete answer, and no detail carries a secret or a line break.
 
 use super::*;
+use crate::lemonslice::SecretString;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
