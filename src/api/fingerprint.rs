@@ -39,12 +39,7 @@ mod tests {
 
     #[test]
     fn the_broadcast_token_does_not_change_the_fingerprint() {
-        let a = MeetingBotSpec::new(
-            "s1",
-            "https://meet.google.com/abc-defg-hij",
-            "wss://x.livekit.cloud",
-            "t",
-        );
+        let a = MeetingBotSpec::example();
         let mut b = a.clone();
         b.broadcast_token_secret_ref.name = "other".into();
         assert_eq!(a.join_fingerprint(), b.join_fingerprint());

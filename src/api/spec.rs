@@ -155,6 +155,17 @@ impl MeetingBotSpec {
             write_connection_secret_to_ref: None,
         }
     }
+
+    /// A valid spec (session `s1`, a Google Meet), for the tests.
+    #[cfg(test)]
+    pub(crate) fn example() -> MeetingBotSpec {
+        MeetingBotSpec::new(
+            "s1",
+            "https://meet.google.com/abc-defg-hij",
+            "wss://x.livekit.cloud",
+            "t",
+        )
+    }
 }
 
 /// `spec.joinAt`'s schema: only the RFC 3339 forms the operator's time

@@ -195,15 +195,7 @@ mod tests {
     use crate::api::MeetingBotSpec;
 
     fn bot(uid: &str, rv: &str) -> MeetingBot {
-        let mut bot = MeetingBot::new(
-            "b",
-            MeetingBotSpec::new(
-                "s1",
-                "https://meet.google.com/abc-defg-hij",
-                "wss://x.livekit.cloud",
-                "t",
-            ),
-        );
+        let mut bot = MeetingBot::new("b", MeetingBotSpec::example());
         bot.metadata.uid = Some(uid.into());
         bot.metadata.resource_version = Some(rv.into());
         bot

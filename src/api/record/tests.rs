@@ -5,15 +5,7 @@ use crate::api::{MeetingBotSpec, joined_annotations};
 use std::collections::BTreeMap;
 
 fn bot(annotations: &[(&str, &str)]) -> MeetingBot {
-    let mut bot = MeetingBot::new(
-        "b",
-        MeetingBotSpec::new(
-            "s1",
-            "https://meet.google.com/abc-defg-hij",
-            "wss://x.livekit.cloud",
-            "t",
-        ),
-    );
+    let mut bot = MeetingBot::new("b", MeetingBotSpec::example());
     bot.metadata.annotations = Some(
         annotations
             .iter()
