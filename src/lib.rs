@@ -7,7 +7,7 @@
 
 pub mod api;
 pub mod lemonslice;
-pub mod reconcile;
+pub(crate) mod reconcile;
 pub mod runtime;
 
 /// Errors that end a reconcile or the process. Messages never carry a secret.
