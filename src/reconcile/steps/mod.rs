@@ -136,10 +136,9 @@ impl<'a> Reconciler<'a> {
     /// Holds (or releases) this MeetingBot's share of its per-bot API key
     /// Secret; nothing to do with the operator's own key.
     async fn hold_api_key(&self, hold: bool) -> Result<()> {
-        let Some(reference) = &self.bot.spec.api_key_secret_ref else {
+        let Some(at) = self.api_key_ref() else {
             return Ok(());
         };
-        let at = self.secret_at(&reference.name, &reference.key);
         let uid = self.bot.uid().unwrap_or_default();
         self.ctx.secrets.hold_key(&at, &uid, hold).await
     }
@@ -156,10 +155,9 @@ impl<'a> Reconciler<'a> {
 
     /// The API key for this bot: its own Secret's, or the operator's.
     pub(super) async fn api_key(&self, for_leave: bool) -> Result<SecretString, Unmet> {
-        let Some(reference) = &self.bot.spec.api_key_secret_ref else {
+        let Some(at) = self.api_key_ref() else {
             return Ok(self.ctx.operator_key.current().await?);
         };
-        let at = self.secret_at(&reference.name, &reference.key);
         let key = if for_leave {
             self.ctx.secrets.read_api_key_for_leave(&at).await??
         } else {
@@ -185,6 +183,13 @@ impl<'a> Reconciler<'a> {
             .metrics
             .called(call, outcome.http_code(), started.elapsed());
         outcome
+    }
+
+    /// Where this bot's own API key is kept, if it has one (else the
+    /// operator's key serves).
+    fn api_key_ref(&self) -> Option<SecretKeyRef> {
+        let reference = self.bot.spec.api_key_secret_ref.as_ref()?;
+        Some(self.secret_at(&reference.name, &reference.key))
     }
 
     /// A key of a Secret in this MeetingBot's namespace.
