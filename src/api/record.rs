@@ -94,7 +94,7 @@ pub enum BotRecord {
     /// the bot, if any, is that object's to take out, not this one's.
     Foreign {
         uid: String,
-        bot: Option<RecordedBot>,
+        recorded: Option<RecordedBot>,
     },
 }
 
@@ -179,17 +179,17 @@ impl MeetingBot {
                 }
             }
         };
-        let annotated = copies.annotated.filter(|bot| keep(bot.uid.as_ref()));
+        let annotated = copies.annotated.filter(|copy| keep(copy.uid.as_ref()));
         let in_flight = copies
             .in_flight
             .filter(|attempt| keep(attempt.uid.as_ref()));
-        let in_status = copies.in_status.filter(|bot| keep(bot.uid.as_ref()));
+        let in_status = copies.in_status.filter(|copy| keep(copy.uid.as_ref()));
         if let Some(uid) = foreign {
-            let bot = [annotated, in_status]
+            let recorded = [annotated, in_status]
                 .into_iter()
                 .flatten()
-                .find(|bot| bot.uid.as_deref() == Some(uid.as_str()));
-            return BotRecord::Foreign { uid, bot };
+                .find(|copy| copy.uid.as_deref() == Some(uid.as_str()));
+            return BotRecord::Foreign { uid, recorded };
         }
         match (annotated, in_flight, in_status) {
             (Some(annotated), _, Some(in_status))

@@ -151,7 +151,7 @@ async fn write_outcome(
             Ok(_) => return Ok(Outcome::Updated),
             Err(error) if super::writes::is_conflict(&error) => continue,
             // Deleted meanwhile: create it on the next turn.
-            Err(kube::Error::Api(status)) if status.code == 404 => continue,
+            Err(kube::Error::Api(response)) if response.code == 404 => continue,
             Err(error) => return Err(error),
         }
     }
@@ -181,7 +181,7 @@ pub fn not_ours(secret: &Secret, uid: &str) -> Option<String> {
 /// message and code (which name the object, never the data).
 fn describe(error: &kube::Error) -> String {
     match error {
-        kube::Error::Api(status) => format!("{} ({})", status.message, status.code),
+        kube::Error::Api(response) => format!("{} ({})", response.message, response.code),
         _ => "the API server could not be reached".into(),
     }
 }

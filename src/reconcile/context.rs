@@ -172,9 +172,9 @@ impl Context {
     /// Remembers that the join begun at `started_at` made no bot: its call
     /// was never sent, or was refused, although its record may remain.
     /// Remembers that the bot `meeting_bot_id` left the meeting, for `purpose`.
-    pub(super) fn bot_left(&self, bot: &MeetingBot, meeting_bot_id: &str, purpose: LeavePurpose) {
+    pub(super) fn saw_leave(&self, bot: &MeetingBot, meeting_bot_id: &str, purpose: LeavePurpose) {
         self.with_memo(bot, |memo| {
-            memo.left_bot = Some((meeting_bot_id.to_owned(), purpose));
+            memo.left = Some((meeting_bot_id.to_owned(), purpose));
         });
     }
 

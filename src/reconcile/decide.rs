@@ -110,7 +110,7 @@ pub fn decide(facts: &Facts) -> Plan {
     // A bot seen to leave whose record a refused write left behind: finish
     // forgetting it, never take it for live again.
     if let BotRecord::Joined(recorded) = &record
-        && let Some((left, purpose)) = &facts.memo.left_bot
+        && let Some((left, purpose)) = &facts.memo.left
         && *left == recorded.meeting_bot_id
     {
         if bot.is_deleting() && bot.has_finalizer() {
@@ -126,8 +126,8 @@ pub fn decide(facts: &Facts) -> Plan {
     if bot.is_deleting() {
         return deletion::decide(facts, record);
     }
-    if let BotRecord::Foreign { uid, bot } = record {
-        return foreign(facts, &uid, bot).into();
+    if let BotRecord::Foreign { uid, recorded } = record {
+        return foreign(facts, &uid, recorded).into();
     }
     if let Some(Err(invalid)) = bot.platform() {
         return Ending::stalled(

@@ -114,7 +114,7 @@ impl SecretReader {
             {
                 Ok(_) => return Ok(()),
                 Err(error) if super::writes::is_conflict(&error) => continue,
-                Err(kube::Error::Api(status)) if status.code == 404 && !hold => return Ok(()),
+                Err(kube::Error::Api(response)) if response.code == 404 && !hold => return Ok(()),
                 Err(error) => return Err(error.into()),
             }
         }

@@ -32,7 +32,7 @@ const PERSIST_DEADLINE: Duration = Duration::from_secs(15 * 60);
 
 /// Whether a Kubernetes error is a refused precondition (the object changed).
 pub(super) fn is_conflict(error: &kube::Error) -> bool {
-    matches!(error, kube::Error::Api(status) if status.code == 409)
+    matches!(error, kube::Error::Api(response) if response.code == 409)
 }
 
 impl Reconciler<'_> {

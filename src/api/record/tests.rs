@@ -99,7 +99,7 @@ fn a_copy_stamped_with_another_uid_is_foreign_until_adopted_or_discarded() {
         copy.bot_record(),
         BotRecord::Foreign {
             uid: "original".into(),
-            bot: Some(original.clone())
+            recorded: Some(original.clone())
         }
     );
     let mut adopted = copy.clone();

@@ -93,24 +93,24 @@ async fn from_kubeconfig(
 /// An API error, with what was being done and what to try.
 pub fn api_error(error: kube::Error, doing: &str) -> anyhow::Error {
     match &error {
-        kube::Error::Api(status)
-            if status.code == 404
-                && status
+        kube::Error::Api(response)
+            if response.code == 404
+                && response
                     .message
                     .contains("could not find the requested resource") =>
         {
             anyhow!(
                 "{doing}: {}: is the MeetingBot CRD installed? \
              (`kubectl get crd meetingbots.liveai.lemonslice.com`)",
-                status.message
+                response.message
             )
         }
-        kube::Error::Api(status) if status.code == 401 || status.code == 403 => anyhow!(
+        kube::Error::Api(response) if response.code == 401 || response.code == 403 => anyhow!(
             "{doing}: not allowed ({}): check your credentials and RBAC with \
              `kubectl auth can-i --list`",
-            status.message
+            response.message
         ),
-        kube::Error::Api(status) => anyhow!("{doing}: {} ({})", status.message, status.code),
+        kube::Error::Api(response) => anyhow!("{doing}: {} ({})", response.message, response.code),
         _ => anyhow!(
             "{doing}: cannot reach the cluster ({error}): check --kubeconfig and --context, \
              and that the API server is up"

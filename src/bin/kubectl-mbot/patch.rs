@@ -82,11 +82,13 @@ pub async fn guarded_annotate(
         .await;
     match result {
         Ok(_) => Ok(()),
-        Err(kube::Error::Api(status)) if status.code == 409 || status.code == 422 => Err(anyhow!(
-            "MeetingBot {name} changed while this command read it ({}); nothing was written: \
+        Err(kube::Error::Api(response)) if response.code == 409 || response.code == 422 => {
+            Err(anyhow!(
+                "MeetingBot {name} changed while this command read it ({}); nothing was written: \
              run the command again, it looks at the new state",
-            status.message
-        )),
+                response.message
+            ))
+        }
         Err(e) => Err(api_error(e, &format!("writing MeetingBot {name}"))),
     }
 }

@@ -38,7 +38,7 @@ impl Reconciler<'_> {
             LeaveOutcome::Left => {
                 self.ctx.forget_failures(&self.bot);
                 self.ctx
-                    .bot_left(&self.bot, &recorded.meeting_bot_id, purpose);
+                    .saw_leave(&self.bot, &recorded.meeting_bot_id, purpose);
                 self.publish(
                     EventType::Normal,
                     event::LEFT,
