@@ -1,5 +1,14 @@
 //! Reconciling MeetingBots: `decide` (pure) plans the next step from what is
 //! known; the controller carries plans out and reports them in status and Events.
+//!
+//! - `plan` (what decide reads and answers) and `decide` (its rules, a file per concern);
+//! - `watch` (the streams and the reconcile entry), `watched` (objects as the
+//!   watch decodes them), `lanes` (whose turn it is), `report` (undecodable
+//!   objects, failed reconciles);
+//! - `steps` (the plan loop, a file per step) and `writes` (its Kubernetes
+//!   writes), `status` (the status an ending shows), `events`, `connection_secret`;
+//! - `context` (what reconciles share), `memo` (failures met, per object),
+//!   `secrets` (referenced Secrets and the operator's key), `metrics`.
 
 mod connection_secret;
 mod context;
