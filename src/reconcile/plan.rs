@@ -2,7 +2,7 @@
 //! what the previous step learned, and the next step, down to the status a
 //! reconcile ends with.
 
-use super::memo::Memo;
+use super::memo::{Call, CallMemo, Memo};
 use crate::api::{JoinAttempt, MeetingBot, Phase, Platform, RecordedBot};
 use crate::lemonslice::{SessionOutcome, WebsocketUrl};
 use jiff::Timestamp;
@@ -24,6 +24,13 @@ pub struct Facts<'a> {
     /// When the session was last read, or else when the operator started:
     /// a restart does not make every joined bot call LemonSlice at once.
     pub session_checked_at: Timestamp,
+}
+
+impl Facts<'_> {
+    /// The failures of `call` met with this generation of the spec, if any.
+    pub fn failures(&self, call: Call) -> Option<&CallMemo> {
+        self.memo.current(self.bot.metadata.generation, call)
+    }
 }
 
 /// Facts a step learns that are not (yet) written on the object.

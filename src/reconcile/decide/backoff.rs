@@ -13,7 +13,7 @@ pub(super) const LEAVE_WAYS_OUT: &str = "to let the MeetingBot go without leave 
 
 /// When earlier failures of `call` say to wait, the status to show meanwhile.
 pub(super) fn waiting(facts: &Facts, call: Call) -> Option<Ending> {
-    let memo = facts.memo.current(facts.bot.metadata.generation, call)?;
+    let memo = facts.failures(call)?;
     let failure = memo.failure.as_ref()?;
     let remaining = Duration::try_from(memo.retry_at.duration_since(facts.now)).ok()?;
     let described = failure.describe();

@@ -120,26 +120,20 @@ fn in_session(facts: &Facts, recorded: RecordedBot, until_max: Option<Duration>)
 
 /// Whether the session's 404s have lasted long enough to be believed.
 fn not_found_proven(facts: &Facts) -> bool {
-    facts
-        .memo
-        .current(facts.bot.metadata.generation, Call::Session)
-        .is_some_and(|memo| {
-            memo.consecutive_failures >= NOT_FOUND_PROOF_READS
-                && Duration::try_from(facts.now.duration_since(memo.first_failed_at))
-                    .is_ok_and(|age| age >= NOT_FOUND_PROOF_AGE)
-        })
+    facts.failures(Call::Session).is_some_and(|memo| {
+        memo.consecutive_failures >= NOT_FOUND_PROOF_READS
+            && Duration::try_from(facts.now.duration_since(memo.first_failed_at))
+                .is_ok_and(|age| age >= NOT_FOUND_PROOF_AGE)
+    })
 }
 
 /// While session reads of a joined bot fail, when to read again: soon, so
 /// that a lasting 404 is proven within about a minute, and a passing one
 /// costs nothing; otherwise no limit.
 fn until_not_found_read(facts: &Facts) -> Duration {
-    facts
-        .memo
-        .current(facts.bot.metadata.generation, Call::Session)
-        .map_or(Duration::MAX, |memo| {
-            (FAILED_READ_RETRY * memo.consecutive_failures).min(FAILED_READ_RETRY * 4)
-        })
+    facts.failures(Call::Session).map_or(Duration::MAX, |memo| {
+        (FAILED_READ_RETRY * memo.consecutive_failures).min(FAILED_READ_RETRY * 4)
+    })
 }
 
 /// `interval` stretched by a factor in 0.8..1.2 fixed per object, so that

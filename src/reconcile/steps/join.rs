@@ -22,10 +22,9 @@ impl Reconciler<'_> {
             Err(unmet) => return self.unmet(unmet),
         };
         // Before the record: a recorded join must not then wait for the bound.
-        let admission = self.ctx.vendor.admit().await;
-        if !self.may_call() {
+        let Some(admission) = self.admit_meeting_call().await else {
             return Ok(Step::Stop(Action::await_change()));
-        }
+        };
         // A per-bot key must outlive its namespace's teardown while the bot may need it.
         self.hold_api_key(true).await?;
 

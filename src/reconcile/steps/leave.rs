@@ -18,10 +18,9 @@ impl Reconciler<'_> {
             Ok(key) => key,
             Err(unmet) => return self.unmet(unmet),
         };
-        let admission = self.ctx.vendor.admit().await;
-        if !self.may_call() {
+        let Some(admission) = self.admit_meeting_call().await else {
             return Ok(Step::Stop(Action::await_change()));
-        }
+        };
         if purpose == LeavePurpose::Rejoin {
             self.publish(
                 EventType::Normal,

@@ -15,7 +15,7 @@ use super::memo::Call;
 use super::plan::{Facts, Learned, Plan, SecretProblem};
 use super::secrets::SecretKeyRef;
 use crate::api::{FINALIZER, MeetingBot};
-use crate::lemonslice::{Answered, SecretString};
+use crate::lemonslice::{Admission, Answered, SecretString};
 use crate::{Error, Result};
 use jiff::Timestamp;
 use kube::runtime::controller::Action;
@@ -143,14 +143,16 @@ impl<'a> Reconciler<'a> {
         self.ctx.secrets.hold_key(&at, &uid, hold).await
     }
 
-    /// Whether this process may start a call that changes a meeting; when it
-    /// may not (it is stopping, or its Lease is not fresh), the step waits.
-    fn may_call(&self) -> bool {
+    /// A place under the vendor bound for a call that changes a meeting, if
+    /// this process may start one; when it may not (it is stopping, or its
+    /// Lease is not fresh), the step waits.
+    async fn admit_meeting_call(&self) -> Option<Admission> {
+        let admission = self.ctx.vendor.admit().await;
         let open = self.ctx.gate.is_open();
         if !open {
             info!("not starting a vendor call: this replica is stopping or no longer leads");
         }
-        open
+        open.then_some(admission)
     }
 
     /// The API key for this bot: its own Secret's, or the operator's.
