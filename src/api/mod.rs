@@ -1,13 +1,14 @@
 //! The `MeetingBot` API (`liveai.lemonslice.com/v1alpha1`): spec, status and
 //! the admission rules the API server enforces. Knows nothing of HTTP.
 
+mod names;
 mod platform;
 mod record;
 
+pub use names::{FINALIZER, annotation, condition, event, reason};
 pub use platform::{InvalidMeetingUrl, MAX_MEETING_URL_LEN, Platform};
 pub use record::{
-    BotRecord, FINALIZER, JoinAttempt, RecordedBot, annotation, fnv1a, forgotten_annotations,
-    joined_annotations,
+    BotRecord, JoinAttempt, RecordedBot, fnv1a, forgotten_annotations, joined_annotations,
 };
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};

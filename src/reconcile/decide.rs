@@ -6,6 +6,7 @@
 use super::memo::{Call, Memo};
 use crate::api::{
     BotRecord, DeletionPolicy, JoinAttempt, MeetingBot, Phase, Platform, RecordedBot, annotation,
+    event, reason,
 };
 use crate::lemonslice::{FailureKind, SessionOutcome, SessionStatus, WebsocketUrl};
 use jiff::Timestamp;
@@ -150,43 +151,6 @@ pub enum Health {
     Ready,
     Reconciling,
     Stalled,
-}
-
-/// Condition reasons that users see and the README documents.
-pub mod reason {
-    pub const JOINED: &str = "Joined";
-    pub const LEAVING: &str = "Leaving";
-    pub const SECRET_NOT_FOUND: &str = "SecretNotFound";
-    pub const SECRET_KEY_NOT_FOUND: &str = "SecretKeyNotFound";
-    pub const INVALID_MEETING_URL: &str = "InvalidMeetingUrl";
-    pub const JOIN_OUTCOME_UNKNOWN: &str = "JoinOutcomeUnknown";
-    pub const LEAVE_FAILED: &str = "LeaveFailed";
-    pub const SESSION_QUEUED: &str = "SessionQueued";
-    pub const SESSION_COMPLETED: &str = "SessionCompleted";
-    pub const SESSION_TIMED_OUT: &str = "SessionTimedOut";
-    pub const SESSION_FAILED: &str = "SessionFailed";
-    /// Also the reason of a failed join or session read answered 404.
-    pub const SESSION_NOT_FOUND: &str = "SessionNotFound";
-    pub const SCHEDULED: &str = "Scheduled";
-    pub const SUSPENDED: &str = "Suspended";
-    pub const COMPLETED: &str = "Completed";
-    pub const INVALID_SPEC: &str = "InvalidSpec";
-    /// The bot record names another MeetingBot's UID (a copy or a restore).
-    pub const FOREIGN_RECORD: &str = "ForeignRecord";
-}
-
-/// Event reasons that users see and the README documents.
-pub mod event {
-    pub const JOINED: &str = "Joined";
-    pub const LEFT: &str = "Left";
-    pub const REJOINING: &str = "Rejoining";
-    pub const JOIN_FAILED: &str = "JoinFailed";
-    pub const LEAVE_FAILED: &str = "LeaveFailed";
-    pub const JOIN_OUTCOME_UNKNOWN: &str = "JoinOutcomeUnknown";
-    pub const SESSION_ENDED: &str = "SessionEnded";
-    pub const SUSPENDED: &str = "Suspended";
-    pub const COMPLETED: &str = "Completed";
-    pub const FOREIGN_RECORD: &str = "ForeignRecord";
 }
 
 /// How often a MeetingBot that needs nothing is looked at again anyway.
@@ -456,6 +420,21 @@ fn ended_reason(status: SessionStatus) -> Option<&'static str> {
     }
 }
 
+/// The reason that a vendor call's failure shows in conditions and Events.
+fn failure_reason(kind: FailureKind) -> &'static str {
+    match kind {
+        FailureKind::ConnectFailed => reason::CONNECT_FAILED,
+        FailureKind::InvalidRequest => reason::INVALID_REQUEST,
+        FailureKind::Unauthorized => reason::UNAUTHORIZED,
+        FailureKind::NotFound => reason::SESSION_NOT_FOUND,
+        FailureKind::Conflict => reason::SESSION_CONFLICT,
+        FailureKind::RateLimited => reason::RATE_LIMITED,
+        FailureKind::Unavailable => reason::VENDOR_UNAVAILABLE,
+        FailureKind::ServerError => reason::VENDOR_ERROR,
+        FailureKind::NoAnswer => reason::NO_ANSWER,
+    }
+}
+
 /// Whether status already says that this bot's session ended, and why.
 fn session_ended(bot: &MeetingBot, recorded: &RecordedBot) -> Option<&'static str> {
     let status = bot.status.as_ref()?;
@@ -713,10 +692,18 @@ fn waiting(facts: &Facts, call: Call) -> Option<Plan> {
     let failure = memo.failure.as_ref()?;
     let remaining = Duration::try_from(memo.retry_at.duration_since(facts.now)).ok()?;
     let (phase, health, reason) = match (call, memo.gave_up) {
-        (Call::Join, false) => (Phase::Joining, Health::Reconciling, failure.kind.reason()),
-        (Call::Session, false) => (Phase::Pending, Health::Reconciling, failure.kind.reason()),
+        (Call::Join, false) => (
+            Phase::Joining,
+            Health::Reconciling,
+            failure_reason(failure.kind),
+        ),
+        (Call::Session, false) => (
+            Phase::Pending,
+            Health::Reconciling,
+            failure_reason(failure.kind),
+        ),
         (Call::Join | Call::Session, true) => {
-            (Phase::Failed, Health::Stalled, failure.kind.reason())
+            (Phase::Failed, Health::Stalled, failure_reason(failure.kind))
         }
         (Call::Leave, false) => (Phase::Leaving, Health::Reconciling, reason::LEAVING),
         (Call::Leave, true) => (Phase::Leaving, Health::Stalled, reason::LEAVE_FAILED),

@@ -1,8 +1,8 @@
 //! What the controller counts. Label values are bounded: results, endpoints,
 //! status classes and phases — never object names or error strings.
 
-use super::status::STALLED;
 use crate::api::MeetingBot;
+use crate::api::condition::STALLED;
 use jiff::Timestamp;
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;

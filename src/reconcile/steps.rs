@@ -3,14 +3,14 @@
 //! settles. The writes themselves live in `writes`.
 
 use super::context::Context;
-use super::decide::{Facts, JustJoined, Learned, LeavePurpose, Plan, SecretProblem, decide, event};
+use super::decide::{Facts, JustJoined, Learned, LeavePurpose, Plan, SecretProblem, decide};
 use super::lanes::Turn;
 use super::memo::Call;
 use super::metrics::Endpoint;
 use super::secrets::SecretKeyRef;
 use crate::api::{
-    FINALIZER, JoinAttempt, MeetingBot, Platform, RecordedBot, annotation, forgotten_annotations,
-    joined_annotations,
+    FINALIZER, JoinAttempt, MeetingBot, Platform, RecordedBot, annotation, event,
+    forgotten_annotations, joined_annotations,
 };
 use crate::lemonslice::{
     Admission, JoinOutcome, JoinRequest, LeaveOutcome, SecretString, SessionOutcome,

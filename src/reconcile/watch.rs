@@ -3,12 +3,11 @@
 //! once every watch has listed; the reconcile entry point.
 
 use super::context::Context;
-use super::decide::reason;
 use super::lanes::{Lane, Turn};
 use super::metrics::ReconcileResult;
-use super::status::{READY, RECONCILING, STALLED};
 use super::steps::Reconciler;
-use crate::api::{MeetingBot, Phase};
+use crate::api::condition::{READY, RECONCILING, STALLED};
+use crate::api::{MeetingBot, Phase, event, reason};
 use crate::{Error, Result};
 use futures::{StreamExt, TryStreamExt, future};
 use k8s_openapi::NamespaceResourceScope;
@@ -439,7 +438,7 @@ async fn report_invalid(
     ctx.events
         .publish(
             EventType::Warning,
-            reason::INVALID_SPEC,
+            event::INVALID_SPEC,
             &message,
             &reference,
         )

@@ -5,12 +5,14 @@
 
 use super::connection_secret;
 use super::context::MANAGER;
-use super::decide::{Health, Notice, Settle, event, reason};
+use super::decide::{Health, Notice, Settle};
 use super::lanes::Lane;
 use super::status;
 use super::steps::{Reconciler, Step};
 use crate::Result;
-use crate::api::{BotRecord, MeetingBot, MeetingBotStatus, Phase, RecordedBot, annotation};
+use crate::api::{
+    BotRecord, MeetingBot, MeetingBotStatus, Phase, RecordedBot, annotation, event, reason,
+};
 use crate::lemonslice::{self, LeaveOutcome};
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Secret;
