@@ -53,4 +53,9 @@ impl Error {
     }
 }
 
+/// Whether a Kubernetes error is a refused precondition (the object changed).
+pub(crate) fn is_conflict(error: &kube::Error) -> bool {
+    matches!(error, kube::Error::Api(status) if status.code == 409)
+}
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;

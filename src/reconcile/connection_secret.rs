@@ -125,7 +125,7 @@ async fn write_outcome(
             match secrets.create(&params, &secret).await {
                 Ok(_) => return Ok(Outcome::Created),
                 // Created meanwhile: look at its owner.
-                Err(error) if super::writes::is_conflict(&error) => continue,
+                Err(error) if crate::is_conflict(&error) => continue,
                 Err(error) => return Err(error),
             }
         };
@@ -144,7 +144,7 @@ async fn write_outcome(
         };
         match secrets.patch(name, &params, &Patch::Merge(&patch)).await {
             Ok(_) => return Ok(Outcome::Updated),
-            Err(error) if super::writes::is_conflict(&error) => continue,
+            Err(error) if crate::is_conflict(&error) => continue,
             // Deleted meanwhile: create it on the next turn.
             Err(kube::Error::Api(status)) if status.code == 404 => continue,
             Err(error) => return Err(error),

@@ -3,11 +3,11 @@
 //! calls that change a meeting.
 
 use super::connection_secret::Written;
-use super::decide::LeavePurpose;
 use super::events::Events;
 use super::lanes::{Lanes, OwnWrites};
 use super::memo::{Call, Memo};
 use super::metrics::Metrics;
+use super::plan::LeavePurpose;
 use super::secrets::{OperatorApiKey, SecretReader};
 use super::watch::Watched;
 use crate::api::MeetingBot;

@@ -79,7 +79,7 @@ pub struct Memo {
     /// A bot this process saw leave (its id, and why it left), until no copy
     /// of the record names it: a refused write of the cleared record must not
     /// bring it back to life.
-    pub left_bot: Option<(String, super::decide::LeavePurpose)>,
+    pub left_bot: Option<(String, super::plan::LeavePurpose)>,
     /// The last write of the connection Secret, for its status condition.
     pub connection_secret: Option<super::connection_secret::Written>,
 }

@@ -8,6 +8,7 @@ mod events;
 mod lanes;
 pub mod memo;
 pub mod metrics;
+pub mod plan;
 mod secrets;
 pub mod status;
 mod steps;

@@ -1,7 +1,7 @@
 //! Reading the credentials a vendor call needs: the broadcast token and API
 //! key Secrets a MeetingBot references, and the operator's own API key.
 
-use super::decide::SecretProblem;
+use super::plan::SecretProblem;
 use crate::Result;
 use crate::lemonslice::SecretString;
 use k8s_openapi::api::core::v1::Secret;
@@ -113,7 +113,7 @@ impl SecretReader {
                 .await
             {
                 Ok(_) => return Ok(()),
-                Err(error) if super::writes::is_conflict(&error) => continue,
+                Err(error) if crate::is_conflict(&error) => continue,
                 Err(kube::Error::Api(status)) if status.code == 404 && !hold => return Ok(()),
                 Err(error) => return Err(error.into()),
             }

@@ -1,7 +1,7 @@
 //! Turning a settled plan into the MeetingBot's status, in the shape kstatus
 //! (and through it Flux and `kubectl wait`) reads without help.
 
-use super::decide::{Health, Settle};
+use super::plan::{Health, Settle};
 use crate::api::condition::{READY, RECONCILING, STALLED};
 use crate::api::{MeetingBot, MeetingBotStatus, annotation};
 use jiff::Timestamp;

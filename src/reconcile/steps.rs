@@ -3,10 +3,11 @@
 //! settles. The writes themselves live in `writes`.
 
 use super::context::Context;
-use super::decide::{Facts, JustJoined, Learned, LeavePurpose, Plan, SecretProblem, decide};
+use super::decide::{Facts, decide};
 use super::lanes::Turn;
 use super::memo::Call;
 use super::metrics::Endpoint;
+use super::plan::{JustJoined, Learned, LeavePurpose, Plan, SecretProblem};
 use super::secrets::SecretKeyRef;
 use crate::api::{
     FINALIZER, JoinAttempt, MeetingBot, Platform, RecordedBot, annotation, event,

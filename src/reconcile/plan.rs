@@ -1,0 +1,131 @@
+//! What `decide` plans and what the steps that carry plans out learn: the
+//! types that the pure planner, the status it settles on and the controller's
+//! I/O share, kept apart so that none of them imports another for them.
+
+use crate::api::{JoinAttempt, Phase, Platform, RecordedBot};
+use crate::lemonslice::{SessionOutcome, WebsocketUrl};
+use jiff::Timestamp;
+use std::time::Duration;
+
+/// Facts a step learns that are not (yet) written on the object.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Learned {
+    /// Join succeeded just now; status gets the websocket URL.
+    Joined(JustJoined),
+    /// A Secret the next call needs is missing.
+    SecretMissing(SecretProblem),
+    /// The session was just read (a failed read is also in the memo, for backoff).
+    Session(SessionOutcome),
+    /// The bot left the meeting (or was let go) for this reason, and its
+    /// record left the annotations; status still names it until it is settled.
+    Left(LeavePurpose, String),
+}
+
+/// A join that succeeded in this reconcile, with what only it knows.
+#[derive(Clone, Debug, PartialEq)]
+pub struct JustJoined {
+    /// The record of the new bot, stamped with this object's UID.
+    pub recorded: RecordedBot,
+    pub websocket_url: WebsocketUrl,
+    pub joined_at: Timestamp,
+    /// The platform of the URL joined, also of one read from a Secret.
+    pub platform: Option<Platform>,
+}
+
+/// Why a referenced Secret could not be used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SecretProblem {
+    /// The Secret does not exist (in the MeetingBot's namespace).
+    NotFound { secret: String },
+    /// The Secret exists but lacks the key, or its value is empty or not UTF-8.
+    KeyNotFound { secret: String, key: String },
+    /// The meeting URL read from a Secret is not one the operator may join.
+    InvalidMeetingUrl {
+        secret: String,
+        key: String,
+        problem: String,
+    },
+}
+
+/// Why a bot is being taken out of its meeting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LeavePurpose {
+    /// The MeetingBot is being deleted.
+    Delete,
+    /// The spec changed: leave, then join anew.
+    Rejoin,
+    /// `spec.suspend` became true.
+    Suspend,
+    /// The bot has been in the meeting for `spec.maxDuration`.
+    Complete,
+}
+
+/// The next step. Each is one vendor call or one Kubernetes write; `Settle`
+/// ends the reconcile.
+#[derive(Clone, Debug, PartialEq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one short-lived value per step; boxing buys nothing"
+)]
+pub enum Plan {
+    /// Add the finalizer to an object that may have a bot in a meeting.
+    AddFinalizer,
+    /// Read the session's status: before a join, and now and then while joined.
+    CheckSession { session_id: String },
+    /// Record the attempt and add the finalizer (one version-checked write),
+    /// then call join.
+    Join(JoinAttempt),
+    Leave {
+        bot: RecordedBot,
+        purpose: LeavePurpose,
+    },
+    /// Drop the record of a bot without calling leave: users said skip-leave,
+    /// or its session already ended.
+    Forget {
+        bot: RecordedBot,
+        purpose: LeavePurpose,
+    },
+    /// Write the record into the annotations, stamped with this object's UID,
+    /// with the finalizer, clearing a join in flight: the copy that restores
+    /// status, restored itself from status, or a bot adopted by hand.
+    Record(RecordedBot),
+    /// Clear a join-in-flight record that this process knows was never
+    /// followed by a call (its write failed, perhaps after it landed).
+    ClearUnsentJoin,
+    /// Let the object go. `unknown_join` says a join's outcome was never learned.
+    RemoveFinalizer { unknown_join: bool },
+    /// Write status (when it changed) and wait.
+    Settle(Settle),
+}
+
+/// The status a reconcile ends with, and when to look again.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Settle {
+    pub phase: Phase,
+    pub health: Health,
+    /// CamelCase reason for the Ready condition (and Stalled/Reconciling when set).
+    pub reason: &'static str,
+    pub message: String,
+    /// The bot to show in status; `None` clears it.
+    pub bot: Option<RecordedBot>,
+    /// Fresh from a join in this reconcile; otherwise status keeps what it had.
+    pub joined: Option<JustJoined>,
+    pub requeue: Option<Duration>,
+    /// Event to publish when the status enters this state.
+    pub event: Option<Notice>,
+}
+
+/// An Event's type and reason.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Notice {
+    Normal(&'static str),
+    Warning(&'static str),
+}
+
+/// kstatus's view: done, making progress, or stuck until a human acts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Health {
+    Ready,
+    Reconciling,
+    Stalled,
+}
