@@ -192,3 +192,87 @@ names! {
         HTTP_CLIENT_ERROR = super::reason::HTTP_CLIENT_ERROR;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    const README: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"));
+
+    /// The names in backticks in column `column` of the README's table whose
+    /// header row starts with `header`.
+    fn documented(header: &str, column: usize) -> BTreeSet<&'static str> {
+        let mut lines = README.lines().skip_while(|line| !line.starts_with(header));
+        assert!(
+            lines.next().is_some(),
+            "README.md has no table whose header starts with {header:?}"
+        );
+        lines
+            .skip(1)
+            .take_while(|line| line.starts_with('|'))
+            .filter_map(|row| row.split('|').nth(column + 1))
+            .flat_map(|cell| cell.split('`').skip(1).step_by(2))
+            .collect()
+    }
+
+    /// Both ways: every name of `group` is in the table, and the table names nothing else.
+    fn assert_documented(group: &str, all: &[&str], table: &str, in_readme: BTreeSet<&str>) {
+        let defined: BTreeSet<&str> = all.iter().copied().collect();
+        let undocumented: Vec<_> = defined.difference(&in_readme).collect();
+        let undefined: Vec<_> = in_readme.difference(&defined).collect();
+        assert!(
+            undocumented.is_empty() && undefined.is_empty(),
+            "{group}: defined in src/api/names.rs but missing from README.md's table {table}: \
+             {undocumented:?}; named in that table but not defined in src/api/names.rs: {undefined:?}"
+        );
+    }
+
+    #[test]
+    fn each_group_lists_a_name_once() {
+        for (group, all) in [
+            ("annotation", annotation::ALL),
+            ("condition", condition::ALL),
+            ("reason", reason::ALL),
+            ("event", event::ALL),
+        ] {
+            let distinct: BTreeSet<_> = all.iter().collect();
+            assert_eq!(distinct.len(), all.len(), "{group} names a value twice");
+        }
+    }
+
+    #[test]
+    fn the_readme_documents_every_name_and_no_other() {
+        const ANNOTATIONS: &str = "| annotation | written by |";
+        assert_documented(
+            "annotation",
+            annotation::ALL,
+            ANNOTATIONS,
+            documented(ANNOTATIONS, 0),
+        );
+        const CONDITIONS: &str = "| condition | present | reasons |";
+        assert_documented(
+            "condition",
+            condition::ALL,
+            CONDITIONS,
+            documented(CONDITIONS, 0),
+        );
+        const PHASES: &str = "| phase | condition (reason) |";
+        let reasons = documented(PHASES, 1)
+            .union(&documented(CONDITIONS, 2))
+            .copied()
+            .collect();
+        assert_documented(
+            "reason",
+            reason::ALL,
+            &format!("{PHASES} (column 2) or {CONDITIONS} (column 3)"),
+            reasons,
+        );
+        const EVENTS: &str = "| Event | type | when |";
+        assert_documented("event", event::ALL, EVENTS, documented(EVENTS, 0));
+        assert!(
+            README.contains(FINALIZER),
+            "README.md never names the finalizer {FINALIZER}"
+        );
+    }
+}
