@@ -415,7 +415,7 @@ mod tests {
 
     #[test]
     fn the_committed_crd_matches_the_types() {
-        let generated = serde_yaml::to_string(&MeetingBot::crd()).unwrap();
+        let generated = serde_saphyr::to_string(&MeetingBot::crd()).unwrap();
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/crds/meetingbot.yaml");
         let committed = std::fs::read_to_string(path).unwrap_or_default();
         assert!(
