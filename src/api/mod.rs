@@ -5,7 +5,7 @@ mod names;
 mod platform;
 mod record;
 
-pub use names::{FINALIZER, annotation, condition, event, reason};
+pub use names::{API_KEY_FINALIZER_PREFIX, FINALIZER, annotation, condition, event, reason};
 pub use platform::{InvalidMeetingUrl, MAX_MEETING_URL_LEN, Platform};
 pub use record::{
     BotRecord, JoinAttempt, RecordedBot, fnv1a, forgotten_annotations, joined_annotations,

@@ -5,6 +5,9 @@
 
 /// The finalizer that makes deletion wait for the bot to leave.
 pub const FINALIZER: &str = "liveai.lemonslice.com/leave";
+/// Followed by a MeetingBot's UID: the finalizer that keeps a per-bot API key
+/// Secret while a bot that joined with the key may still need it to leave.
+pub const API_KEY_FINALIZER_PREFIX: &str = "liveai.lemonslice.com/key-for-";
 
 /// Declares a module of `&str` constants, and `ALL`, the list of them: a name
 /// cannot be added without being listed.
@@ -270,9 +273,11 @@ mod tests {
         );
         const EVENTS: &str = "| Event | type | when |";
         assert_documented("event", event::ALL, EVENTS, documented(EVENTS, 0));
-        assert!(
-            README.contains(FINALIZER),
-            "README.md never names the finalizer {FINALIZER}"
-        );
+        for finalizer in [FINALIZER, API_KEY_FINALIZER_PREFIX] {
+            assert!(
+                README.contains(finalizer),
+                "README.md never names the finalizer {finalizer}"
+            );
+        }
     }
 }

@@ -542,7 +542,7 @@ fn leave_or_wait(facts: &Facts, recorded: RecordedBot, purpose: LeavePurpose) ->
             reason::LEAVE_FAILED,
             format!(
                 "leave needs the API key in Secret {secret}, which is missing; restore it, or {}",
-                LEAVE_WAYS_OUT
+                leave_ways_out()
             ),
             Some(recorded),
         )
@@ -560,8 +560,13 @@ fn leave_or_wait(facts: &Facts, recorded: RecordedBot, purpose: LeavePurpose) ->
     }
 }
 
-const LEAVE_WAYS_OUT: &str = "to let the MeetingBot go without leave set spec.deletionPolicy to Orphan \
-     or the annotation liveai.lemonslice.com/skip-leave to \"true\"";
+fn leave_ways_out() -> String {
+    format!(
+        "to let the MeetingBot go without leave set spec.deletionPolicy to Orphan or the annotation {} \
+         to \"true\"",
+        annotation::SKIP_LEAVE
+    )
+}
 
 /// When earlier failures of `call` say to wait (a backoff, or a refusal that
 /// only a change can cure), the status to show meanwhile.
@@ -598,7 +603,11 @@ fn waiting(facts: &Facts, call: Call) -> Option<Plan> {
         ),
         (Call::Leave, false) => format!("leave failed ({}); retrying", failure.describe()),
         (Call::Leave, true) => {
-            format!("leave refused ({}); {}", failure.describe(), LEAVE_WAYS_OUT)
+            format!(
+                "leave refused ({}); {}",
+                failure.describe(),
+                leave_ways_out()
+            )
         }
     };
     let warning = match call {
