@@ -179,19 +179,19 @@ names! {
         CONNECTION_SECRET_NOT_OWNED = super::reason::CONNECTION_SECRET_NOT_OWNED;
         /// Warning: the connection Secret could not be written.
         CONNECTION_SECRET_FAILED = super::reason::CONNECTION_SECRET_FAILED;
-        /// Warning: a reconcile failed, one for each category.
+        /// Warning: a reconcile failed with the reason of this name.
         KUBERNETES_FORBIDDEN = super::reason::KUBERNETES_FORBIDDEN;
-        /// Warning, as above.
+        /// Warning: a reconcile failed with the reason of this name.
         KUBERNETES_WRITE_REFUSED = super::reason::KUBERNETES_WRITE_REFUSED;
-        /// Warning, as above.
+        /// Warning: a reconcile failed with the reason of this name.
         KUBERNETES_NOT_FOUND = super::reason::KUBERNETES_NOT_FOUND;
-        /// Warning, as above.
+        /// Warning: a reconcile failed with the reason of this name.
         KUBERNETES_ERROR = super::reason::KUBERNETES_ERROR;
-        /// Warning, as above.
+        /// Warning: a reconcile failed with the reason of this name.
         INVALID_OBJECT = super::reason::INVALID_OBJECT;
-        /// Warning, as above.
+        /// Warning: a reconcile failed with the reason of this name.
         OPERATOR_CONFIG_ERROR = super::reason::OPERATOR_CONFIG_ERROR;
-        /// Warning, as above.
+        /// Warning: a reconcile failed with the reason of this name.
         HTTP_CLIENT_ERROR = super::reason::HTTP_CLIENT_ERROR;
     }
 }
