@@ -10,6 +10,8 @@ pub mod lemonslice;
 pub(crate) mod reconcile;
 pub mod runtime;
 
+use api::reason;
+
 /// Errors that end a reconcile or the process. Messages never carry a secret.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -38,17 +40,22 @@ impl Error {
     pub fn reason(&self) -> &'static str {
         match self {
             Error::Kube(kube::Error::Api(status)) => match status.code {
-                401 | 403 => "KubernetesForbidden",
-                400 | 422 => "KubernetesWriteRefused",
-                404 => "KubernetesNotFound",
-                _ => "KubernetesError",
+                401 | 403 => reason::KUBERNETES_FORBIDDEN,
+                400 | 422 => reason::KUBERNETES_WRITE_REFUSED,
+                404 => reason::KUBERNETES_NOT_FOUND,
+                _ => reason::KUBERNETES_ERROR,
             },
-            Error::Kube(_) | Error::Finalizer(_) => "KubernetesError",
-            Error::MissingNamespace => "InvalidObject",
-            Error::Config(_) | Error::Io(_) => "OperatorConfigError",
-            Error::Http(_) => "HttpClientError",
+            Error::Kube(_) | Error::Finalizer(_) => reason::KUBERNETES_ERROR,
+            Error::MissingNamespace => reason::INVALID_OBJECT,
+            Error::Config(_) | Error::Io(_) => reason::OPERATOR_CONFIG_ERROR,
+            Error::Http(_) => reason::HTTP_CLIENT_ERROR,
         }
     }
+}
+
+/// Whether a Kubernetes error is a refused precondition (the object changed).
+pub(crate) fn is_conflict(error: &kube::Error) -> bool {
+    matches!(error, kube::Error::Api(status) if status.code == 409)
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

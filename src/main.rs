@@ -12,7 +12,7 @@ async fn main() -> ExitCode {
             runtime::run(*args).await
         }
         Command::Crd => {
-            let yaml = serde_yaml::to_string(&MeetingBot::crd()).expect("the CRD serializes");
+            let yaml = serde_saphyr::to_string(&MeetingBot::crd()).expect("the CRD serializes");
             print!("{yaml}");
             ExitCode::SUCCESS
         }

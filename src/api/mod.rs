@@ -2,10 +2,12 @@
 //! the admission rules the API server enforces. Knows nothing of HTTP.
 //! `spec` and `status` hold the resource, `record` what the operator records
 //! on it (read there, written by `record_patch`), `fingerprint` what makes a
-//! bot rejoin, `platform` and `duration` how spec fields are read.
+//! bot rejoin, `platform` and `duration` how spec fields are read, `names`
+//! every name users see on a MeetingBot.
 
 mod duration;
 mod fingerprint;
+mod names;
 mod platform;
 mod record;
 mod record_patch;
@@ -14,8 +16,9 @@ mod status;
 
 pub use duration::parse_go_duration;
 pub use fingerprint::fnv1a;
+pub use names::{API_KEY_FINALIZER_PREFIX, FINALIZER, annotation, condition, event, reason};
 pub use platform::{InvalidMeetingUrl, MAX_MEETING_URL_LEN, Platform};
-pub use record::{BotRecord, FINALIZER, JoinAttempt, RecordedBot, annotation};
+pub use record::{BotRecord, JoinAttempt, RecordedBot};
 pub use record_patch::{forgotten_annotations, joined_annotations};
 pub use spec::{
     ApiKeySecretRef, BroadcastTokenSecretRef, ConnectionSecretRef, DeletionPolicy, MeetingBot,
@@ -30,7 +33,7 @@ mod tests {
 
     #[test]
     fn the_committed_crd_matches_the_types() {
-        let generated = serde_yaml::to_string(&MeetingBot::crd()).unwrap();
+        let generated = serde_saphyr::to_string(&MeetingBot::crd()).unwrap();
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/crds/meetingbot.yaml");
         let committed = std::fs::read_to_string(path).unwrap_or_default();
         assert!(

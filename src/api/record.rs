@@ -5,41 +5,9 @@
 //! tools commonly skip status, and a bot whose id is lost can never be removed.
 
 use super::MeetingBot;
+use super::names::{FINALIZER, annotation};
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
-
-/// The finalizer that makes deletion wait for the bot to leave.
-pub const FINALIZER: &str = "liveai.lemonslice.com/leave";
-/// Annotations, all under the API group.
-pub mod annotation {
-    /// Id of the bot in the meeting. Users may write it by hand to adopt a bot.
-    pub const MEETING_BOT_ID: &str = "liveai.lemonslice.com/meeting-bot-id";
-    /// The session the bot joined under.
-    pub const MEETING_BOT_SESSION: &str = "liveai.lemonslice.com/meeting-bot-session";
-    /// Fingerprint of the spec fields the bot joined with.
-    pub const JOINED_SPEC: &str = "liveai.lemonslice.com/joined-spec";
-    /// A join call began and its outcome has not been recorded (JSON).
-    pub const JOIN_IN_FLIGHT: &str = "liveai.lemonslice.com/join-in-flight";
-    /// Set by users to a new value to allow one more join after an unknown outcome.
-    pub const RETRY_JOIN: &str = "liveai.lemonslice.com/retry-join";
-    /// Set by users to `"true"` to forget the bot without calling leave.
-    pub const SKIP_LEAVE: &str = "liveai.lemonslice.com/skip-leave";
-    /// Set by users (any new value) to request a reconcile; echoed into status.
-    pub const RECONCILE_REQUESTED_AT: &str = "liveai.lemonslice.com/reconcile-requested-at";
-    /// UID of the MeetingBot whose join the record describes. A record whose
-    /// UID is not the object's own was copied or restored from another object.
-    pub const RECORD_UID: &str = "liveai.lemonslice.com/record-uid";
-    /// When the recorded bot joined (RFC 3339), for `spec.maxDuration`.
-    pub const JOINED_AT: &str = "liveai.lemonslice.com/joined-at";
-    /// Fingerprint of the spec whose bot left after `spec.maxDuration`: that
-    /// spec does not join again.
-    pub const COMPLETED_SPEC: &str = "liveai.lemonslice.com/completed-spec";
-    /// Set by users to the UID of a foreign record to make it this object's own.
-    pub const ADOPT_RECORD: &str = "liveai.lemonslice.com/adopt-record";
-    /// Set by users to the UID of a foreign record to drop it (no leave: the
-    /// bot belongs to the other object) and join afresh.
-    pub const DISCARD_RECORD: &str = "liveai.lemonslice.com/discard-record";
-}
 
 /// A join that began: written, with the object's resourceVersion as a
 /// precondition, before the call is made.

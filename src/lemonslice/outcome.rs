@@ -67,7 +67,7 @@ pub struct Failure {
 /// Longest vendor detail kept.
 pub const MAX_DETAIL_CHARS: usize = 256;
 
-/// Classes of failure, each with the reason that status conditions and Events carry.
+/// Classes of failure; the reconciler names each with a condition reason.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FailureKind {
     /// The connection failed before the request was sent.
@@ -92,21 +92,6 @@ pub enum FailureKind {
 }
 
 impl FailureKind {
-    /// The CamelCase reason used in conditions and Events.
-    pub fn reason(self) -> &'static str {
-        match self {
-            FailureKind::ConnectFailed => "ConnectFailed",
-            FailureKind::InvalidRequest => "InvalidRequest",
-            FailureKind::Unauthorized => "Unauthorized",
-            FailureKind::NotFound => "SessionNotFound",
-            FailureKind::Conflict => "SessionConflict",
-            FailureKind::RateLimited => "RateLimited",
-            FailureKind::Unavailable => "VendorUnavailable",
-            FailureKind::ServerError => "VendorError",
-            FailureKind::NoAnswer => "NoAnswer",
-        }
-    }
-
     /// Whether the same call may succeed later without anything changing.
     pub fn retryable(self) -> bool {
         matches!(

@@ -11,6 +11,10 @@
 //! by the `resourceVersion` whose owner was checked.
 
 use crate::api::MeetingBot;
+use crate::api::condition::CONNECTION_SECRET_READY;
+use crate::api::reason::{
+    CONNECTION_SECRET_FAILED, CONNECTION_SECRET_NOT_OWNED, CONNECTION_SECRET_WRITTEN,
+};
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta, Time};
@@ -18,15 +22,6 @@ use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 use std::collections::BTreeMap;
-
-/// The condition that says whether the connection Secret holds the bot's details.
-pub const CONDITION: &str = "ConnectionSecretReady";
-/// The Secret was created or updated.
-pub const WRITTEN: &str = "ConnectionSecretWritten";
-/// A Secret of that name exists and this MeetingBot is not its controller.
-pub const NOT_OWNED: &str = "ConnectionSecretNotOwned";
-/// The write failed (RBAC, an API error); the bot is in the meeting either way.
-pub const WRITE_FAILED: &str = "ConnectionSecretFailed";
 
 /// How often a write is tried when the Secret changes under it.
 const ATTEMPTS: usize = 3;
@@ -56,9 +51,9 @@ impl Written {
     /// The reason of the condition and of the Event.
     pub fn reason(&self) -> &'static str {
         match self.outcome {
-            Outcome::Created | Outcome::Updated => WRITTEN,
-            Outcome::NotOwned(_) => NOT_OWNED,
-            Outcome::Failed(_) => WRITE_FAILED,
+            Outcome::Created | Outcome::Updated => CONNECTION_SECRET_WRITTEN,
+            Outcome::NotOwned(_) => CONNECTION_SECRET_NOT_OWNED,
+            Outcome::Failed(_) => CONNECTION_SECRET_FAILED,
         }
     }
 
@@ -130,7 +125,7 @@ async fn write_outcome(
             match secrets.create(&params, &secret).await {
                 Ok(_) => return Ok(Outcome::Created),
                 // Created meanwhile: look at its owner.
-                Err(error) if super::writes::is_conflict(&error) => continue,
+                Err(error) if crate::is_conflict(&error) => continue,
                 Err(error) => return Err(error),
             }
         };
@@ -149,7 +144,7 @@ async fn write_outcome(
         };
         match secrets.patch(name, &params, &Patch::Merge(&patch)).await {
             Ok(_) => return Ok(Outcome::Updated),
-            Err(error) if super::writes::is_conflict(&error) => continue,
+            Err(error) if crate::is_conflict(&error) => continue,
             // Deleted meanwhile: create it on the next turn.
             Err(kube::Error::Api(response)) if response.code == 404 => continue,
             Err(error) => return Err(error),
@@ -194,10 +189,12 @@ fn describe(error: &kube::Error) -> String {
 /// To add it to a status being built: `conditions.extend(condition(bot, last, now))`.
 pub fn condition(bot: &MeetingBot, last: Option<&Written>, now: Timestamp) -> Option<Condition> {
     let target = bot.spec.write_connection_secret_to_ref.as_ref()?;
-    let previous = bot
-        .status
-        .as_ref()
-        .and_then(|status| status.conditions.iter().find(|c| c.type_ == CONDITION));
+    let previous = bot.status.as_ref().and_then(|status| {
+        status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == CONNECTION_SECRET_READY)
+    });
     let Some(last) = last.filter(|last| last.secret == target.name) else {
         // Nothing new: what status says stands, if it is about this Secret.
         return previous
@@ -210,7 +207,7 @@ pub fn condition(bot: &MeetingBot, last: Option<&Written>, now: Timestamp) -> Op
         _ => Time(now),
     };
     Some(Condition {
-        type_: CONDITION.to_owned(),
+        type_: CONNECTION_SECRET_READY.to_owned(),
         status: status.to_owned(),
         reason: last.reason().to_owned(),
         message: last.message(),
@@ -226,7 +223,9 @@ pub fn with_condition(
     last: Option<&Written>,
     now: Timestamp,
 ) -> crate::api::MeetingBotStatus {
-    status.conditions.retain(|c| c.type_ != CONDITION);
+    status
+        .conditions
+        .retain(|c| c.type_ != CONNECTION_SECRET_READY);
     status.conditions.extend(condition(bot, last, now));
     status
 }
@@ -301,7 +300,11 @@ mod tests {
                 first.status.as_str(),
                 first.reason.as_str()
             ),
-            (CONDITION, "False", NOT_OWNED)
+            (
+                CONNECTION_SECRET_READY,
+                "False",
+                CONNECTION_SECRET_NOT_OWNED
+            )
         );
         assert!(
             first.message.contains("Secret conn was not written"),
@@ -333,7 +336,7 @@ mod tests {
         let ready = condition(&with_target, Some(&written), later).unwrap();
         assert_eq!(
             (ready.status.as_str(), ready.reason.as_str()),
-            ("True", WRITTEN)
+            ("True", CONNECTION_SECRET_WRITTEN)
         );
         assert_eq!(ready.last_transition_time, Time(later));
 

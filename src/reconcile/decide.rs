@@ -65,44 +65,7 @@ mod leave;
 mod session;
 
 use super::plan::{Ending, Facts, Learned, Plan};
-use crate::api::{BotRecord, Phase, RecordedBot, annotation};
-
-/// Condition reasons that users see and the README documents.
-pub mod reason {
-    pub const JOINED: &str = "Joined";
-    pub const LEAVING: &str = "Leaving";
-    pub const SECRET_NOT_FOUND: &str = "SecretNotFound";
-    pub const SECRET_KEY_NOT_FOUND: &str = "SecretKeyNotFound";
-    pub const INVALID_MEETING_URL: &str = "InvalidMeetingUrl";
-    pub const JOIN_OUTCOME_UNKNOWN: &str = "JoinOutcomeUnknown";
-    pub const LEAVE_FAILED: &str = "LeaveFailed";
-    pub const SESSION_QUEUED: &str = "SessionQueued";
-    pub const SESSION_COMPLETED: &str = "SessionCompleted";
-    pub const SESSION_TIMED_OUT: &str = "SessionTimedOut";
-    pub const SESSION_FAILED: &str = "SessionFailed";
-    /// Also the reason of a failed join or session read answered 404.
-    pub const SESSION_NOT_FOUND: &str = "SessionNotFound";
-    pub const SCHEDULED: &str = "Scheduled";
-    pub const SUSPENDED: &str = "Suspended";
-    pub const COMPLETED: &str = "Completed";
-    pub const INVALID_SPEC: &str = "InvalidSpec";
-    /// The bot record names another MeetingBot's UID (a copy or a restore).
-    pub const FOREIGN_RECORD: &str = "ForeignRecord";
-}
-
-/// Event reasons that users see and the README documents.
-pub mod event {
-    pub const JOINED: &str = "Joined";
-    pub const LEFT: &str = "Left";
-    pub const REJOINING: &str = "Rejoining";
-    pub const JOIN_FAILED: &str = "JoinFailed";
-    pub const LEAVE_FAILED: &str = "LeaveFailed";
-    pub const JOIN_OUTCOME_UNKNOWN: &str = "JoinOutcomeUnknown";
-    pub const SESSION_ENDED: &str = "SessionEnded";
-    pub const SUSPENDED: &str = "Suspended";
-    pub const COMPLETED: &str = "Completed";
-    pub const FOREIGN_RECORD: &str = "ForeignRecord";
-}
+use crate::api::{BotRecord, Phase, RecordedBot, annotation, event, reason};
 
 pub fn decide(facts: &Facts) -> Plan {
     let bot = facts.bot;

@@ -2,8 +2,8 @@
 //! status classes and phases — never object names or error strings.
 
 use super::memo::Call;
-use super::status::STALLED;
 use crate::api::MeetingBot;
+use crate::api::condition::STALLED;
 use jiff::Timestamp;
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;

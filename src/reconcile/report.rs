@@ -2,10 +2,9 @@
 //! cannot decode, and a reconcile that failed (which is also retried).
 
 use super::context::Context;
-use super::decide::reason;
-use super::status::{READY, RECONCILING, STALLED};
 use super::watched::{Watched, invalid_message};
-use crate::api::{MeetingBot, Phase};
+use crate::api::condition::{READY, RECONCILING, STALLED};
+use crate::api::{MeetingBot, Phase, event, reason};
 use crate::{Error, Result};
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -127,7 +126,7 @@ pub(super) async fn report_invalid(
     ctx.events
         .publish(
             EventType::Warning,
-            reason::INVALID_SPEC,
+            event::INVALID_SPEC,
             &message,
             &reference,
         )

@@ -3,6 +3,7 @@
 
 use super::plan::SecretProblem;
 use crate::Result;
+use crate::api::API_KEY_FINALIZER_PREFIX;
 use crate::lemonslice::SecretString;
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
@@ -80,7 +81,7 @@ pub struct SecretReader {
 /// to leave: deleting a namespace deletes its Secrets and its MeetingBots at
 /// once, and an operator that restarts meanwhile has no other copy.
 pub fn key_finalizer(uid: &str) -> String {
-    format!("liveai.lemonslice.com/key-for-{uid}")
+    format!("{API_KEY_FINALIZER_PREFIX}{uid}")
 }
 
 impl SecretReader {
@@ -113,7 +114,7 @@ impl SecretReader {
                 .await
             {
                 Ok(_) => return Ok(()),
-                Err(error) if super::writes::is_conflict(&error) => continue,
+                Err(error) if crate::is_conflict(&error) => continue,
                 Err(kube::Error::Api(response)) if response.code == 404 && !hold => return Ok(()),
                 Err(error) => return Err(error.into()),
             }

@@ -2,14 +2,11 @@
 //! (and through it Flux and `kubectl wait`) reads without help.
 
 use super::plan::{Ending, Health};
+use crate::api::condition::{READY, RECONCILING, STALLED};
 use crate::api::{MeetingBot, MeetingBotStatus, annotation};
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::ResourceExt;
-
-pub const READY: &str = "Ready";
-pub const RECONCILING: &str = "Reconciling";
-pub const STALLED: &str = "Stalled";
 
 /// The status that `ending` describes. Conditions whose status did not change
 /// keep their lastTransitionTime, and fields the plan does not touch keep their

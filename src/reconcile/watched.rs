@@ -2,8 +2,8 @@
 //! undecodable object cannot stop the others; and what of every object is
 //! kept out of the cache.
 
-use super::status::STALLED;
 use crate::api::MeetingBot;
+use crate::api::condition::STALLED;
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Resource;

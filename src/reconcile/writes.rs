@@ -5,14 +5,15 @@
 
 use super::connection_secret;
 use super::context::MANAGER;
-use super::decide::{event, reason};
 use super::lanes::Lane;
 use super::plan::{Ending, Notice};
 use super::status;
 use super::steps::{Reconciler, Step, Unmet};
-use crate::Result;
-use crate::api::{BotRecord, MeetingBot, MeetingBotStatus, Phase, RecordedBot, annotation};
+use crate::api::{
+    BotRecord, MeetingBot, MeetingBotStatus, Phase, RecordedBot, annotation, event, reason,
+};
 use crate::lemonslice::{self, LeaveOutcome};
+use crate::{Result, is_conflict};
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Patch, PatchParams};
@@ -29,11 +30,6 @@ const CONFLICT_RETRY: Duration = Duration::from_millis(200);
 /// process holds the only copy, so it outlasts an API-server outage (a restart
 /// of kube-apiserver took about a minute in `make chaos`).
 const PERSIST_DEADLINE: Duration = Duration::from_secs(15 * 60);
-
-/// Whether a Kubernetes error is a refused precondition (the object changed).
-pub(super) fn is_conflict(error: &kube::Error) -> bool {
-    matches!(error, kube::Error::Api(response) if response.code == 409)
-}
 
 impl Reconciler<'_> {
     /// A metadata merge patch that applies only to the version of the object

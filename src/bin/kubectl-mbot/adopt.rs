@@ -128,8 +128,8 @@ pub fn plan(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::JOIN_OUTCOME_UNKNOWN;
     use crate::record::tests::bot;
+    use meetingbot_operator::api::reason::JOIN_OUTCOME_UNKNOWN;
 
     #[test]
     fn an_unknown_join_is_recorded_under_its_session() {

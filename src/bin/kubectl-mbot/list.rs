@@ -112,7 +112,7 @@ fn columns(table: &[Vec<String>]) -> String {
 mod tests {
     use super::*;
     use crate::record::tests::bot;
-    use crate::record::{JOIN_OUTCOME_UNKNOWN, LEAVE_FAILED};
+    use meetingbot_operator::api::reason::{JOIN_OUTCOME_UNKNOWN, LEAVE_FAILED};
 
     fn named(name: &str, stalled: Option<&str>) -> MeetingBot {
         let mut b = bot(&[], stalled);

@@ -2,11 +2,8 @@
 //! carries, which bot it records, and the commands that get it going again.
 
 use jiff::Timestamp;
+use meetingbot_operator::api::reason::{FOREIGN_RECORD, JOIN_OUTCOME_UNKNOWN, LEAVE_FAILED};
 use meetingbot_operator::api::{BotRecord, JoinAttempt, MeetingBot, annotation};
-
-pub const JOIN_OUTCOME_UNKNOWN: &str = "JoinOutcomeUnknown";
-pub const LEAVE_FAILED: &str = "LeaveFailed";
-pub const FOREIGN_RECORD: &str = "ForeignRecord";
 
 /// A deletion that has waited this long (in seconds) is "stuck".
 pub const STUCK_DELETING_SECS: i64 = 60;

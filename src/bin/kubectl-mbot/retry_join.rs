@@ -3,10 +3,9 @@
 
 use crate::connect::Target;
 use crate::patch::{annotate, fresh_value};
-use crate::record::{
-    JOIN_OUTCOME_UNKNOWN, foreign_uid, join_in_flight, recorded_bot_id, stalled_reason,
-};
+use crate::record::{foreign_uid, join_in_flight, recorded_bot_id, stalled_reason};
 use anyhow::{Context, anyhow, bail};
+use meetingbot_operator::api::reason::JOIN_OUTCOME_UNKNOWN;
 use meetingbot_operator::api::{JoinAttempt, MeetingBot, annotation};
 use std::io::{BufRead, IsTerminal, Write};
 

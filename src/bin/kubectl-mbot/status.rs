@@ -170,8 +170,8 @@ fn max_duration(bot: &MeetingBot, joined_at: Option<Timestamp>, now: Timestamp) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::JOIN_OUTCOME_UNKNOWN;
     use crate::record::tests::bot;
+    use meetingbot_operator::api::reason::JOIN_OUTCOME_UNKNOWN;
 
     #[test]
     fn an_unknown_join_shows_what_happened_and_the_commands() {

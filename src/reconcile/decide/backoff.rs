@@ -1,15 +1,35 @@
 //! Waiting out earlier failures of a vendor call: a backoff, or a refusal
 //! that only a change can cure.
 
-use super::{event, reason};
-use crate::api::Phase;
+use crate::api::{Phase, annotation, event, reason};
+use crate::lemonslice::FailureKind;
 use crate::reconcile::memo::Call;
 use crate::reconcile::plan::{Ending, Facts};
 use std::time::Duration;
 
 /// Ways to let a MeetingBot go when leave cannot succeed.
-pub(super) const LEAVE_WAYS_OUT: &str = "to let the MeetingBot go without leave set spec.deletionPolicy to Orphan \
-     or the annotation liveai.lemonslice.com/skip-leave to \"true\"";
+pub(super) fn leave_ways_out() -> String {
+    format!(
+        "to let the MeetingBot go without leave set spec.deletionPolicy to Orphan or the annotation {} \
+         to \"true\"",
+        annotation::SKIP_LEAVE
+    )
+}
+
+/// The reason that a vendor call's failure shows in conditions and Events.
+fn failure_reason(kind: FailureKind) -> &'static str {
+    match kind {
+        FailureKind::ConnectFailed => reason::CONNECT_FAILED,
+        FailureKind::InvalidRequest => reason::INVALID_REQUEST,
+        FailureKind::Unauthorized => reason::UNAUTHORIZED,
+        FailureKind::NotFound => reason::SESSION_NOT_FOUND,
+        FailureKind::Conflict => reason::SESSION_CONFLICT,
+        FailureKind::RateLimited => reason::RATE_LIMITED,
+        FailureKind::Unavailable => reason::VENDOR_UNAVAILABLE,
+        FailureKind::ServerError => reason::VENDOR_ERROR,
+        FailureKind::NoAnswer => reason::NO_ANSWER,
+    }
+}
 
 /// When earlier failures of `call` say to wait, the status to show meanwhile.
 pub(super) fn waiting(facts: &Facts, call: Call) -> Option<Ending> {
@@ -20,17 +40,17 @@ pub(super) fn waiting(facts: &Facts, call: Call) -> Option<Ending> {
     let ending = match (call, memo.gave_up) {
         (Call::Join, false) => Ending::reconciling(
             Phase::Joining,
-            failure.kind.reason(),
+            failure_reason(failure.kind),
             format!("join failed ({described}); retrying"),
         ),
         (Call::Session, false) => Ending::reconciling(
             Phase::Pending,
-            failure.kind.reason(),
+            failure_reason(failure.kind),
             format!("reading the session failed ({described}); retrying"),
         ),
         (Call::Join | Call::Session, true) => Ending::stalled(
             Phase::Failed,
-            failure.kind.reason(),
+            failure_reason(failure.kind),
             format!(
                 "join refused ({described}); the operator tries again when the spec or a referenced Secret changes"
             ),
@@ -43,7 +63,7 @@ pub(super) fn waiting(facts: &Facts, call: Call) -> Option<Ending> {
         (Call::Leave, true) => Ending::stalled(
             Phase::Leaving,
             reason::LEAVE_FAILED,
-            format!("leave refused ({described}); {LEAVE_WAYS_OUT}"),
+            format!("leave refused ({described}); {}", leave_ways_out()),
         ),
     };
     let warning = match call {

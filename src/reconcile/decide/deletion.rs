@@ -1,8 +1,7 @@
 //! A MeetingBot being deleted: take its bot out, or let it go.
 
 use super::leave::leave_or_wait;
-use super::reason;
-use crate::api::{BotRecord, DeletionPolicy, Phase};
+use crate::api::{BotRecord, DeletionPolicy, Phase, reason};
 use crate::reconcile::plan::{Ending, Facts, LeavePurpose, Plan};
 
 pub(super) fn decide(facts: &Facts, record: BotRecord) -> Plan {

@@ -4,8 +4,7 @@
 
 use super::backoff::waiting;
 use super::session::{ended_reason, over};
-use super::{event, reason};
-use crate::api::{JoinAttempt, Phase, annotation};
+use crate::api::{JoinAttempt, Phase, annotation, event, reason};
 use crate::lemonslice::{SessionOutcome, SessionStatus};
 use crate::reconcile::memo::Call;
 use crate::reconcile::plan::{Ending, Facts, Learned, LeavePurpose, Notice, Plan, SecretProblem};

@@ -3,8 +3,7 @@
 
 use super::leave::leave_or_wait;
 use super::session::{ended_reason, over, said_ended};
-use super::{event, reason};
-use crate::api::{MeetingBot, Phase, RecordedBot};
+use crate::api::{MeetingBot, Phase, RecordedBot, event, reason};
 use crate::lemonslice::{FailureKind, SessionOutcome};
 use crate::reconcile::memo::Call;
 use crate::reconcile::plan::{Ending, Facts, Learned, LeavePurpose, Notice, Plan};

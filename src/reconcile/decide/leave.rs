@@ -1,8 +1,7 @@
 //! Taking a bot out of its meeting: leave now, or say why not yet.
 
-use super::backoff::{LEAVE_WAYS_OUT, waiting};
-use super::{event, reason};
-use crate::api::{Phase, RecordedBot};
+use super::backoff::{leave_ways_out, waiting};
+use crate::api::{Phase, RecordedBot, event, reason};
 use crate::reconcile::memo::Call;
 use crate::reconcile::plan::{Ending, Facts, Learned, LeavePurpose, Plan};
 
@@ -13,8 +12,9 @@ pub(super) fn leave_or_wait(facts: &Facts, recorded: RecordedBot, purpose: Leave
             Phase::Leaving,
             reason::LEAVE_FAILED,
             format!(
-                "leave needs the API key in Secret {}, which is missing; restore it, or {LEAVE_WAYS_OUT}",
-                problem.secret()
+                "leave needs the API key in Secret {}, which is missing; restore it, or {}",
+                problem.secret(),
+                leave_ways_out()
             ),
         )
         .showing(Some(recorded))

@@ -1,8 +1,7 @@
 //! The end of a session, which takes its avatar with it: as the vendor
 //! answers it, as status remembers it, and as status shows it.
 
-use super::reason;
-use crate::api::{MeetingBot, Phase, RecordedBot};
+use crate::api::{MeetingBot, Phase, RecordedBot, reason};
 use crate::lemonslice::SessionStatus;
 use crate::reconcile::plan::Ending;
 

@@ -2,9 +2,8 @@
 
 use super::{Reconciler, Step};
 use crate::Result;
-use crate::api::RecordedBot;
+use crate::api::{RecordedBot, event};
 use crate::lemonslice::{Admission, LeaveOutcome, SecretString};
-use crate::reconcile::decide::event;
 use crate::reconcile::memo::Call;
 use crate::reconcile::plan::LeavePurpose;
 use kube::runtime::controller::Action;

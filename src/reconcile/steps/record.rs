@@ -3,8 +3,9 @@
 
 use super::{Reconciler, Step};
 use crate::Result;
-use crate::api::{FINALIZER, RecordedBot, annotation, forgotten_annotations, joined_annotations};
-use crate::reconcile::decide::event;
+use crate::api::{
+    FINALIZER, RecordedBot, annotation, event, forgotten_annotations, joined_annotations,
+};
 use crate::reconcile::plan::{Learned, LeavePurpose};
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
