@@ -1,8 +1,8 @@
 //! What to do next for a MeetingBot: a pure function of what is known about
 //! it. The hardest rules of the operator live here — never join twice, never
 //! hang a deletion without a way out, which failures stall and which retry —
-//! so that they can be tested case by case without any server. The types it
-//! reads and answers are in `plan`.
+//! so that they can be tested case by case without any server. What it reads
+//! is `Facts`, here; the types it answers with are in `plan`.
 //!
 //! The rules, in the order `decide` applies them (the first that matches
 //! plans the step), each with the unit test in `decide/tests` that pins it:
@@ -64,8 +64,36 @@ mod joined;
 mod leave;
 mod session;
 
-use super::plan::{Ending, Facts, Learned, Plan};
-use crate::api::{BotRecord, Phase, RecordedBot, annotation, event, reason};
+use super::memo::{Call, CallMemo, Memo};
+use super::plan::{Ending, Learned, Plan};
+use crate::api::{BotRecord, MeetingBot, Phase, RecordedBot, annotation, event, reason};
+use jiff::Timestamp;
+use std::time::Duration;
+
+/// Everything `decide` looks at.
+pub struct Facts<'a> {
+    pub bot: &'a MeetingBot,
+    /// Failures met earlier with this object, and when to try again.
+    pub memo: &'a Memo,
+    pub now: Timestamp,
+    /// Operator option: after an unknown join outcome, join again (presence over uniqueness).
+    pub retry_unknown_joins: bool,
+    /// What the previous step of this reconcile learned that the object does not show.
+    pub last: Option<&'a Learned>,
+    /// How often the session of a joined bot is read (operator option), before
+    /// a per-object jitter that keeps a thousand bots from polling in step.
+    pub session_poll: Duration,
+    /// When the session was last read, or else when the operator started:
+    /// a restart does not make every joined bot call LemonSlice at once.
+    pub session_checked_at: Timestamp,
+}
+
+impl Facts<'_> {
+    /// The failures of `call` met with this generation of the spec, if any.
+    pub fn failures(&self, call: Call) -> Option<&CallMemo> {
+        self.memo.current(self.bot.metadata.generation, call)
+    }
+}
 
 pub fn decide(facts: &Facts) -> Plan {
     let bot = facts.bot;

@@ -1,7 +1,8 @@
 //! Reconciling MeetingBots: `decide` (pure) plans the next step from what is
 //! known; the controller carries plans out and reports them in status and Events.
 //!
-//! - `plan` (what decide reads and answers) and `decide` (its rules, a file per concern);
+//! - `plan` (what decide answers and steps learn) and `decide` (its facts and
+//!   rules, a file per concern);
 //! - `watch` (the streams and the reconcile entry), `watched` (objects as the
 //!   watch decodes them), `lanes` (whose turn it is), `report` (undecodable
 //!   objects, failed reconciles);

@@ -1,37 +1,13 @@
-//! What `decide` reads and what it answers: the facts about one MeetingBot,
-//! what the previous step learned, and the next step, down to the status a
-//! reconcile ends with.
+//! What `decide` answers and what the steps that carry plans out learn: the
+//! next step, down to the status a reconcile ends with, and what the previous
+//! step learned. Plain data that imports nothing of `reconcile`, so that the
+//! planner, the status, the memo and the steps share it without a circle
+//! (`decide::Facts`, which borrows the memo, stays with the planner).
 
-use super::memo::{Call, CallMemo, Memo};
-use crate::api::{JoinAttempt, MeetingBot, Phase, Platform, RecordedBot};
+use crate::api::{JoinAttempt, Phase, Platform, RecordedBot};
 use crate::lemonslice::{SessionOutcome, WebsocketUrl};
 use jiff::Timestamp;
 use std::time::Duration;
-
-/// Everything `decide` looks at.
-pub struct Facts<'a> {
-    pub bot: &'a MeetingBot,
-    /// Failures met earlier with this object, and when to try again.
-    pub memo: &'a Memo,
-    pub now: Timestamp,
-    /// Operator option: after an unknown join outcome, join again (presence over uniqueness).
-    pub retry_unknown_joins: bool,
-    /// What the previous step of this reconcile learned that the object does not show.
-    pub last: Option<&'a Learned>,
-    /// How often the session of a joined bot is read (operator option), before
-    /// a per-object jitter that keeps a thousand bots from polling in step.
-    pub session_poll: Duration,
-    /// When the session was last read, or else when the operator started:
-    /// a restart does not make every joined bot call LemonSlice at once.
-    pub session_checked_at: Timestamp,
-}
-
-impl Facts<'_> {
-    /// The failures of `call` met with this generation of the spec, if any.
-    pub fn failures(&self, call: Call) -> Option<&CallMemo> {
-        self.memo.current(self.bot.metadata.generation, call)
-    }
-}
 
 /// Facts a step learns that are not (yet) written on the object.
 #[derive(Clone, Debug, PartialEq)]

@@ -1,10 +1,11 @@
 //! Waiting out earlier failures of a vendor call: a backoff, or a refusal
 //! that only a change can cure.
 
+use super::Facts;
 use crate::api::{Phase, annotation, event, reason};
 use crate::lemonslice::FailureKind;
 use crate::reconcile::memo::Call;
-use crate::reconcile::plan::{Ending, Facts};
+use crate::reconcile::plan::Ending;
 use std::time::Duration;
 
 /// Ways to let a MeetingBot go when leave cannot succeed.

@@ -1,8 +1,9 @@
 //! A MeetingBot being deleted: take its bot out, or let it go.
 
+use super::Facts;
 use super::leave::leave_or_wait;
 use crate::api::{BotRecord, DeletionPolicy, Phase, reason};
-use crate::reconcile::plan::{Ending, Facts, LeavePurpose, Plan};
+use crate::reconcile::plan::{Ending, LeavePurpose, Plan};
 
 pub(super) fn decide(facts: &Facts, record: BotRecord) -> Plan {
     let bot = facts.bot;

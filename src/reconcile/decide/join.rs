@@ -2,12 +2,13 @@
 //! says to wait; and a join whose outcome was never learned, which is not
 //! repeated without a person's word.
 
+use super::Facts;
 use super::backoff::waiting;
 use super::session::{ended_reason, over};
 use crate::api::{JoinAttempt, Phase, annotation, event, reason};
 use crate::lemonslice::{SessionOutcome, SessionStatus};
 use crate::reconcile::memo::Call;
-use crate::reconcile::plan::{Ending, Facts, Learned, LeavePurpose, Notice, Plan, SecretProblem};
+use crate::reconcile::plan::{Ending, Learned, LeavePurpose, Notice, Plan, SecretProblem};
 use std::time::Duration;
 
 /// A queued session is read again after this, plus a tenth of the time it has waited…

@@ -1,12 +1,13 @@
 //! A bot in a meeting: keep both copies of its record, take it out when the
 //! spec asks, and read its session now and then to learn that it ended.
 
+use super::Facts;
 use super::leave::leave_or_wait;
 use super::session::{ended_reason, over, said_ended};
 use crate::api::{MeetingBot, Phase, RecordedBot, event, reason};
 use crate::lemonslice::{FailureKind, SessionOutcome};
 use crate::reconcile::memo::Call;
-use crate::reconcile::plan::{Ending, Facts, Learned, LeavePurpose, Notice, Plan};
+use crate::reconcile::plan::{Ending, Learned, LeavePurpose, Notice, Plan};
 use jiff::Timestamp;
 use std::time::Duration;
 

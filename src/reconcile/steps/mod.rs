@@ -9,10 +9,10 @@ mod record;
 mod session;
 
 use super::context::Context;
-use super::decide::decide;
+use super::decide::{Facts, decide};
 use super::lanes::Turn;
 use super::memo::Call;
-use super::plan::{Facts, Learned, Plan, SecretProblem};
+use super::plan::{Learned, Plan, SecretProblem};
 use super::secrets::SecretKeyRef;
 use crate::api::{FINALIZER, MeetingBot};
 use crate::lemonslice::{Admission, Answered, SecretString};
