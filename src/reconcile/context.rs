@@ -102,7 +102,7 @@ impl Context {
         };
         let lanes = Lanes::new(settings.concurrency);
         Arc::new(Context {
-            events: Events::new(kube.clone(), reporter),
+            events: Events::new(kube.clone(), reporter, lanes.clone()),
             secrets: SecretReader::new(kube.clone()),
             kube,
             vendor,

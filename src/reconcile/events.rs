@@ -4,29 +4,103 @@
 //! published for six minutes; Normal Events mark one transition each (Joined,
 //! Left, ...), so they are published without it and a burst of joins leaves
 //! no memory behind.
+//!
+//! Events off the path to Ready (the Joined Event) wait in one queue for the
+//! bookkeeping lane: a waiting Event holds only its own fields, where a task
+//! per Event held a whole publishing future (about 4.5 KiB each).
 
+use super::lanes::{Lane, Lanes};
+use futures::StreamExt;
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use tokio::sync::mpsc;
 use tracing::warn;
 
 #[derive(Clone)]
 pub(super) struct Events {
+    publisher: Publisher,
+    deferred: mpsc::UnboundedSender<Deferred>,
+}
+
+#[derive(Clone)]
+struct Publisher {
     kube: kube::Client,
     reporter: Reporter,
     warnings: Recorder,
 }
 
+/// An Event waiting for its turn.
+struct Deferred {
+    type_: EventType,
+    reason: &'static str,
+    note: String,
+    regarding: ObjectReference,
+}
+
 impl Events {
-    pub(super) fn new(kube: kube::Client, reporter: Reporter) -> Events {
-        Events {
+    /// Starts the publisher of deferred Events, which takes turns in `lanes`.
+    pub(super) fn new(kube: kube::Client, reporter: Reporter, lanes: Lanes) -> Events {
+        let publisher = Publisher {
             warnings: Recorder::new(kube.clone(), reporter.clone()),
             kube,
             reporter,
+        };
+        let (deferred, queue) = mpsc::unbounded_channel::<Deferred>();
+        let background = publisher.clone();
+        let queue = futures::stream::unfold(queue, |mut queue| async {
+            queue.recv().await.map(|event| (event, queue))
+        });
+        tokio::spawn(
+            queue.for_each_concurrent(lanes.bookkeeping_width(), move |event| {
+                let (publisher, lanes) = (background.clone(), lanes.clone());
+                async move {
+                    let _turn = lanes.turn(Lane::Bookkeeping).await;
+                    publisher
+                        .publish(event.type_, event.reason, &event.note, &event.regarding)
+                        .await;
+                }
+            }),
+        );
+        Events {
+            publisher,
+            deferred,
         }
     }
 
     /// Publishes an Event about `regarding`; a failure is only logged.
     pub(super) async fn publish(
+        &self,
+        type_: EventType,
+        reason: &str,
+        note: &str,
+        regarding: &ObjectReference,
+    ) {
+        self.publisher.publish(type_, reason, note, regarding).await;
+    }
+
+    /// Publishes an Event off the path to Ready: in the bookkeeping lane,
+    /// once no join waits, so that no join waits for another bot's Event.
+    pub(super) fn publish_later(
+        &self,
+        type_: EventType,
+        reason: &'static str,
+        note: String,
+        regarding: ObjectReference,
+    ) {
+        let event = Deferred {
+            type_,
+            reason,
+            note,
+            regarding,
+        };
+        if self.deferred.send(event).is_err() {
+            warn!(reason, "could not publish an Event: the publisher stopped");
+        }
+    }
+}
+
+impl Publisher {
+    async fn publish(
         &self,
         type_: EventType,
         reason: &str,

@@ -50,15 +50,23 @@ const YIELD: Duration = Duration::from_millis(100);
 pub(super) struct Lanes {
     path: Arc<Semaphore>,
     bookkeeping: Arc<Semaphore>,
+    bookkeeping_width: usize,
 }
 
 impl Lanes {
     pub(super) fn new(concurrency: u16) -> Lanes {
         let path = usize::from(concurrency.max(1));
+        let bookkeeping_width = (path / 4).max(1);
         Lanes {
             path: Arc::new(Semaphore::new(path)),
-            bookkeeping: Arc::new(Semaphore::new((path / 4).max(1))),
+            bookkeeping: Arc::new(Semaphore::new(bookkeeping_width)),
+            bookkeeping_width,
         }
+    }
+
+    /// How many bookkeeping turns may run at once.
+    pub(super) fn bookkeeping_width(&self) -> usize {
+        self.bookkeeping_width
     }
 
     /// Waits for a turn in `lane`, after everyone who asked before.

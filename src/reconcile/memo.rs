@@ -71,8 +71,9 @@ pub struct ReconcileErrors {
 pub struct Memo {
     /// Failed reconciles in a row (Kubernetes errors, not vendor answers).
     pub reconcile_errors: ReconcileErrors,
-    /// Indexed by [`Call::index`].
-    calls: [CallMemo; 3],
+    /// Indexed by [`Call::index`]; allocated at the first failure, since
+    /// most bots never meet one and a memo is kept per MeetingBot.
+    calls: Option<Box<[CallMemo; 3]>>,
     /// When the session's status was last read.
     pub session_checked_at: Option<Timestamp>,
     /// The start of a join attempt whose in-flight record may have been
@@ -95,15 +96,16 @@ impl Memo {
 
     /// The failures of `call` on this generation of the spec, if any.
     pub fn current(&self, generation: Option<i64>, call: Call) -> Option<&CallMemo> {
-        let memo = &self.calls[call.index()];
+        let memo = &self.calls.as_ref()?[call.index()];
         (memo.failure.is_some() && memo.generation == generation).then_some(memo)
     }
 
     /// Every call kind with a failure remembered.
     pub fn failing(&self) -> impl Iterator<Item = (Call, &CallMemo)> {
+        let calls = self.calls.as_deref();
         Call::ALL
             .into_iter()
-            .map(|call| (call, &self.calls[call.index()]))
+            .filter_map(move |call| Some((call, &calls?[call.index()])))
             .filter(|(_, memo)| memo.failure.is_some())
     }
 
@@ -119,7 +121,7 @@ impl Memo {
         jitter: f64,
     ) {
         let same_run = self.current(generation, call).is_some();
-        let memo = &mut self.calls[call.index()];
+        let memo = &mut self.calls.get_or_insert_default()[call.index()];
         memo.consecutive_failures = if same_run {
             memo.consecutive_failures + 1
         } else {

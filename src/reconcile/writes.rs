@@ -5,7 +5,6 @@
 
 use super::connection_secret;
 use super::context::MANAGER;
-use super::lanes::Lane;
 use super::plan::{Ending, Notice};
 use super::status;
 use super::steps::{Reconciler, Step, Unmet};
@@ -22,7 +21,7 @@ use kube::runtime::events::EventType;
 use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 use std::time::{Duration, Instant};
-use tracing::{Instrument, error, info, warn};
+use tracing::{error, info, warn};
 
 /// After a write conflict, how soon to look again (the watch brings the newer object).
 const CONFLICT_RETRY: Duration = Duration::from_millis(200);
@@ -276,19 +275,12 @@ impl Reconciler<'_> {
             .await;
     }
 
-    /// Publishes an Event off the path to Ready: in the bookkeeping lane,
-    /// once no join waits, so that no join waits for another bot's Event.
+    /// Publishes an Event off the path to Ready (see `events`).
     fn publish_later(&self, type_: EventType, reason: &'static str, note: String) {
-        let events = self.ctx.events.clone();
         let regarding = self.bot.object_ref(&());
-        let lanes = self.ctx.lanes.clone();
-        tokio::spawn(
-            async move {
-                let _turn = lanes.turn(Lane::Bookkeeping).await;
-                events.publish(type_, reason, &note, &regarding).await;
-            }
-            .in_current_span(),
-        );
+        self.ctx
+            .events
+            .publish_later(type_, reason, note, regarding);
     }
 }
 
