@@ -8,6 +8,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomRe
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Client, CustomResourceExt};
 use meetingbot_operator::api::{MeetingBot, MeetingBotSpec};
+use rustix::process::{Pid, Signal, kill_process};
 use std::future::Future;
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -245,6 +246,7 @@ pub struct Operator {
 }
 
 /// How to start an operator.
+#[derive(Clone)]
 pub struct OperatorOptions {
     pub namespace: String,
     pub lemonslice_url: String,
@@ -335,10 +337,9 @@ impl Operator {
         self.child.id().expect("operator runs") as i32
     }
 
-    pub fn signal(&self, signal: i32) {
-        // SAFETY: kill(2) on our own child's pid has no memory effects.
-        let result = unsafe { libc_kill(self.pid(), signal) };
-        assert_eq!(result, 0, "signal delivered");
+    pub fn signal(&self, signal: Signal) {
+        let pid = Pid::from_raw(self.pid()).expect("a child's pid is positive");
+        kill_process(pid, signal).expect("signal delivered");
     }
 
     /// Waits for the process to exit and returns its exit code.
@@ -360,13 +361,8 @@ impl Operator {
     }
 }
 
-pub const SIGKILL: i32 = 9;
-pub const SIGTERM: i32 = 15;
-
-unsafe extern "C" {
-    #[link_name = "kill"]
-    fn libc_kill(pid: i32, signal: i32) -> i32;
-}
+pub const SIGKILL: Signal = Signal::KILL;
+pub const SIGTERM: Signal = Signal::TERM;
 
 /// Runs kubectl (on PATH under `make test`) and returns its output; fails the test when kubectl does.
 pub fn kubectl(args: &[&str]) -> String {

@@ -1,0 +1,586 @@
+//! A test's scene: its own namespace (with the broadcast token's Secret), a
+//! fake LemonSlice, and the operator watching that namespace, set up by one
+//! builder. Its waits all have a deadline and say, when they time out, what
+//! they awaited and what they last saw. A scene that ends in a panic keeps its
+//! namespace and prints where to look (the operator's logs, the MeetingBots'
+//! YAML); one that ends well deletes its namespace.
+
+use crate::support::*;
+use fake_lemonslice::{Admin, Bot, CallCounts, FakeServer, Faults};
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::events::v1::Event;
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::{Api, Client, ResourceExt};
+use meetingbot_operator::api::{MeetingBot, MeetingBotSpec, annotation};
+use serde_json::json;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// How long a wait lasts unless the scene or the call says otherwise.
+const DEADLINE: Duration = Duration::from_secs(30);
+/// How long a scene that ended well waits for its MeetingBots to let go.
+const CLEANUP: Duration = Duration::from_secs(15);
+
+/// A fake that answers every call to `endpoint` with `status`.
+pub fn failing(endpoint: &str, status: u16) -> Faults {
+    Faults {
+        error_rate: 1.0,
+        error_statuses: vec![status],
+        endpoints: vec![endpoint.into()],
+        ..Faults::default()
+    }
+}
+
+/// What a scene is made of; [`Scene::builder`] begins one.
+pub struct SceneBuilder {
+    prefix: String,
+    faults: Option<Faults>,
+    sessions: Vec<(String, String)>,
+    args: Vec<String>,
+    watched: Option<String>,
+    token: bool,
+    operator: bool,
+    deadline: Duration,
+}
+
+impl SceneBuilder {
+    /// Faults the fake injects from the start.
+    pub fn faults(mut self, faults: Faults) -> Self {
+        self.faults = Some(faults);
+        self
+    }
+
+    /// A session the fake reports with `status` (QUEUED, FAILED, ...) from the start.
+    pub fn session(mut self, id: &str, status: &str) -> Self {
+        self.sessions.push((id.into(), status.into()));
+        self
+    }
+
+    /// An operator flag added to the defaults.
+    pub fn arg(mut self, arg: impl Into<String>) -> Self {
+        self.args.push(arg.into());
+        self
+    }
+
+    /// The operator watches these namespaces as well as the scene's own.
+    pub fn also_watching(mut self, namespaces: &[&str]) -> Self {
+        self.watched = Some(namespaces.join(","));
+        self
+    }
+
+    /// The operator watches every namespace.
+    pub fn watching_all(mut self) -> Self {
+        self.watched = Some(String::new());
+        self
+    }
+
+    /// No Secret `token` in the namespace.
+    pub fn without_token(mut self) -> Self {
+        self.token = false;
+        self
+    }
+
+    /// No operator at the start: the test starts its own.
+    pub fn without_operator(mut self) -> Self {
+        self.operator = false;
+        self
+    }
+
+    /// A namespace and nothing else in it.
+    pub fn bare(self) -> Self {
+        self.without_token().without_operator()
+    }
+
+    /// The scene's default deadline for its waits.
+    pub fn deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = deadline;
+        self
+    }
+
+    pub async fn start(self) -> Scene {
+        let client = client().await;
+        let ns = namespace(&client, &self.prefix).await;
+        let fake = fake().await;
+        let admin = fake.admin();
+        if let Some(faults) = &self.faults {
+            admin
+                .set_faults(faults)
+                .await
+                .expect("the fake takes faults");
+        }
+        for (id, status) in &self.sessions {
+            admin
+                .set_session_status(id, status)
+                .await
+                .expect("the fake takes a session status");
+        }
+        if self.token {
+            put_secret(&client, &ns, "token", "token", BROADCAST_TOKEN).await;
+        }
+        let mut options = OperatorOptions::new(&ns, &fake);
+        options.extra_args.extend(self.args);
+        match self.watched {
+            Some(all) if all.is_empty() => options.namespace = all,
+            Some(others) => options.namespace = format!("{ns},{others}"),
+            None => {}
+        }
+        let mut scene = Scene {
+            client,
+            ns,
+            fake,
+            admin,
+            options,
+            operator: None,
+            logs: Mutex::default(),
+            deadline: self.deadline,
+        };
+        if self.operator {
+            scene.operator = Some(scene.start_operator(&scene.options).await);
+        }
+        scene
+    }
+}
+
+/// One test's namespace, fake LemonSlice and operator.
+pub struct Scene {
+    pub client: Client,
+    pub ns: String,
+    pub fake: FakeServer,
+    pub admin: Admin,
+    options: OperatorOptions,
+    operator: Option<Operator>,
+    logs: Mutex<Vec<PathBuf>>,
+    deadline: Duration,
+}
+
+impl Scene {
+    /// A scene whose namespace is named after `prefix`, to be set up further.
+    pub fn builder(prefix: &str) -> SceneBuilder {
+        SceneBuilder {
+            prefix: prefix.into(),
+            faults: None,
+            sessions: Vec::new(),
+            args: Vec::new(),
+            watched: None,
+            token: true,
+            operator: true,
+            deadline: DEADLINE,
+        }
+    }
+
+    /// The usual scene: namespace, token Secret, fake, operator.
+    pub async fn start(prefix: &str) -> Scene {
+        Scene::builder(prefix).start().await
+    }
+
+    /// The options the scene's operator runs with, to start more like it.
+    pub fn options(&self) -> OperatorOptions {
+        self.options.clone()
+    }
+
+    /// Starts an operator (another replica, other flags), whose log the scene
+    /// names if the test fails.
+    pub async fn start_operator(&self, options: &OperatorOptions) -> Operator {
+        let operator = self.spawn_operator(options);
+        operator.wait_ready().await;
+        operator
+    }
+
+    /// Starts an operator without waiting for it to be ready.
+    pub fn spawn_operator(&self, options: &OperatorOptions) -> Operator {
+        let operator = Operator::spawn(options);
+        self.logs.lock().unwrap().push(operator.log.clone());
+        operator
+    }
+
+    /// The operator the scene started.
+    pub fn operator(&self) -> &Operator {
+        self.operator.as_ref().expect("the scene's operator runs")
+    }
+
+    /// SIGKILLs the scene's operator.
+    pub async fn kill_operator(&mut self) {
+        if let Some(operator) = self.operator.take() {
+            operator.kill().await;
+        }
+    }
+
+    /// SIGKILLs the scene's operator and starts a new one with the same options.
+    pub async fn restart_operator(&mut self) {
+        self.kill_operator().await;
+        self.operator = Some(self.start_operator(&self.options).await);
+    }
+
+    pub fn bots(&self) -> Api<MeetingBot> {
+        Api::namespaced(self.client.clone(), &self.ns)
+    }
+
+    pub async fn put_secret(&self, name: &str, key: &str, value: &str) {
+        put_secret(&self.client, &self.ns, name, key, value).await;
+    }
+
+    pub fn secrets(&self) -> Api<Secret> {
+        Api::namespaced(self.client.clone(), &self.ns)
+    }
+
+    /// Waits until Secret `name` is gone (the garbage collector's work, mostly).
+    pub async fn wait_secret_gone(&self, name: &str) {
+        let secrets = self.secrets();
+        let awaited = format!("Secret {}/{name} to be gone", self.ns);
+        poll(&awaited, self.deadline, || async {
+            match secrets.get_opt(name).await {
+                Ok(None) => Ok(()),
+                Ok(Some(secret)) => Err(format!("owners {:?}", secret.owner_references())),
+                Err(error) => Err(error.to_string()),
+            }
+        })
+        .await
+    }
+
+    pub async fn create(&self, name: &str, spec: MeetingBotSpec) -> MeetingBot {
+        self.create_object(&MeetingBot::new(name, spec)).await
+    }
+
+    pub async fn create_object(&self, bot: &MeetingBot) -> MeetingBot {
+        self.bots()
+            .create(&PostParams::default(), bot)
+            .await
+            .unwrap_or_else(|error| panic!("MeetingBot {} creates: {error}", bot.name_any()))
+    }
+
+    pub async fn bot(&self, name: &str) -> MeetingBot {
+        self.bots()
+            .get(name)
+            .await
+            .unwrap_or_else(|error| panic!("MeetingBot {name} reads: {error}"))
+    }
+
+    pub async fn delete(&self, name: &str) {
+        self.bots()
+            .delete(name, &DeleteParams::default())
+            .await
+            .unwrap_or_else(|error| panic!("MeetingBot {name} deletes: {error}"));
+    }
+
+    pub async fn patch_spec(&self, name: &str, spec: serde_json::Value) -> MeetingBot {
+        self.merge(name, json!({ "spec": spec })).await
+    }
+
+    pub async fn annotate(&self, name: &str, key: &str, value: &str) -> MeetingBot {
+        self.merge(name, json!({"metadata": {"annotations": {key: value}}}))
+            .await
+    }
+
+    /// A JSON merge patch of MeetingBot `name`.
+    pub async fn merge(&self, name: &str, patch: serde_json::Value) -> MeetingBot {
+        self.bots()
+            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .unwrap_or_else(|error| panic!("MeetingBot {name} patches: {error}"))
+    }
+
+    /// Asks for a reconcile with a value of its own and waits for the
+    /// operator's echo of it: proof that the operator has acted since.
+    pub async fn reconcile(&self, name: &str) -> MeetingBot {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let value = format!("e2e-{}", COUNTER.fetch_add(1, Ordering::Relaxed));
+        self.annotate(name, annotation::RECONCILE_REQUESTED_AT, &value)
+            .await;
+        let what = format!("status.lastHandledReconcileAt to echo {value}");
+        self.wait_bot(name, &what, |bot| {
+            let handled = bot.status.as_ref()?.last_handled_reconcile_at.as_deref();
+            (handled == Some(value.as_str())).then(|| bot.clone())
+        })
+        .await
+    }
+
+    /// The live bots the fake holds for a session.
+    pub async fn live_bots(&self, session: &str) -> Vec<Bot> {
+        let bots = self.admin.bots().await.expect("the fake answers");
+        bots.into_iter()
+            .filter(|b| b.session_id == session)
+            .collect()
+    }
+
+    /// The fake's count of calls, by endpoint and status.
+    pub async fn calls(&self) -> CallCounts {
+        self.admin.calls().await.expect("the fake answers")
+    }
+
+    /// The Events in the namespace.
+    pub async fn events(&self) -> Vec<Event> {
+        Api::<Event>::namespaced(self.client.clone(), &self.ns)
+            .list(&Default::default())
+            .await
+            .expect("Events list")
+            .items
+    }
+
+    /// The scene's waits with another deadline.
+    pub fn within(&self, deadline: Duration) -> Within<'_> {
+        Within {
+            scene: self,
+            deadline,
+        }
+    }
+
+    /// Waits until `name` is Ready because it Joined.
+    pub async fn wait_joined(&self, name: &str) -> MeetingBot {
+        self.within(self.deadline).wait_joined(name).await
+    }
+
+    /// Waits until `name` is Stalled for `reason`.
+    pub async fn wait_stalled(&self, name: &str, reason: &str) -> MeetingBot {
+        self.within(self.deadline).wait_stalled(name, reason).await
+    }
+
+    /// Waits until `name` is Reconciling for `reason`.
+    pub async fn wait_reconciling(&self, name: &str, reason: &str) -> MeetingBot {
+        self.wait_condition(name, "Reconciling", "True", reason)
+            .await
+    }
+
+    pub async fn wait_condition(
+        &self,
+        name: &str,
+        type_: &str,
+        status: &str,
+        reason: &str,
+    ) -> MeetingBot {
+        self.within(self.deadline)
+            .wait_condition(name, type_, status, reason)
+            .await
+    }
+
+    /// Waits until `check` accepts the MeetingBot.
+    pub async fn wait_bot<T>(
+        &self,
+        name: &str,
+        what: &str,
+        check: impl FnMut(&MeetingBot) -> Option<T>,
+    ) -> T {
+        self.within(self.deadline).wait_bot(name, what, check).await
+    }
+
+    pub async fn wait_gone(&self, name: &str) {
+        self.within(self.deadline).wait_gone(name).await
+    }
+
+    /// Waits for an Event with `reason` about MeetingBot `name`.
+    pub async fn wait_event(&self, name: &str, reason: &str) -> Event {
+        self.within(self.deadline).wait_event(name, reason).await
+    }
+
+    /// Waits until `operator` exports `series` with a value `check` accepts;
+    /// returns the whole exposition.
+    pub async fn wait_metric(
+        &self,
+        operator: &Operator,
+        series: &str,
+        check: impl Fn(f64) -> bool,
+    ) -> String {
+        let awaited = format!("the metric {series}");
+        poll(&awaited, self.deadline, || async {
+            let (_, body) = operator.get("/metrics").await.ok_or("no answer")?;
+            match sample(&body, series) {
+                Some(value) if check(value) => Ok(body),
+                Some(value) => Err(format!("{value}")),
+                None => Err("not exported".into()),
+            }
+        })
+        .await
+    }
+
+    fn dump(&self) {
+        eprintln!("--- scene {} failed; its namespace is kept", self.ns);
+        for log in self.logs.lock().unwrap().iter() {
+            eprintln!("operator log: {}", log.display());
+        }
+        let yaml = scene_kubectl(&["get", "meetingbots", "-n", &self.ns, "-o", "yaml"]);
+        eprintln!("MeetingBots in {}:\n{yaml}", self.ns);
+    }
+}
+
+impl Drop for Scene {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.dump();
+            return;
+        }
+        // The operator still runs here: it lets its MeetingBots go (leaves,
+        // removes its finalizers), and the namespace controller does the rest.
+        scene_kubectl(&[
+            "delete",
+            "namespace",
+            &self.ns,
+            "--wait=false",
+            "--ignore-not-found",
+        ]);
+        scene_kubectl(&[
+            "wait",
+            "--for=delete",
+            "meetingbots",
+            "--all",
+            "-n",
+            &self.ns,
+            &format!("--timeout={}s", CLEANUP.as_secs()),
+        ]);
+    }
+}
+
+/// kubectl for the scene's own bookkeeping: what it printed, or why it failed.
+fn scene_kubectl(args: &[&str]) -> String {
+    match std::process::Command::new("kubectl").args(args).output() {
+        Ok(output) if output.status.success() => String::from_utf8_lossy(&output.stdout).into(),
+        Ok(output) => format!(
+            "kubectl {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        ),
+        Err(error) => format!("kubectl {args:?}: {error}"),
+    }
+}
+
+/// The scene's waits, with one deadline.
+pub struct Within<'a> {
+    scene: &'a Scene,
+    deadline: Duration,
+}
+
+impl Within<'_> {
+    pub async fn wait_joined(&self, name: &str) -> MeetingBot {
+        self.wait_condition(name, "Ready", "True", "Joined").await
+    }
+
+    pub async fn wait_stalled(&self, name: &str, reason: &str) -> MeetingBot {
+        self.wait_condition(name, "Stalled", "True", reason).await
+    }
+
+    /// Waits until `name` has condition `type_` with `status` and `reason`.
+    pub async fn wait_condition(
+        &self,
+        name: &str,
+        type_: &str,
+        status: &str,
+        reason: &str,
+    ) -> MeetingBot {
+        let what = format!("{type_}={status} ({reason})");
+        self.wait_bot(name, &what, |bot| {
+            let condition = condition(bot, type_)?;
+            (condition.status == status && condition.reason == reason).then(|| bot.clone())
+        })
+        .await
+    }
+
+    /// Waits until `check` accepts the MeetingBot; a timeout shows the last one read.
+    pub async fn wait_bot<T>(
+        &self,
+        name: &str,
+        what: &str,
+        mut check: impl FnMut(&MeetingBot) -> Option<T>,
+    ) -> T {
+        let bots = self.scene.bots();
+        let start = Instant::now();
+        loop {
+            let seen = match bots.get_opt(name).await {
+                Ok(Some(bot)) => match check(&bot) {
+                    Some(value) => return value,
+                    None => summary(&bot),
+                },
+                Ok(None) => "no such MeetingBot".into(),
+                Err(error) => error.to_string(),
+            };
+            assert!(
+                start.elapsed() < self.deadline,
+                "timed out after {:?} waiting for {}/{name}: {what}; last seen: {seen}",
+                self.deadline,
+                self.scene.ns
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub async fn wait_gone(&self, name: &str) {
+        let bots = self.scene.bots();
+        let awaited = format!("{}/{name} to be gone", self.scene.ns);
+        poll(&awaited, self.deadline, || async {
+            match bots.get_opt(name).await {
+                Ok(None) => Ok(()),
+                Ok(Some(bot)) => Err(summary(&bot)),
+                Err(error) => Err(error.to_string()),
+            }
+        })
+        .await
+    }
+
+    pub async fn wait_event(&self, name: &str, reason: &str) -> Event {
+        let awaited = format!("an Event {reason} about {}/{name}", self.scene.ns);
+        let about = |e: &Event| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name);
+        poll(&awaited, self.deadline, || async {
+            let events: Vec<Event> = self
+                .scene
+                .events()
+                .await
+                .into_iter()
+                .filter(about)
+                .collect();
+            match events.iter().find(|e| e.reason.as_deref() == Some(reason)) {
+                Some(event) => Ok(event.clone()),
+                None => {
+                    let reasons: Vec<_> = events.iter().map(|e| e.reason.clone()).collect();
+                    Err(format!("Events {reasons:?}"))
+                }
+            }
+        })
+        .await
+    }
+}
+
+/// The value of one sample in Prometheus text, e.g. `metric{label="x"}`.
+pub fn sample(metrics: &str, series: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// A MeetingBot in one line: phase, generations, and every condition.
+fn summary(bot: &MeetingBot) -> String {
+    let Some(status) = &bot.status else {
+        return "no status".into();
+    };
+    let conditions: Vec<String> = status
+        .conditions
+        .iter()
+        .map(|c| format!("{}={} ({}: {})", c.type_, c.status, c.reason, c.message))
+        .collect();
+    format!(
+        "phase {:?}, generation {:?} observed {:?}, {}",
+        status.phase,
+        bot.metadata.generation,
+        status.observed_generation,
+        conditions.join("; ")
+    )
+}
+
+/// Polls `check` until it returns `Ok`, or fails the test after `deadline`
+/// with what it awaited and the last `Err` it saw.
+pub async fn poll<T, F, Fut>(what: &str, deadline: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, String>>,
+{
+    let start = Instant::now();
+    loop {
+        let seen = match check().await {
+            Ok(value) => return value,
+            Err(seen) => seen,
+        };
+        assert!(
+            start.elapsed() < deadline,
+            "timed out after {deadline:?} waiting for {what}; last seen: {seen}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
