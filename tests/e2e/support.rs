@@ -10,6 +10,7 @@ use kube::{Api, Client, CustomResourceExt};
 use meetingbot_operator::api::{MeetingBot, MeetingBotSpec};
 use rustix::process::{Pid, Signal, kill_process};
 use std::future::Future;
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -366,13 +367,32 @@ pub const SIGTERM: Signal = Signal::TERM;
 
 /// Runs kubectl (on PATH under `make test`) and returns its output; fails the test when kubectl does.
 pub fn kubectl(args: &[&str]) -> String {
-    let output = std::process::Command::new("kubectl")
+    succeed("kubectl", args, "")
+}
+
+/// Runs a program from the repository's root, feeding it `stdin`.
+pub fn run(program: &str, args: &[&str], stdin: &str) -> std::process::Output {
+    let mut child = std::process::Command::new(program)
         .args(args)
-        .output()
-        .expect("kubectl runs (make test puts it on PATH)");
+        .current_dir(repo_root())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|error| panic!("{program} runs (make test puts it on PATH): {error}"));
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.as_bytes()).unwrap();
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+/// Runs a program that must succeed, and returns what it printed.
+pub fn succeed(program: &str, args: &[&str], stdin: &str) -> String {
+    let output = run(program, args, stdin);
     assert!(
         output.status.success(),
-        "kubectl {args:?}: {}",
+        "{program} {args:?}: {}{}",
+        String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8(output.stdout).unwrap()
