@@ -88,6 +88,16 @@ async fn only_the_leader_reconciles_and_a_standby_takes_over() {
     for session in ["session-leader-1", "session-leader-2", "session-leader-3"] {
         assert_eq!(scene.live_bots(session).await.len(), 1, "{session}");
     }
+    // The last leader lets every bot go, even those its predecessors joined.
+    for (name, session) in [
+        ("one", "session-leader-1"),
+        ("two", "session-leader-2"),
+        ("three", "session-leader-3"),
+    ] {
+        scene.delete(name).await;
+        scene.wait_gone(name).await;
+        assert!(scene.live_bots(session).await.is_empty(), "{session}");
+    }
 }
 
 #[tokio::test]

@@ -40,7 +40,6 @@ pub struct SceneBuilder {
     faults: Option<Faults>,
     sessions: Vec<(String, String)>,
     args: Vec<String>,
-    watched: Option<String>,
     token: bool,
     operator: bool,
     deadline: Duration,
@@ -62,18 +61,6 @@ impl SceneBuilder {
     /// An operator flag added to the defaults.
     pub fn arg(mut self, arg: impl Into<String>) -> Self {
         self.args.push(arg.into());
-        self
-    }
-
-    /// The operator watches these namespaces as well as the scene's own.
-    pub fn also_watching(mut self, namespaces: &[&str]) -> Self {
-        self.watched = Some(namespaces.join(","));
-        self
-    }
-
-    /// The operator watches every namespace.
-    pub fn watching_all(mut self) -> Self {
-        self.watched = Some(String::new());
         self
     }
 
@@ -122,11 +109,6 @@ impl SceneBuilder {
         }
         let mut options = OperatorOptions::new(&ns, &fake);
         options.extra_args.extend(self.args);
-        match self.watched {
-            Some(all) if all.is_empty() => options.namespace = all,
-            Some(others) => options.namespace = format!("{ns},{others}"),
-            None => {}
-        }
         let mut scene = Scene {
             client,
             ns,
@@ -164,7 +146,6 @@ impl Scene {
             faults: None,
             sessions: Vec::new(),
             args: Vec::new(),
-            watched: None,
             token: true,
             operator: true,
             deadline: DEADLINE,
@@ -208,6 +189,15 @@ impl Scene {
         }
     }
 
+    /// Makes an operator with `options` the scene's own (in place of any),
+    /// e.g. one that watches another scene's namespace too: declare that
+    /// scene after this one, so that the operator outlives its cleanup.
+    pub async fn run_operator(&mut self, options: &OperatorOptions) {
+        self.kill_operator().await;
+        self.options = options.clone();
+        self.operator = Some(self.start_operator(options).await);
+    }
+
     /// SIGKILLs the scene's operator and starts a new one with the same options.
     pub async fn restart_operator(&mut self) {
         self.kill_operator().await;
@@ -228,16 +218,7 @@ impl Scene {
 
     /// Waits until Secret `name` is gone (the garbage collector's work, mostly).
     pub async fn wait_secret_gone(&self, name: &str) {
-        let secrets = self.secrets();
-        let awaited = format!("Secret {}/{name} to be gone", self.ns);
-        poll(&awaited, self.deadline, || async {
-            match secrets.get_opt(name).await {
-                Ok(None) => Ok(()),
-                Ok(Some(secret)) => Err(format!("owners {:?}", secret.owner_references())),
-                Err(error) => Err(error.to_string()),
-            }
-        })
-        .await
+        self.within(self.deadline).wait_secret_gone(name).await
     }
 
     pub async fn create(&self, name: &str, spec: MeetingBotSpec) -> MeetingBot {
@@ -509,6 +490,20 @@ impl Within<'_> {
             match bots.get_opt(name).await {
                 Ok(None) => Ok(()),
                 Ok(Some(bot)) => Err(summary(&bot)),
+                Err(error) => Err(error.to_string()),
+            }
+        })
+        .await
+    }
+
+    /// Waits until Secret `name` is gone (the garbage collector's work, mostly).
+    pub async fn wait_secret_gone(&self, name: &str) {
+        let secrets = self.scene.secrets();
+        let awaited = format!("Secret {}/{name} to be gone", self.scene.ns);
+        poll(&awaited, self.deadline, || async {
+            match secrets.get_opt(name).await {
+                Ok(None) => Ok(()),
+                Ok(Some(secret)) => Err(format!("owners {:?}", secret.owner_references())),
                 Err(error) => Err(error.to_string()),
             }
         })

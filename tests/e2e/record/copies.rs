@@ -66,19 +66,16 @@ async fn a_copy_of_a_joined_meetingbot_is_stalled_and_leaves_the_original_alone(
 
 #[tokio::test]
 async fn an_undecodable_meetingbot_in_one_namespace_blinds_no_other() {
-    let hostile = Scene::builder("hostile").bare().start().await;
     // One operator for all namespaces (its label selector keeps other tests' objects out).
-    let scene = Scene::builder("neighbour")
-        .watching_all()
-        .without_operator()
-        .start()
-        .await;
-    let label = format!("e2e-blind={}", scene.ns);
+    let mut scene = Scene::builder("neighbour").without_operator().start().await;
+    let hostile = Scene::builder("hostile").bare().start().await;
+    let ns = scene.ns.clone();
+    let label = format!("e2e-blind={ns}");
     let labelled = |mut bot: MeetingBot| {
         bot.metadata
             .labels
             .get_or_insert_default()
-            .insert("e2e-blind".into(), scene.ns.clone());
+            .insert("e2e-blind".into(), ns.clone());
         bot
     };
     // A status that the API server accepts (a date-time past what the time library holds).
@@ -98,10 +95,11 @@ async fn an_undecodable_meetingbot_in_one_namespace_blinds_no_other() {
     ]);
 
     let mut options = scene.options();
+    options.namespace = String::new();
     options.extra_args.push(format!("--label-selector={label}"));
     let first = scene.start_operator(&options).await;
     first.kill().await;
-    let _operator = scene.start_operator(&options).await;
+    scene.run_operator(&options).await;
     scene
         .create_object(&labelled(MeetingBot::new("fine", spec("session-fine"))))
         .await;
