@@ -2,7 +2,7 @@
 //! kubeconfig, a namespace per test, the fake LemonSlice, and the operator
 //! binary as a real process.
 
-use fake_lemonslice::{Admin, Bot, Config as FakeConfig, FakeServer};
+use fake_lemonslice::{Config as FakeConfig, FakeServer};
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Patch, PatchParams, PostParams};
@@ -158,18 +158,6 @@ pub fn spec(session_id: &str) -> MeetingBotSpec {
     }
 }
 
-pub async fn create_bot(
-    client: &Client,
-    namespace: &str,
-    name: &str,
-    spec: MeetingBotSpec,
-) -> MeetingBot {
-    let bots: Api<MeetingBot> = Api::namespaced(client.clone(), namespace);
-    bots.create(&PostParams::default(), &MeetingBot::new(name, spec))
-        .await
-        .expect("MeetingBot creates")
-}
-
 pub fn condition<'a>(
     bot: &'a MeetingBot,
     type_: &str,
@@ -179,47 +167,6 @@ pub fn condition<'a>(
         .conditions
         .iter()
         .find(|c| c.type_ == type_)
-}
-
-/// Waits until the MeetingBot has the condition `type_` True (with `reason`, when given).
-pub async fn wait_for_condition(
-    client: &Client,
-    namespace: &str,
-    name: &str,
-    type_: &str,
-    reason: Option<&str>,
-    deadline: Duration,
-) -> MeetingBot {
-    let bots: Api<MeetingBot> = Api::namespaced(client.clone(), namespace);
-    let what = format!(
-        "{namespace}/{name} to be {type_}{}",
-        reason.map(|r| format!(" ({r})")).unwrap_or_default()
-    );
-    wait_until(&what, deadline, || async {
-        let bot = bots.get(name).await.ok()?;
-        let condition = condition(&bot, type_)?;
-        (condition.status == "True" && reason.is_none_or(|r| condition.reason == r)).then_some(bot)
-    })
-    .await
-}
-
-/// Waits until the MeetingBot no longer exists.
-pub async fn wait_for_gone(client: &Client, namespace: &str, name: &str, deadline: Duration) {
-    let bots: Api<MeetingBot> = Api::namespaced(client.clone(), namespace);
-    wait_until(
-        &format!("{namespace}/{name} to be gone"),
-        deadline,
-        || async { bots.get_opt(name).await.ok()?.is_none().then_some(()) },
-    )
-    .await;
-}
-
-/// The live bots the fake holds for a session.
-pub async fn live_bots(fake: &Admin, session_id: &str) -> Vec<Bot> {
-    let bots = fake.bots().await.expect("fake answers");
-    bots.into_iter()
-        .filter(|b| b.session_id == session_id)
-        .collect()
 }
 
 /// Starts the fake LemonSlice, accepting [`API_KEY`].
@@ -410,13 +357,4 @@ pub async fn delete_namespace(client: &Client, ns: &str, deadline: Duration) {
         namespaces.get_opt(ns).await.ok()?.is_none().then_some(())
     })
     .await;
-}
-
-/// The start of most tests: a fresh namespace holding the broadcast token
-/// Secret `token`, and a fake LemonSlice.
-pub async fn prepared(prefix: &str) -> (Client, String, FakeServer) {
-    let client = client().await;
-    let ns = namespace(&client, prefix).await;
-    put_secret(&client, &ns, "token", "token", BROADCAST_TOKEN).await;
-    (client, ns, fake().await)
 }

@@ -5,126 +5,30 @@
 //! namespace and prints where to look (the operator's logs, the MeetingBots'
 //! YAML); one that ends well deletes its namespace.
 
+mod builder;
+mod within;
+
+pub use builder::{SceneBuilder, failing};
+pub use within::{Within, poll, sample};
+
 use crate::support::*;
-use fake_lemonslice::{Admin, Bot, CallCounts, FakeServer, Faults};
+use fake_lemonslice::{Admin, Bot, CallCounts, FakeServer};
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
 use meetingbot_operator::api::{MeetingBot, MeetingBotSpec, annotation};
 use serde_json::json;
-use std::future::Future;
+
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How long a wait lasts unless the scene or the call says otherwise.
 const DEADLINE: Duration = Duration::from_secs(30);
 /// How long a scene that ended well waits for its MeetingBots to let go.
 const CLEANUP: Duration = Duration::from_secs(15);
-
-/// A fake that answers every call to `endpoint` with `status`.
-pub fn failing(endpoint: &str, status: u16) -> Faults {
-    Faults {
-        error_rate: 1.0,
-        error_statuses: vec![status],
-        endpoints: vec![endpoint.into()],
-        ..Faults::default()
-    }
-}
-
-/// What a scene is made of; [`Scene::builder`] begins one.
-pub struct SceneBuilder {
-    prefix: String,
-    faults: Option<Faults>,
-    sessions: Vec<(String, String)>,
-    args: Vec<String>,
-    token: bool,
-    operator: bool,
-    deadline: Duration,
-}
-
-impl SceneBuilder {
-    /// Faults the fake injects from the start.
-    pub fn faults(mut self, faults: Faults) -> Self {
-        self.faults = Some(faults);
-        self
-    }
-
-    /// A session the fake reports with `status` (QUEUED, FAILED, ...) from the start.
-    pub fn session(mut self, id: &str, status: &str) -> Self {
-        self.sessions.push((id.into(), status.into()));
-        self
-    }
-
-    /// An operator flag added to the defaults.
-    pub fn arg(mut self, arg: impl Into<String>) -> Self {
-        self.args.push(arg.into());
-        self
-    }
-
-    /// No Secret `token` in the namespace.
-    pub fn without_token(mut self) -> Self {
-        self.token = false;
-        self
-    }
-
-    /// No operator at the start: the test starts its own.
-    pub fn without_operator(mut self) -> Self {
-        self.operator = false;
-        self
-    }
-
-    /// A namespace and nothing else in it.
-    pub fn bare(self) -> Self {
-        self.without_token().without_operator()
-    }
-
-    /// The scene's default deadline for its waits.
-    pub fn deadline(mut self, deadline: Duration) -> Self {
-        self.deadline = deadline;
-        self
-    }
-
-    pub async fn start(self) -> Scene {
-        let client = client().await;
-        let ns = namespace(&client, &self.prefix).await;
-        let fake = fake().await;
-        let admin = fake.admin();
-        if let Some(faults) = &self.faults {
-            admin
-                .set_faults(faults)
-                .await
-                .expect("the fake takes faults");
-        }
-        for (id, status) in &self.sessions {
-            admin
-                .set_session_status(id, status)
-                .await
-                .expect("the fake takes a session status");
-        }
-        if self.token {
-            put_secret(&client, &ns, "token", "token", BROADCAST_TOKEN).await;
-        }
-        let mut options = OperatorOptions::new(&ns, &fake);
-        options.extra_args.extend(self.args);
-        let mut scene = Scene {
-            client,
-            ns,
-            fake,
-            admin,
-            options,
-            operator: None,
-            logs: Mutex::default(),
-            deadline: self.deadline,
-        };
-        if self.operator {
-            scene.operator = Some(scene.start_operator(&scene.options).await);
-        }
-        scene
-    }
-}
 
 /// One test's namespace, fake LemonSlice and operator.
 pub struct Scene {
@@ -141,15 +45,7 @@ pub struct Scene {
 impl Scene {
     /// A scene whose namespace is named after `prefix`, to be set up further.
     pub fn builder(prefix: &str) -> SceneBuilder {
-        SceneBuilder {
-            prefix: prefix.into(),
-            faults: None,
-            sessions: Vec::new(),
-            args: Vec::new(),
-            token: true,
-            operator: true,
-            deadline: DEADLINE,
-        }
+        SceneBuilder::new(prefix)
     }
 
     /// The usual scene: namespace, token Secret, fake, operator.
@@ -421,161 +317,5 @@ fn scene_kubectl(args: &[&str]) -> String {
             String::from_utf8_lossy(&output.stderr)
         ),
         Err(error) => format!("kubectl {args:?}: {error}"),
-    }
-}
-
-/// The scene's waits, with one deadline.
-pub struct Within<'a> {
-    scene: &'a Scene,
-    deadline: Duration,
-}
-
-impl Within<'_> {
-    pub async fn wait_joined(&self, name: &str) -> MeetingBot {
-        self.wait_condition(name, "Ready", "True", "Joined").await
-    }
-
-    pub async fn wait_stalled(&self, name: &str, reason: &str) -> MeetingBot {
-        self.wait_condition(name, "Stalled", "True", reason).await
-    }
-
-    /// Waits until `name` has condition `type_` with `status` and `reason`.
-    pub async fn wait_condition(
-        &self,
-        name: &str,
-        type_: &str,
-        status: &str,
-        reason: &str,
-    ) -> MeetingBot {
-        let what = format!("{type_}={status} ({reason})");
-        self.wait_bot(name, &what, |bot| {
-            let condition = condition(bot, type_)?;
-            (condition.status == status && condition.reason == reason).then(|| bot.clone())
-        })
-        .await
-    }
-
-    /// Waits until `check` accepts the MeetingBot; a timeout shows the last one read.
-    pub async fn wait_bot<T>(
-        &self,
-        name: &str,
-        what: &str,
-        mut check: impl FnMut(&MeetingBot) -> Option<T>,
-    ) -> T {
-        let bots = self.scene.bots();
-        let start = Instant::now();
-        loop {
-            let seen = match bots.get_opt(name).await {
-                Ok(Some(bot)) => match check(&bot) {
-                    Some(value) => return value,
-                    None => summary(&bot),
-                },
-                Ok(None) => "no such MeetingBot".into(),
-                Err(error) => error.to_string(),
-            };
-            assert!(
-                start.elapsed() < self.deadline,
-                "timed out after {:?} waiting for {}/{name}: {what}; last seen: {seen}",
-                self.deadline,
-                self.scene.ns
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    pub async fn wait_gone(&self, name: &str) {
-        let bots = self.scene.bots();
-        let awaited = format!("{}/{name} to be gone", self.scene.ns);
-        poll(&awaited, self.deadline, || async {
-            match bots.get_opt(name).await {
-                Ok(None) => Ok(()),
-                Ok(Some(bot)) => Err(summary(&bot)),
-                Err(error) => Err(error.to_string()),
-            }
-        })
-        .await
-    }
-
-    /// Waits until Secret `name` is gone (the garbage collector's work, mostly).
-    pub async fn wait_secret_gone(&self, name: &str) {
-        let secrets = self.scene.secrets();
-        let awaited = format!("Secret {}/{name} to be gone", self.scene.ns);
-        poll(&awaited, self.deadline, || async {
-            match secrets.get_opt(name).await {
-                Ok(None) => Ok(()),
-                Ok(Some(secret)) => Err(format!("owners {:?}", secret.owner_references())),
-                Err(error) => Err(error.to_string()),
-            }
-        })
-        .await
-    }
-
-    pub async fn wait_event(&self, name: &str, reason: &str) -> Event {
-        let awaited = format!("an Event {reason} about {}/{name}", self.scene.ns);
-        let about = |e: &Event| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name);
-        poll(&awaited, self.deadline, || async {
-            let events: Vec<Event> = self
-                .scene
-                .events()
-                .await
-                .into_iter()
-                .filter(about)
-                .collect();
-            match events.iter().find(|e| e.reason.as_deref() == Some(reason)) {
-                Some(event) => Ok(event.clone()),
-                None => {
-                    let reasons: Vec<_> = events.iter().map(|e| e.reason.clone()).collect();
-                    Err(format!("Events {reasons:?}"))
-                }
-            }
-        })
-        .await
-    }
-}
-
-/// The value of one sample in Prometheus text, e.g. `metric{label="x"}`.
-pub fn sample(metrics: &str, series: &str) -> Option<f64> {
-    metrics
-        .lines()
-        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-}
-
-/// A MeetingBot in one line: phase, generations, and every condition.
-fn summary(bot: &MeetingBot) -> String {
-    let Some(status) = &bot.status else {
-        return "no status".into();
-    };
-    let conditions: Vec<String> = status
-        .conditions
-        .iter()
-        .map(|c| format!("{}={} ({}: {})", c.type_, c.status, c.reason, c.message))
-        .collect();
-    format!(
-        "phase {:?}, generation {:?} observed {:?}, {}",
-        status.phase,
-        bot.metadata.generation,
-        status.observed_generation,
-        conditions.join("; ")
-    )
-}
-
-/// Polls `check` until it returns `Ok`, or fails the test after `deadline`
-/// with what it awaited and the last `Err` it saw.
-pub async fn poll<T, F, Fut>(what: &str, deadline: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, String>>,
-{
-    let start = Instant::now();
-    loop {
-        let seen = match check().await {
-            Ok(value) => return value,
-            Err(seen) => seen,
-        };
-        assert!(
-            start.elapsed() < deadline,
-            "timed out after {deadline:?} waiting for {what}; last seen: {seen}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

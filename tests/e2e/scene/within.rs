@@ -1,0 +1,166 @@
+//! The scene's waits: each with a deadline, each saying on a timeout what it
+//! awaited and what it last saw.
+
+use super::Scene;
+use crate::support::condition;
+use k8s_openapi::api::events::v1::Event;
+use kube::ResourceExt;
+use meetingbot_operator::api::MeetingBot;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+/// The scene's waits, with one deadline.
+pub struct Within<'a> {
+    pub(super) scene: &'a Scene,
+    pub(super) deadline: Duration,
+}
+
+impl Within<'_> {
+    pub async fn wait_joined(&self, name: &str) -> MeetingBot {
+        self.wait_condition(name, "Ready", "True", "Joined").await
+    }
+
+    pub async fn wait_stalled(&self, name: &str, reason: &str) -> MeetingBot {
+        self.wait_condition(name, "Stalled", "True", reason).await
+    }
+
+    /// Waits until `name` has condition `type_` with `status` and `reason`.
+    pub async fn wait_condition(
+        &self,
+        name: &str,
+        type_: &str,
+        status: &str,
+        reason: &str,
+    ) -> MeetingBot {
+        let what = format!("{type_}={status} ({reason})");
+        self.wait_bot(name, &what, |bot| {
+            let condition = condition(bot, type_)?;
+            (condition.status == status && condition.reason == reason).then(|| bot.clone())
+        })
+        .await
+    }
+
+    /// Waits until `check` accepts the MeetingBot; a timeout shows the last one read.
+    pub async fn wait_bot<T>(
+        &self,
+        name: &str,
+        what: &str,
+        mut check: impl FnMut(&MeetingBot) -> Option<T>,
+    ) -> T {
+        let bots = self.scene.bots();
+        let start = Instant::now();
+        loop {
+            let seen = match bots.get_opt(name).await {
+                Ok(Some(bot)) => match check(&bot) {
+                    Some(value) => return value,
+                    None => summary(&bot),
+                },
+                Ok(None) => "no such MeetingBot".into(),
+                Err(error) => error.to_string(),
+            };
+            assert!(
+                start.elapsed() < self.deadline,
+                "timed out after {:?} waiting for {}/{name}: {what}; last seen: {seen}",
+                self.deadline,
+                self.scene.ns
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub async fn wait_gone(&self, name: &str) {
+        let bots = self.scene.bots();
+        let awaited = format!("{}/{name} to be gone", self.scene.ns);
+        poll(&awaited, self.deadline, || async {
+            match bots.get_opt(name).await {
+                Ok(None) => Ok(()),
+                Ok(Some(bot)) => Err(summary(&bot)),
+                Err(error) => Err(error.to_string()),
+            }
+        })
+        .await
+    }
+
+    /// Waits until Secret `name` is gone (the garbage collector's work, mostly).
+    pub async fn wait_secret_gone(&self, name: &str) {
+        let secrets = self.scene.secrets();
+        let awaited = format!("Secret {}/{name} to be gone", self.scene.ns);
+        poll(&awaited, self.deadline, || async {
+            match secrets.get_opt(name).await {
+                Ok(None) => Ok(()),
+                Ok(Some(secret)) => Err(format!("owners {:?}", secret.owner_references())),
+                Err(error) => Err(error.to_string()),
+            }
+        })
+        .await
+    }
+
+    pub async fn wait_event(&self, name: &str, reason: &str) -> Event {
+        let awaited = format!("an Event {reason} about {}/{name}", self.scene.ns);
+        let about = |e: &Event| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name);
+        poll(&awaited, self.deadline, || async {
+            let events: Vec<Event> = self
+                .scene
+                .events()
+                .await
+                .into_iter()
+                .filter(about)
+                .collect();
+            match events.iter().find(|e| e.reason.as_deref() == Some(reason)) {
+                Some(event) => Ok(event.clone()),
+                None => {
+                    let reasons: Vec<_> = events.iter().map(|e| e.reason.clone()).collect();
+                    Err(format!("Events {reasons:?}"))
+                }
+            }
+        })
+        .await
+    }
+}
+
+/// The value of one sample in Prometheus text, e.g. `metric{label="x"}`.
+pub fn sample(metrics: &str, series: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+/// A MeetingBot in one line: phase, generations, and every condition.
+fn summary(bot: &MeetingBot) -> String {
+    let Some(status) = &bot.status else {
+        return "no status".into();
+    };
+    let conditions: Vec<String> = status
+        .conditions
+        .iter()
+        .map(|c| format!("{}={} ({}: {})", c.type_, c.status, c.reason, c.message))
+        .collect();
+    format!(
+        "phase {:?}, generation {:?} observed {:?}, {}",
+        status.phase,
+        bot.metadata.generation,
+        status.observed_generation,
+        conditions.join("; ")
+    )
+}
+
+/// Polls `check` until it returns `Ok`, or fails the test after `deadline`
+/// with what it awaited and the last `Err` it saw.
+pub async fn poll<T, F, Fut>(what: &str, deadline: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, String>>,
+{
+    let start = Instant::now();
+    loop {
+        let seen = match check().await {
+            Ok(value) => return value,
+            Err(seen) => seen,
+        };
+        assert!(
+            start.elapsed() < deadline,
+            "timed out after {deadline:?} waiting for {what}; last seen: {seen}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
