@@ -189,7 +189,7 @@ async fn kubectl_shows_columns_and_explains_every_field() {
     let scene = Scene::builder("api-kubectl").bare().start().await;
     let ns = &scene.ns;
     scene.create("shown", spec("s1")).await;
-    let table = kubectl(&["get", "mbot", "-n", &ns]);
+    let table = kubectl(&["get", "mbot", "-n", ns]);
     let header = table.lines().next().unwrap();
     for column in ["NAME", "PHASE", "PLATFORM", "BOT ID", "READY", "AGE"] {
         assert!(header.contains(column), "column {column} in {header:?}");
@@ -250,7 +250,7 @@ async fn the_examples_are_accepted_by_the_api_server() {
     );
     for file in files {
         let file = file.to_str().unwrap();
-        let applied = kubectl(&["apply", "--dry-run=server", "-n", &ns, "-f", file]);
+        let applied = kubectl(&["apply", "--dry-run=server", "-n", ns, "-f", file]);
         assert!(applied.contains("(server dry run)"), "{file}: {applied}");
     }
 }

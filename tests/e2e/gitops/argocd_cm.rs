@@ -18,8 +18,8 @@ async fn the_shipped_config_map_merges_into_argocd_cm_and_is_read() {
     let scene = Scene::builder("gitops-cm").bare().start().await;
     let ns = &scene.ns;
     let names = bots_in_every_state(&scene).await;
-    let objects = kubectl(&["get", "meetingbots", "-n", &ns, "-o", "json"]);
-    let joined = kubectl(&["get", "meetingbot", "joined", "-n", &ns, "-o", "json"]);
+    let objects = kubectl(&["get", "meetingbots", "-n", ns, "-o", "json"]);
+    let joined = kubectl(&["get", "meetingbot", "joined", "-n", ns, "-o", "json"]);
 
     // Argo CD's own ConfigMap, as its install manifests create it.
     let existing = json!({

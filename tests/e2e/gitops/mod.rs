@@ -203,7 +203,7 @@ async fn argocd_and_kstatus_judge_every_phase_as_the_readme_says() {
     let scene = Scene::builder("gitops").bare().start().await;
     let ns = &scene.ns;
     let names = bots_in_every_state(&scene).await;
-    let objects = kubectl(&["get", "meetingbots", "-n", &ns, "-o", "json"]);
+    let objects = kubectl(&["get", "meetingbots", "-n", ns, "-o", "json"]);
 
     let argocd = verdicts(&succeed(
         "argocd-health",

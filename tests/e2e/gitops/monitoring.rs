@@ -91,7 +91,7 @@ async fn the_chart_with_alerts_and_dashboard_passes_the_restricted_dry_run() {
     kubectl(&[
         "label",
         "namespace",
-        &ns,
+        ns,
         "pod-security.kubernetes.io/enforce=restricted",
         "pod-security.kubernetes.io/warn=restricted",
     ]);
@@ -142,7 +142,7 @@ async fn the_chart_with_alerts_and_dashboard_passes_the_restricted_dry_run() {
             "--dry-run=server",
             "--warnings-as-errors",
             "-n",
-            &ns,
+            ns,
             "-f",
             "-",
         ],

@@ -56,7 +56,7 @@ async fn the_rendered_chart_passes_the_restricted_pod_security_level() {
     kubectl(&[
         "label",
         "namespace",
-        &ns,
+        ns,
         "pod-security.kubernetes.io/enforce=restricted",
         "pod-security.kubernetes.io/warn=restricted",
     ]);
@@ -68,7 +68,7 @@ async fn the_rendered_chart_passes_the_restricted_pod_security_level() {
             "podDisruptionBudget.enabled=true",
         ],
     ] {
-        let manifests = helm_template(&ns, values);
+        let manifests = helm_template(ns, values);
         let applied = succeed(
             "kubectl",
             &[
@@ -76,7 +76,7 @@ async fn the_rendered_chart_passes_the_restricted_pod_security_level() {
                 "--dry-run=server",
                 "--warnings-as-errors",
                 "-n",
-                &ns,
+                ns,
                 "-f",
                 "-",
             ],
