@@ -1,7 +1,7 @@
 //! Beyond join and leave: scheduled joins, maximum duration, suspend, a meeting
 //! URL kept in a Secret, the connection Secret, and reconcile requests.
 
-use crate::scene::Scene;
+use crate::scene::{Scene, Waits};
 use crate::support::*;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::ResourceExt;

@@ -1,7 +1,7 @@
 //! The operator as a service: leader election between two replicas, metrics,
 //! health, and refusing bad configuration at start.
 
-use crate::scene::{Scene, sample};
+use crate::scene::{Scene, Waits, sample};
 use crate::support::*;
 use std::process::Command;
 use std::time::{Duration, Instant};

@@ -1,7 +1,7 @@
 //! Session awareness: the operator joins only an active session, and says so
 //! when the session has ended.
 
-use crate::scene::{Scene, SceneBuilder};
+use crate::scene::{Scene, SceneBuilder, Waits};
 use crate::support::*;
 use meetingbot_operator::api::{MeetingBot, Phase};
 use std::time::Duration;
@@ -85,12 +85,9 @@ async fn an_ended_session_shows_and_deletion_still_calls_leave() {
     scene.wait_gone("brief").await;
     // Leave is called anyway: a 404 there is fine, a bot left behind is not.
     let leaves: Vec<_> = scene
-        .admin
-        .requests()
+        .requests_to("leave")
         .await
-        .unwrap()
         .into_iter()
-        .filter(|r| r.endpoint == "leave")
         .map(|r| r.status)
         .collect();
     assert_eq!(leaves, ["404"], "one leave, answered 404");

@@ -6,7 +6,7 @@
 use super::checks::{delete_all, secrets_found};
 use super::harness::append_row;
 use super::{bot_spec, session_of};
-use crate::scene::Scene;
+use crate::scene::{Scene, Waits};
 use crate::support::*;
 use fake_lemonslice::Faults;
 use kube::api::{DeleteParams, PostParams};

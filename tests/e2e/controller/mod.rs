@@ -5,7 +5,7 @@
 mod restarts;
 mod vendor;
 
-use crate::scene::Scene;
+use crate::scene::{Scene, Waits};
 use crate::support::*;
 use meetingbot_operator::api::{DeletionPolicy, Phase, Platform, annotation};
 use serde_json::json;

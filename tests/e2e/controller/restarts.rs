@@ -2,7 +2,7 @@
 //! namespace deleted meanwhile still sees every bot leave, and a join cut
 //! off by SIGKILL never makes a second bot.
 
-use crate::scene::Scene;
+use crate::scene::{Scene, Waits};
 use crate::support::*;
 use fake_lemonslice::Faults;
 use k8s_openapi::api::core::v1::Namespace;

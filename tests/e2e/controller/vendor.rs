@@ -1,7 +1,7 @@
 //! The vendor refuses or fails: a join whose outcome is unknown, a rate
 //! limit with Retry-After, and an API key it does not accept.
 
-use crate::scene::{Scene, failing};
+use crate::scene::{Scene, Waits, failing};
 use crate::support::*;
 use fake_lemonslice::Faults;
 use meetingbot_operator::api::{ApiKeySecretRef, Phase, annotation};
@@ -52,14 +52,7 @@ async fn retry_after_is_honoured() {
     scene.admin.set_faults(&Faults::default()).await.unwrap();
     scene.wait_joined("patient").await;
 
-    let joins: Vec<_> = scene
-        .admin
-        .requests()
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|r| r.endpoint == "join")
-        .collect();
+    let joins = scene.requests_to("join").await;
     assert!(joins.len() >= 2, "{joins:?}");
     for pair in joins.windows(2) {
         let gap = pair[1].at - pair[0].at;

@@ -3,7 +3,7 @@
 //! they use is one the operator really exports, moving with the objects.
 
 use super::{CHART, HOLD, release};
-use crate::scene::{Scene, poll, sample};
+use crate::scene::{Scene, Waits, poll, sample};
 use crate::support::*;
 use meetingbot_operator::api::{ApiKeySecretRef, MeetingBot};
 use serde_json::{Value, json};
@@ -86,15 +86,12 @@ fn the_chart_with_alerts_and_dashboard_lints_strictly() {
 
 #[tokio::test]
 async fn the_chart_with_alerts_and_dashboard_passes_the_restricted_dry_run() {
-    let scene = Scene::builder("monitoring").bare().start().await;
+    let scene = Scene::builder("monitoring")
+        .bare()
+        .restricted()
+        .start()
+        .await;
     let ns = &scene.ns;
-    kubectl(&[
-        "label",
-        "namespace",
-        ns,
-        "pod-security.kubernetes.io/enforce=restricted",
-        "pod-security.kubernetes.io/warn=restricted",
-    ]);
     // The Prometheus Operator is not installed here: a stand-in CRD of the same
     // name lets the API server accept (and name-check) the PrometheusRule.
     let stand_in = json!({
@@ -135,19 +132,7 @@ async fn the_chart_with_alerts_and_dashboard_passes_the_restricted_dry_run() {
         args.extend(["--set", value]);
     }
     let manifests = succeed("helm", &args, "");
-    let applied = succeed(
-        "kubectl",
-        &[
-            "apply",
-            "--dry-run=server",
-            "--warnings-as-errors",
-            "-n",
-            ns,
-            "-f",
-            "-",
-        ],
-        &manifests,
-    );
+    let applied = scene.dry_run_apply(&manifests);
     for created in [
         "deployment.apps/meetingbot-operator created (server dry run)",
         "prometheusrule.monitoring.coreos.com/meetingbot-operator created (server dry run)",

@@ -51,15 +51,12 @@ fn helm_lint_passes_and_unknown_values_are_refused() {
 
 #[tokio::test]
 async fn the_rendered_chart_passes_the_restricted_pod_security_level() {
-    let scene = Scene::builder("restricted").bare().start().await;
+    let scene = Scene::builder("restricted")
+        .bare()
+        .restricted()
+        .start()
+        .await;
     let ns = &scene.ns;
-    kubectl(&[
-        "label",
-        "namespace",
-        ns,
-        "pod-security.kubernetes.io/enforce=restricted",
-        "pod-security.kubernetes.io/warn=restricted",
-    ]);
     for values in [
         &[][..],
         &[
@@ -69,19 +66,7 @@ async fn the_rendered_chart_passes_the_restricted_pod_security_level() {
         ],
     ] {
         let manifests = helm_template(ns, values);
-        let applied = succeed(
-            "kubectl",
-            &[
-                "apply",
-                "--dry-run=server",
-                "--warnings-as-errors",
-                "-n",
-                ns,
-                "-f",
-                "-",
-            ],
-            &manifests,
-        );
+        let applied = scene.dry_run_apply(&manifests);
         assert!(
             applied.contains("deployment.apps/meetingbot-operator created (server dry run)"),
             "{applied}"

@@ -3,7 +3,7 @@
 //! and namespaced by `watchNamespaces`.
 
 use super::CHART;
-use crate::scene::Scene;
+use crate::scene::{Scene, Waits};
 use crate::support::*;
 use meetingbot_operator::api::ConnectionSecretRef;
 use std::path::{Path, PathBuf};

@@ -5,7 +5,7 @@
 
 mod records;
 
-use crate::scene::{Scene, failing};
+use crate::scene::{Scene, Waits, failing};
 use crate::support::*;
 use fake_lemonslice::Faults;
 use kube::ResourceExt;

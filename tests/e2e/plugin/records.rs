@@ -3,7 +3,7 @@
 //! let go of a MeetingBot whose leave is refused.
 
 use super::mbot;
-use crate::scene::{Scene, failing};
+use crate::scene::{Scene, Waits, failing};
 use crate::support::*;
 use fake_lemonslice::Faults;
 use kube::ResourceExt;

@@ -1,7 +1,7 @@
 //! Copies of a joined MeetingBot, an object in another namespace that the
 //! operator cannot decode, and a joinAt it could not read.
 
-use crate::scene::Scene;
+use crate::scene::{Scene, Waits};
 use crate::support::*;
 use kube::ResourceExt;
 use meetingbot_operator::api::{MeetingBot, annotation};

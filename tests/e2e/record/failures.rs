@@ -1,7 +1,7 @@
 //! Failures around the record: seconds of 404s for the session, and an
 //! operator started with a wrong base URL.
 
-use crate::scene::{Scene, failing};
+use crate::scene::{Scene, Waits, failing, poll};
 use crate::support::*;
 use fake_lemonslice::Faults;
 use meetingbot_operator::api::Phase;
@@ -20,18 +20,17 @@ async fn seconds_of_session_404s_keep_the_bot_and_deletion_still_leaves() {
         .set_faults(&failing("session", 404))
         .await
         .unwrap();
-    let requests_404 = || async {
-        let requests = scene.admin.requests().await.ok()?;
-        let count = requests
-            .iter()
-            .filter(|r| r.endpoint == "session" && r.status == "404")
-            .count();
-        Some(count)
-    };
-    wait_until(
+    poll(
         "three session reads answered 404",
         std::time::Duration::from_secs(30),
-        || async { (requests_404().await? >= 3).then_some(()) },
+        || async {
+            let reads = scene.requests_to("session").await;
+            let answered_404 = reads.iter().filter(|r| r.status == "404").count();
+            match answered_404 {
+                3.. => Ok(()),
+                n => Err(format!("{n} answered 404")),
+            }
+        },
     )
     .await;
     scene.admin.set_faults(&Faults::default()).await.unwrap();

@@ -10,7 +10,7 @@ mod failures;
 pub use copies::copy_of;
 
 use crate::runtime::{replica, wait_leading};
-use crate::scene::Scene;
+use crate::scene::{Scene, Waits};
 use crate::support::*;
 use fake_lemonslice::{Admin, Faults};
 use meetingbot_operator::api::{MeetingBot, Phase, annotation};

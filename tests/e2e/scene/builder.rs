@@ -4,6 +4,10 @@
 use super::{DEADLINE, Scene};
 use crate::support::*;
 use fake_lemonslice::Faults;
+use k8s_openapi::api::core::v1::Namespace;
+use kube::Api;
+use kube::api::{Patch, PatchParams};
+use serde_json::json;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -24,6 +28,7 @@ pub struct SceneBuilder {
     sessions: Vec<(String, String)>,
     args: Vec<String>,
     token: bool,
+    restricted: bool,
     operator: bool,
     deadline: Duration,
 }
@@ -36,6 +41,7 @@ impl SceneBuilder {
             sessions: Vec::new(),
             args: Vec::new(),
             token: true,
+            restricted: false,
             operator: true,
             deadline: DEADLINE,
         }
@@ -76,6 +82,12 @@ impl SceneBuilder {
         self.without_token().without_operator()
     }
 
+    /// The namespace enforces (and warns of) the restricted Pod Security level.
+    pub fn restricted(mut self) -> Self {
+        self.restricted = true;
+        self
+    }
+
     /// The scene's default deadline for its waits.
     pub fn deadline(mut self, deadline: Duration) -> Self {
         self.deadline = deadline;
@@ -98,6 +110,16 @@ impl SceneBuilder {
                 .set_session_status(id, status)
                 .await
                 .expect("the fake takes a session status");
+        }
+        if self.restricted {
+            let levels = json!({"metadata": {"labels": {
+                "pod-security.kubernetes.io/enforce": "restricted",
+                "pod-security.kubernetes.io/warn": "restricted",
+            }}});
+            Api::<Namespace>::all(client.clone())
+                .patch(&ns, &PatchParams::default(), &Patch::Merge(&levels))
+                .await
+                .expect("the namespace takes the Pod Security labels");
         }
         if self.token {
             put_secret(&client, &ns, "token", "token", BROADCAST_TOKEN).await;

@@ -9,10 +9,10 @@ mod builder;
 mod within;
 
 pub use builder::{SceneBuilder, failing};
-pub use within::{Within, poll, sample};
+pub use within::{Waits, Within, poll, sample};
 
 use crate::support::*;
-use fake_lemonslice::{Admin, Bot, CallCounts, FakeServer};
+use fake_lemonslice::{Admin, Bot, CallCounts, FakeServer, RequestRecord};
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
@@ -182,9 +182,33 @@ impl Scene {
             .collect()
     }
 
+    /// The requests the fake has had for `endpoint` (join, leave, session), in order.
+    pub async fn requests_to(&self, endpoint: &str) -> Vec<RequestRecord> {
+        let requests = self.admin.requests().await.expect("the fake answers");
+        requests
+            .into_iter()
+            .filter(|r| r.endpoint == endpoint)
+            .collect()
+    }
+
     /// The fake's count of calls, by endpoint and status.
     pub async fn calls(&self) -> CallCounts {
         self.admin.calls().await.expect("the fake answers")
+    }
+
+    /// `kubectl apply --dry-run=server --warnings-as-errors` of `manifests`
+    /// into the namespace: what the API server (and its admission) says.
+    pub fn dry_run_apply(&self, manifests: &str) -> String {
+        let args = [
+            "apply",
+            "--dry-run=server",
+            "--warnings-as-errors",
+            "-n",
+            &self.ns,
+            "-f",
+            "-",
+        ];
+        succeed("kubectl", &args, manifests)
     }
 
     /// The Events in the namespace.
@@ -202,73 +226,6 @@ impl Scene {
             scene: self,
             deadline,
         }
-    }
-
-    /// Waits until `name` is Ready because it Joined.
-    pub async fn wait_joined(&self, name: &str) -> MeetingBot {
-        self.within(self.deadline).wait_joined(name).await
-    }
-
-    /// Waits until `name` is Stalled for `reason`.
-    pub async fn wait_stalled(&self, name: &str, reason: &str) -> MeetingBot {
-        self.within(self.deadline).wait_stalled(name, reason).await
-    }
-
-    /// Waits until `name` is Reconciling for `reason`.
-    pub async fn wait_reconciling(&self, name: &str, reason: &str) -> MeetingBot {
-        self.wait_condition(name, "Reconciling", "True", reason)
-            .await
-    }
-
-    pub async fn wait_condition(
-        &self,
-        name: &str,
-        type_: &str,
-        status: &str,
-        reason: &str,
-    ) -> MeetingBot {
-        self.within(self.deadline)
-            .wait_condition(name, type_, status, reason)
-            .await
-    }
-
-    /// Waits until `check` accepts the MeetingBot.
-    pub async fn wait_bot<T>(
-        &self,
-        name: &str,
-        what: &str,
-        check: impl FnMut(&MeetingBot) -> Option<T>,
-    ) -> T {
-        self.within(self.deadline).wait_bot(name, what, check).await
-    }
-
-    pub async fn wait_gone(&self, name: &str) {
-        self.within(self.deadline).wait_gone(name).await
-    }
-
-    /// Waits for an Event with `reason` about MeetingBot `name`.
-    pub async fn wait_event(&self, name: &str, reason: &str) -> Event {
-        self.within(self.deadline).wait_event(name, reason).await
-    }
-
-    /// Waits until `operator` exports `series` with a value `check` accepts;
-    /// returns the whole exposition.
-    pub async fn wait_metric(
-        &self,
-        operator: &Operator,
-        series: &str,
-        check: impl Fn(f64) -> bool,
-    ) -> String {
-        let awaited = format!("the metric {series}");
-        poll(&awaited, self.deadline, || async {
-            let (_, body) = operator.get("/metrics").await.ok_or("no answer")?;
-            match sample(&body, series) {
-                Some(value) if check(value) => Ok(body),
-                Some(value) => Err(format!("{value}")),
-                None => Err("not exported".into()),
-            }
-        })
-        .await
     }
 
     fn dump(&self) {

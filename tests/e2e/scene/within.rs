@@ -2,6 +2,7 @@
 //! awaited and what it last saw.
 
 use super::Scene;
+use crate::support::Operator;
 use crate::support::condition;
 use k8s_openapi::api::events::v1::Event;
 use kube::ResourceExt;
@@ -15,17 +16,32 @@ pub struct Within<'a> {
     pub(super) deadline: Duration,
 }
 
-impl Within<'_> {
-    pub async fn wait_joined(&self, name: &str) -> MeetingBot {
+/// The waits of a scene: with its own deadline on the [`Scene`], with
+/// another on [`Scene::within`].
+// Only this test binary implements and calls it: no Send bound is needed.
+#[allow(async_fn_in_trait)]
+pub trait Waits {
+    fn scene(&self) -> &Scene;
+    fn deadline(&self) -> Duration;
+
+    /// Waits until `name` is Ready because it Joined.
+    async fn wait_joined(&self, name: &str) -> MeetingBot {
         self.wait_condition(name, "Ready", "True", "Joined").await
     }
 
-    pub async fn wait_stalled(&self, name: &str, reason: &str) -> MeetingBot {
+    /// Waits until `name` is Stalled for `reason`.
+    async fn wait_stalled(&self, name: &str, reason: &str) -> MeetingBot {
         self.wait_condition(name, "Stalled", "True", reason).await
     }
 
+    /// Waits until `name` is Reconciling for `reason`.
+    async fn wait_reconciling(&self, name: &str, reason: &str) -> MeetingBot {
+        self.wait_condition(name, "Reconciling", "True", reason)
+            .await
+    }
+
     /// Waits until `name` has condition `type_` with `status` and `reason`.
-    pub async fn wait_condition(
+    async fn wait_condition(
         &self,
         name: &str,
         type_: &str,
@@ -41,13 +57,13 @@ impl Within<'_> {
     }
 
     /// Waits until `check` accepts the MeetingBot; a timeout shows the last one read.
-    pub async fn wait_bot<T>(
+    async fn wait_bot<T>(
         &self,
         name: &str,
         what: &str,
         mut check: impl FnMut(&MeetingBot) -> Option<T>,
     ) -> T {
-        let bots = self.scene.bots();
+        let bots = self.scene().bots();
         let start = Instant::now();
         loop {
             let seen = match bots.get_opt(name).await {
@@ -59,19 +75,19 @@ impl Within<'_> {
                 Err(error) => error.to_string(),
             };
             assert!(
-                start.elapsed() < self.deadline,
+                start.elapsed() < self.deadline(),
                 "timed out after {:?} waiting for {}/{name}: {what}; last seen: {seen}",
-                self.deadline,
-                self.scene.ns
+                self.deadline(),
+                self.scene().ns
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
-    pub async fn wait_gone(&self, name: &str) {
-        let bots = self.scene.bots();
-        let awaited = format!("{}/{name} to be gone", self.scene.ns);
-        poll(&awaited, self.deadline, || async {
+    async fn wait_gone(&self, name: &str) {
+        let bots = self.scene().bots();
+        let awaited = format!("{}/{name} to be gone", self.scene().ns);
+        poll(&awaited, self.deadline(), || async {
             match bots.get_opt(name).await {
                 Ok(None) => Ok(()),
                 Ok(Some(bot)) => Err(summary(&bot)),
@@ -82,10 +98,10 @@ impl Within<'_> {
     }
 
     /// Waits until Secret `name` is gone (the garbage collector's work, mostly).
-    pub async fn wait_secret_gone(&self, name: &str) {
-        let secrets = self.scene.secrets();
-        let awaited = format!("Secret {}/{name} to be gone", self.scene.ns);
-        poll(&awaited, self.deadline, || async {
+    async fn wait_secret_gone(&self, name: &str) {
+        let secrets = self.scene().secrets();
+        let awaited = format!("Secret {}/{name} to be gone", self.scene().ns);
+        poll(&awaited, self.deadline(), || async {
             match secrets.get_opt(name).await {
                 Ok(None) => Ok(()),
                 Ok(Some(secret)) => Err(format!("owners {:?}", secret.owner_references())),
@@ -95,12 +111,12 @@ impl Within<'_> {
         .await
     }
 
-    pub async fn wait_event(&self, name: &str, reason: &str) -> Event {
-        let awaited = format!("an Event {reason} about {}/{name}", self.scene.ns);
+    async fn wait_event(&self, name: &str, reason: &str) -> Event {
+        let awaited = format!("an Event {reason} about {}/{name}", self.scene().ns);
         let about = |e: &Event| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name);
-        poll(&awaited, self.deadline, || async {
+        poll(&awaited, self.deadline(), || async {
             let events: Vec<Event> = self
-                .scene
+                .scene()
                 .events()
                 .await
                 .into_iter()
@@ -115,6 +131,46 @@ impl Within<'_> {
             }
         })
         .await
+    }
+
+    /// Waits until `operator` exports `series` with a value `check` accepts;
+    /// returns the whole exposition.
+    async fn wait_metric(
+        &self,
+        operator: &Operator,
+        series: &str,
+        check: impl Fn(f64) -> bool,
+    ) -> String {
+        let awaited = format!("the metric {series}");
+        poll(&awaited, self.deadline(), || async {
+            let (_, body) = operator.get("/metrics").await.ok_or("no answer")?;
+            match sample(&body, series) {
+                Some(value) if check(value) => Ok(body),
+                Some(value) => Err(format!("{value}")),
+                None => Err("not exported".into()),
+            }
+        })
+        .await
+    }
+}
+
+impl Waits for Scene {
+    fn scene(&self) -> &Scene {
+        self
+    }
+
+    fn deadline(&self) -> Duration {
+        self.deadline
+    }
+}
+
+impl Waits for Within<'_> {
+    fn scene(&self) -> &Scene {
+        self.scene
+    }
+
+    fn deadline(&self) -> Duration {
+        self.deadline
     }
 }
 

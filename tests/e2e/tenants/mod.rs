@@ -5,7 +5,7 @@
 
 mod rbac;
 
-use crate::scene::{Scene, failing};
+use crate::scene::{Scene, Waits, failing};
 use crate::support::*;
 use fake_lemonslice::Faults;
 use k8s_openapi::api::core::v1::Secret;

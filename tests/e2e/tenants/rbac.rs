@@ -2,7 +2,7 @@
 //! the connection Secret to take over or delete one, and an operator without
 //! the right to write status says so on the object.
 
-use crate::scene::Scene;
+use crate::scene::{Scene, Waits};
 use crate::support::*;
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
