@@ -29,8 +29,11 @@ async fn a_queued_session_is_joined_once_it_is_active() {
     let waiting = scene.wait_reconciling("early", "SessionQueued").await;
     assert_eq!(phase(&waiting), Some(Phase::WaitingForSession));
     // Wait for a second read of the queued session, so that "no join" means something.
-    wait_until("a second session read", Duration::from_secs(10), || async {
-        (scene.admin.calls().await.ok()?.total("session") >= 2).then_some(())
+    poll("a second session read", Duration::from_secs(10), || async {
+        match scene.calls().await.total("session") {
+            2.. => Ok(()),
+            n => Err(format!("{n} session reads")),
+        }
     })
     .await;
     assert_eq!(scene.calls().await.total("join"), 0, "no join while QUEUED");

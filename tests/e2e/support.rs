@@ -81,23 +81,39 @@ async fn install_crd(client: Client) {
     .await;
 }
 
-/// Polls `check` until it returns `Some`, or fails the test after `deadline`.
+/// Polls `check` until it returns `Ok`, or fails the test after `deadline`
+/// with what it awaited and the last `Err` it saw.
+pub async fn poll<T, F, Fut>(what: &str, deadline: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, String>>,
+{
+    let start = Instant::now();
+    loop {
+        let seen = match check().await {
+            Ok(value) => return value,
+            Err(seen) => seen,
+        };
+        assert!(
+            start.elapsed() < deadline,
+            "timed out after {deadline:?} waiting for {what}; last seen: {seen}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Polls `check` until it returns `Some`, or fails the test after `deadline`;
+/// for checks with nothing to say about what they saw.
 pub async fn wait_until<T, F, Fut>(what: &str, deadline: Duration, mut check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let start = Instant::now();
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            start.elapsed() < deadline,
-            "timed out after {deadline:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    poll(what, deadline, || {
+        let checked = check();
+        async { checked.await.ok_or_else(|| "not yet".to_owned()) }
+    })
+    .await
 }
 
 /// A fresh namespace for one test.

@@ -33,15 +33,21 @@ async fn a_restarted_operator_leaves_joined_bots_alone() {
             .map(|bot| (bot.name_any(), bot.resource_version().unwrap()))
             .collect()
     };
-    let before = wait_until(
+    let before = poll(
         "every record in the annotations too",
         Duration::from_secs(20),
         || async {
-            let list = scene.bots().list(&Default::default()).await.ok()?;
-            list.items
+            let list = scene.bots().list(&Default::default()).await;
+            let items = list.map_err(|error| error.to_string())?.items;
+            let without: Vec<String> = items
                 .iter()
-                .all(|bot| bot.annotations().contains_key(annotation::RECORD_UID))
-                .then(|| versions(list.items))
+                .filter(|bot| !bot.annotations().contains_key(annotation::RECORD_UID))
+                .map(|bot| bot.name_any())
+                .collect();
+            match without.is_empty() {
+                true => Ok(versions(items)),
+                false => Err(format!("no record annotation on {without:?}")),
+            }
         },
     )
     .await;
@@ -93,16 +99,15 @@ async fn deleting_the_namespace_makes_every_bot_leave_even_across_a_restart() {
         .await
         .unwrap();
     scene.restart_operator().await;
-    wait_until(
+    poll(
         "the namespace to be gone",
         Duration::from_secs(90),
         || async {
-            namespaces
-                .get_opt(&scene.ns)
-                .await
-                .ok()?
-                .is_none()
-                .then_some(())
+            match namespaces.get_opt(&scene.ns).await {
+                Ok(None) => Ok(()),
+                Ok(Some(namespace)) => Err(format!("{:?}", namespace.status)),
+                Err(error) => Err(error.to_string()),
+            }
         },
     )
     .await;
@@ -123,10 +128,15 @@ async fn a_killed_operator_never_leaves_two_bots() {
         .start()
         .await;
     scene.create("interrupted", spec("session-kill")).await;
-    wait_until(
+    poll(
         "the join to reach the fake",
         Duration::from_secs(20),
-        || async { (scene.admin.joins().await.ok()?.len() == 1).then_some(()) },
+        || async {
+            match scene.admin.joins().await.map_err(|e| e.to_string())?.len() {
+                1 => Ok(()),
+                n => Err(format!("{n} joins")),
+            }
+        },
     )
     .await;
     scene.kill_operator().await;

@@ -3,7 +3,7 @@
 //! they use is one the operator really exports, moving with the objects.
 
 use super::{CHART, HOLD, release};
-use crate::scene::{Scene, Waits, poll, sample};
+use crate::scene::{Scene, Waits, sample};
 use crate::support::*;
 use meetingbot_operator::api::{ApiKeySecretRef, MeetingBot};
 use serde_json::{Value, json};

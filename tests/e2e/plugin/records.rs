@@ -46,13 +46,16 @@ async fn adopt_records_the_bot_of_an_unknown_join_and_deletion_makes_it_leave() 
     assert!(lines[2].contains("fine"), "{run:?}");
     // The operator's Warning Event may land a moment after the condition.
     let ns = &scene.ns;
-    let run = wait_until("status to show the Warning Event", SETTLE, || async {
+    let run = poll("status to show the Warning Event", SETTLE, || async {
         let run = mbot(&scene.ns, &["status", "unsure"]).await;
         let event = run
             .stdout
             .lines()
             .any(|l| l.contains("Warning") && l.contains("JoinOutcomeUnknown"));
-        (run.code == Some(0) && event).then_some(run)
+        match run.code == Some(0) && event {
+            true => Ok(run),
+            false => Err(format!("{run:?}")),
+        }
     })
     .await;
     for wanted in [

@@ -105,26 +105,21 @@ async fn an_undecodable_meetingbot_in_one_namespace_blinds_no_other() {
         .await;
     scene.wait_joined("fine").await;
     // Read as raw JSON: the typed client cannot decode this object either.
-    let odd = wait_until(
+    let odd = poll(
         "the odd object to say why",
         std::time::Duration::from_secs(30),
         || async {
-            let raw: serde_json::Value = serde_json::from_str(&kubectl(&[
-                "get",
-                "meetingbot",
-                "odd",
-                "-n",
-                &hostile.ns,
-                "-o",
-                "json",
-            ]))
-            .ok()?;
-            let stalled = raw["status"]["conditions"]
-                .as_array()?
-                .iter()
-                .find(|c| c["type"] == "Stalled" && c["reason"] == "InvalidSpec")?
-                .clone();
-            Some(stalled)
+            let args = ["get", "meetingbot", "odd", "-n", &hostile.ns, "-o", "json"];
+            let raw: serde_json::Value =
+                serde_json::from_str(&kubectl(&args)).map_err(|e| e.to_string())?;
+            let conditions = &raw["status"]["conditions"];
+            let stalled = conditions.as_array().and_then(|all| {
+                all.iter()
+                    .find(|c| c["type"] == "Stalled" && c["reason"] == "InvalidSpec")
+            });
+            stalled
+                .cloned()
+                .ok_or_else(|| format!("conditions {conditions}"))
         },
     )
     .await;

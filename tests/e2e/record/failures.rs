@@ -1,7 +1,7 @@
 //! Failures around the record: seconds of 404s for the session, and an
 //! operator started with a wrong base URL.
 
-use crate::scene::{Scene, Waits, failing, poll};
+use crate::scene::{Scene, Waits, failing};
 use crate::support::*;
 use fake_lemonslice::Faults;
 use meetingbot_operator::api::Phase;
@@ -57,12 +57,14 @@ async fn a_wrong_base_url_keeps_the_operator_unready_and_every_finalizer_in_plac
     options.lemonslice_url = format!("{}/not-the-api", scene.fake.url());
     let wrong = scene.spawn_operator(&options);
     scene.delete("standup").await;
-    wait_until(
+    poll(
         "two failed checks in the log",
         std::time::Duration::from_secs(30),
         || async {
-            let failed = wrong.log_text().matches("check --lemonslice-url").count();
-            (failed >= 2).then_some(())
+            match wrong.log_text().matches("check --lemonslice-url").count() {
+                2.. => Ok(()),
+                n => Err(format!("{n} failed checks")),
+            }
         },
     )
     .await;

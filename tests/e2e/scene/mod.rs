@@ -9,7 +9,7 @@ mod builder;
 mod within;
 
 pub use builder::{SceneBuilder, failing};
-pub use within::{Waits, Within, poll, sample};
+pub use within::{Waits, Within, sample};
 
 use crate::support::*;
 use fake_lemonslice::{Admin, Bot, CallCounts, FakeServer, RequestRecord};
@@ -235,6 +235,8 @@ impl Scene {
         }
         let yaml = scene_kubectl(&["get", "meetingbots", "-n", &self.ns, "-o", "yaml"]);
         eprintln!("MeetingBots in {}:\n{yaml}", self.ns);
+        let events = scene_kubectl(&["get", "events", "-n", &self.ns]);
+        eprintln!("Events in {}:\n{events}", self.ns);
     }
 }
 

@@ -7,8 +7,9 @@ use crate::support::condition;
 use k8s_openapi::api::events::v1::Event;
 use kube::ResourceExt;
 use meetingbot_operator::api::MeetingBot;
-use std::future::Future;
 use std::time::{Duration, Instant};
+
+use crate::support::poll;
 
 /// The scene's waits, with one deadline.
 pub struct Within<'a> {
@@ -198,25 +199,4 @@ fn summary(bot: &MeetingBot) -> String {
         status.observed_generation,
         conditions.join("; ")
     )
-}
-
-/// Polls `check` until it returns `Ok`, or fails the test after `deadline`
-/// with what it awaited and the last `Err` it saw.
-pub async fn poll<T, F, Fut>(what: &str, deadline: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, String>>,
-{
-    let start = Instant::now();
-    loop {
-        let seen = match check().await {
-            Ok(value) => return value,
-            Err(seen) => seen,
-        };
-        assert!(
-            start.elapsed() < deadline,
-            "timed out after {deadline:?} waiting for {what}; last seen: {seen}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
