@@ -19,7 +19,6 @@ use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client, ResourceExt};
 use meetingbot_operator::api::{MeetingBot, MeetingBotSpec, annotation};
 use serde_json::json;
-
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
