@@ -167,8 +167,9 @@ async fn readyz_waits_for_the_watches_to_sync() {
     let scene = Scene::builder("readyz").without_operator().start().await;
     // An API server that accepts connections and never answers: no watch can list.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let kubeconfig = repo_root().join(format!("target/e2e-logs/silent-{}.kubeconfig", scene.ns));
-    let admin = std::fs::read_to_string(repo_root().join("target/cluster/kubeconfig")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("silent.kubeconfig");
+    let admin = std::fs::read_to_string(kubeconfig_path()).unwrap();
     let server_line = admin
         .lines()
         .find(|l| l.trim_start().starts_with("server:"))

@@ -27,7 +27,7 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn kubeconfig_path() -> PathBuf {
+pub fn kubeconfig_path() -> PathBuf {
     std::env::var_os("KUBECONFIG")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo_root().join("target/cluster/kubeconfig"))

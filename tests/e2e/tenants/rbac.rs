@@ -184,7 +184,7 @@ async fn operator_without_status_rights(
         rule("events.k8s.io", "events", &["create", "patch"]),
     ];
     service_account_with_rules(client, ns, "operator", rules).await;
-    let admin = std::fs::read_to_string(repo_root().join("target/cluster/kubeconfig")).unwrap();
+    let admin = std::fs::read_to_string(kubeconfig_path()).unwrap();
     let impersonating = admin.replacen(
         "  user:\n",
         &format!("  user:\n    as: system:serviceaccount:{ns}:operator\n"),
