@@ -1,6 +1,6 @@
 //! Packaging: the Helm chart, the manifests rendered from it, the image's
 //! binary, each checked the way users meet them (the Argo CD health check:
-//! gitops.rs).
+//! gitops/). rbac.rs checks the chart's RBAC with a running operator.
 
 mod rbac;
 
