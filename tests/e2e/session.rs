@@ -14,18 +14,20 @@ fn polling_often(prefix: &str) -> SceneBuilder {
         .deadline(Duration::from_secs(10))
 }
 
+/// A scene whose MeetingBot `name` is made for a session the fake reports as `status`.
+async fn for_session(name: &str, session: &str, status: &str) -> Scene {
+    let scene = polling_often(name).session(session, status).start().await;
+    scene.create(name, spec(session)).await;
+    scene
+}
+
 fn phase(bot: &MeetingBot) -> Option<Phase> {
     bot.status.as_ref().and_then(|status| status.phase)
 }
 
 #[tokio::test]
 async fn a_queued_session_is_joined_once_it_is_active() {
-    let scene = polling_often("queued")
-        .session("session-queued", "QUEUED")
-        .start()
-        .await;
-
-    scene.create("early", spec("session-queued")).await;
+    let scene = for_session("early", "session-queued", "QUEUED").await;
     let waiting = scene.wait_reconciling("early", "SessionQueued").await;
     assert_eq!(phase(&waiting), Some(Phase::WaitingForSession));
     // Wait for a second read of the queued session, so that "no join" means something.
@@ -98,12 +100,7 @@ async fn an_ended_session_shows_and_deletion_still_calls_leave() {
 
 #[tokio::test]
 async fn a_failed_session_is_never_joined() {
-    let scene = polling_often("failed")
-        .session("session-failed", "FAILED")
-        .start()
-        .await;
-
-    scene.create("late", spec("session-failed")).await;
+    let scene = for_session("late", "session-failed", "FAILED").await;
     let stalled = scene.wait_stalled("late", "SessionFailed").await;
     assert_eq!(phase(&stalled), Some(Phase::SessionEnded));
     assert_eq!(scene.calls().await.total("join"), 0);

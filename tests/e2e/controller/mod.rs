@@ -3,7 +3,7 @@
 //! stopped and started again; `vendor` the vendor's refusals and failures.
 
 mod restarts;
-mod vendor;
+pub mod vendor;
 
 use crate::scene::{Scene, Waits};
 use crate::support::*;

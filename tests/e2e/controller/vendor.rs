@@ -4,23 +4,30 @@
 use crate::scene::{Scene, Waits, failing};
 use crate::support::*;
 use fake_lemonslice::Faults;
-use meetingbot_operator::api::{ApiKeySecretRef, Phase, annotation};
+use meetingbot_operator::api::{ApiKeySecretRef, MeetingBot, Phase, annotation};
 
-#[tokio::test]
-async fn an_unknown_join_outcome_never_joins_twice_until_asked() {
-    let scene = Scene::builder("unknown")
+/// A scene whose MeetingBot `unsure` is Stalled with JoinOutcomeUnknown:
+/// the vendor answered its join 502, so nobody knows whether a bot joined.
+/// The vendor is healthy again when this returns.
+pub async fn unknown_outcome(prefix: &str, session: &str) -> (Scene, MeetingBot) {
+    let scene = Scene::builder(prefix)
         .faults(failing("join", 502))
         .start()
         .await;
-
-    scene.create("unsure", spec("session-unknown")).await;
+    scene.create("unsure", spec(session)).await;
     let bot = scene.wait_stalled("unsure", "JoinOutcomeUnknown").await;
+    scene.admin.set_faults(&Faults::default()).await.unwrap();
+    (scene, bot)
+}
+
+#[tokio::test]
+async fn an_unknown_join_outcome_never_joins_twice_until_asked() {
+    let (scene, bot) = unknown_outcome("unknown", "session-unknown").await;
     let message = &condition(&bot, "Stalled").unwrap().message;
     assert!(
         message.contains(annotation::MEETING_BOT_ID) && message.contains(annotation::RETRY_JOIN),
         "{message}"
     );
-    scene.admin.set_faults(&Faults::default()).await.unwrap();
     // A reconcile with the vendor healthy again, proven by its echo: it must still not join.
     let reconciled = scene.reconcile("unsure").await;
     assert_eq!(

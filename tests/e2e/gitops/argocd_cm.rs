@@ -2,7 +2,7 @@
 //! kustomize and read by its settings manager; the same health script in
 //! every shipped file; and the README's uninstall command, run as written.
 
-use super::{ARGOCD_CM, HEALTH_KEY, HOLD, bots_in_every_state, release, status, verdicts};
+use super::{ARGOCD_CM, HEALTH_KEY, HOLD, every_state, release, status, verdicts};
 use crate::scene::Scene;
 use crate::support::*;
 use kube::api::{Patch, PatchParams, PostParams};
@@ -15,11 +15,8 @@ use serde_json::{Value, json};
 /// Argo CD would not read the ConfigMap at all.
 #[tokio::test]
 async fn the_shipped_config_map_merges_into_argocd_cm_and_is_read() {
-    let scene = Scene::builder("gitops-cm").bare().start().await;
-    let ns = &scene.ns;
-    let names = bots_in_every_state(&scene).await;
-    let objects = kubectl(&["get", "meetingbots", "-n", ns, "-o", "json"]);
-    let joined = kubectl(&["get", "meetingbot", "joined", "-n", ns, "-o", "json"]);
+    let (scene, names, objects) = every_state("gitops-cm").await;
+    let joined = kubectl(&["get", "meetingbot", "joined", "-n", &scene.ns, "-o", "json"]);
 
     // Argo CD's own ConfigMap, as its install manifests create it.
     let existing = json!({

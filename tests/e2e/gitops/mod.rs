@@ -198,12 +198,18 @@ async fn release(scene: &Scene, name: &str) {
         .await;
 }
 
+/// A scene (with no operator) holding [`bots_in_every_state`], their names by
+/// state, and their JSON as `kubectl get -o json` gives it.
+async fn every_state(prefix: &str) -> (Scene, BTreeMap<&'static str, String>, String) {
+    let scene = Scene::builder(prefix).bare().start().await;
+    let names = bots_in_every_state(&scene).await;
+    let objects = kubectl(&["get", "meetingbots", "-n", &scene.ns, "-o", "json"]);
+    (scene, names, objects)
+}
+
 #[tokio::test]
 async fn argocd_and_kstatus_judge_every_phase_as_the_readme_says() {
-    let scene = Scene::builder("gitops").bare().start().await;
-    let ns = &scene.ns;
-    let names = bots_in_every_state(&scene).await;
-    let objects = kubectl(&["get", "meetingbots", "-n", ns, "-o", "json"]);
+    let (scene, names, objects) = every_state("gitops").await;
 
     let argocd = verdicts(&succeed(
         "argocd-health",

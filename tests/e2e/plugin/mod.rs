@@ -5,9 +5,9 @@
 
 mod records;
 
-use crate::scene::{Scene, Waits, failing};
+use crate::controller::vendor::unknown_outcome;
+use crate::scene::{Scene, Waits};
 use crate::support::*;
-use fake_lemonslice::Faults;
 use kube::ResourceExt;
 use meetingbot_operator::api::{MeetingBot, Phase, annotation};
 use std::path::Path;
@@ -121,13 +121,7 @@ async fn reconcile_returns_once_the_operator_has_echoed_the_request() {
 
 #[tokio::test]
 async fn retry_join_needs_a_yes_and_then_allows_exactly_one_join() {
-    let scene = Scene::builder("plugin-retry")
-        .faults(failing("join", 502))
-        .start()
-        .await;
-    scene.create("unsure", spec("session-retry")).await;
-    scene.wait_stalled("unsure", "JoinOutcomeUnknown").await;
-    scene.admin.set_faults(&Faults::default()).await.unwrap();
+    let (scene, _) = unknown_outcome("plugin-retry", "session-retry").await;
 
     let run = mbot(&scene.ns, &["retry-join", "unsure"]).await;
     assert_eq!(run.code, Some(1), "{run:?}");

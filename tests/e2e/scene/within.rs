@@ -4,9 +4,12 @@
 use super::Scene;
 use crate::support::Operator;
 use crate::support::condition;
+use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event;
-use kube::ResourceExt;
+use kube::{Api, ResourceExt};
 use meetingbot_operator::api::MeetingBot;
+use serde::de::DeserializeOwned;
+use std::fmt::Debug;
 use std::time::{Duration, Instant};
 
 use crate::support::poll;
@@ -86,30 +89,17 @@ pub trait Waits {
     }
 
     async fn wait_gone(&self, name: &str) {
-        let bots = self.scene().bots();
         let awaited = format!("{}/{name} to be gone", self.scene().ns);
-        poll(&awaited, self.deadline(), || async {
-            match bots.get_opt(name).await {
-                Ok(None) => Ok(()),
-                Ok(Some(bot)) => Err(summary(&bot)),
-                Err(error) => Err(error.to_string()),
-            }
-        })
-        .await
+        let bots = self.scene().bots();
+        wait_absent(&awaited, self.deadline(), &bots, name, summary).await
     }
 
     /// Waits until Secret `name` is gone (the garbage collector's work, mostly).
     async fn wait_secret_gone(&self, name: &str) {
-        let secrets = self.scene().secrets();
         let awaited = format!("Secret {}/{name} to be gone", self.scene().ns);
-        poll(&awaited, self.deadline(), || async {
-            match secrets.get_opt(name).await {
-                Ok(None) => Ok(()),
-                Ok(Some(secret)) => Err(format!("owners {:?}", secret.owner_references())),
-                Err(error) => Err(error.to_string()),
-            }
-        })
-        .await
+        let secrets = self.scene().secrets();
+        let owners = |secret: &Secret| format!("owners {:?}", secret.owner_references());
+        wait_absent(&awaited, self.deadline(), &secrets, name, owners).await
     }
 
     async fn wait_event(&self, name: &str, reason: &str) -> Event {
@@ -173,6 +163,26 @@ impl Waits for Within<'_> {
     fn deadline(&self) -> Duration {
         self.deadline
     }
+}
+
+/// Waits until `api` has no object `name`; a timeout describes the one still there.
+async fn wait_absent<K>(
+    what: &str,
+    deadline: Duration,
+    api: &Api<K>,
+    name: &str,
+    describe: impl Fn(&K) -> String,
+) where
+    K: Clone + DeserializeOwned + Debug,
+{
+    poll(what, deadline, || async {
+        match api.get_opt(name).await {
+            Ok(None) => Ok(()),
+            Ok(Some(object)) => Err(describe(&object)),
+            Err(error) => Err(error.to_string()),
+        }
+    })
+    .await
 }
 
 /// The value of one sample in Prometheus text, e.g. `metric{label="x"}`.
