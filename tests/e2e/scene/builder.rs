@@ -1,7 +1,7 @@
 //! How a scene is set up: faults and sessions on the fake, the operator's
 //! flags, and what the namespace starts with.
 
-use super::{DEADLINE, Scene};
+use super::{DEADLINE, FakeRuntime, Scene};
 use crate::support::*;
 use fake_lemonslice::Faults;
 use k8s_openapi::api::core::v1::Namespace;
@@ -97,7 +97,14 @@ impl SceneBuilder {
     pub async fn start(self) -> Scene {
         let client = client().await;
         let ns = namespace(&client, &self.prefix).await;
-        let fake = fake().await;
+        // The fake runs on a runtime of its own, so that it keeps answering
+        // the operator while the scene's cleanup blocks the test's thread.
+        let fake_runtime = FakeRuntime::new();
+        let fake = fake_runtime
+            .handle()
+            .spawn(fake())
+            .await
+            .expect("the fake starts");
         let admin = fake.admin();
         if let Some(faults) = &self.faults {
             admin
@@ -130,6 +137,7 @@ impl SceneBuilder {
             client,
             ns,
             fake,
+            _fake_runtime: fake_runtime,
             admin,
             options,
             operator: None,

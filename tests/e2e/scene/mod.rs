@@ -34,6 +34,8 @@ pub struct Scene {
     pub client: Client,
     pub ns: String,
     pub fake: FakeServer,
+    /// Declared after `fake`: the fake stops before its runtime does.
+    _fake_runtime: FakeRuntime,
     pub admin: Admin,
     options: OperatorOptions,
     operator: Option<Operator>,
@@ -241,6 +243,39 @@ impl Scene {
 
 impl Drop for Scene {
     fn drop(&mut self) {
+        self.clean_up();
+    }
+}
+
+/// The fake's own runtime, shut down without blocking (the test's runtime
+/// may not block) when it is dropped.
+struct FakeRuntime(Option<tokio::runtime::Runtime>);
+
+impl FakeRuntime {
+    fn new() -> FakeRuntime {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .expect("the fake's runtime builds");
+        FakeRuntime(Some(runtime))
+    }
+
+    fn handle(&self) -> &tokio::runtime::Handle {
+        self.0.as_ref().expect("the runtime runs").handle()
+    }
+}
+
+impl Drop for FakeRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+impl Scene {
+    fn clean_up(&self) {
         if std::thread::panicking() {
             self.dump();
             return;
