@@ -280,23 +280,23 @@ impl Scene {
             self.dump();
             return;
         }
-        // The operator still runs here: it lets its MeetingBots go (leaves,
-        // removes its finalizers), and the namespace controller does the rest.
+        // The operator still runs here: deleted MeetingBots leave and lose
+        // its finalizer at once (the namespace controller would ask later
+        // than the operator lives), then the namespace controller does the rest.
+        scene_kubectl(&[
+            "delete",
+            "meetingbots",
+            "--all",
+            "-n",
+            &self.ns,
+            &format!("--timeout={}s", CLEANUP.as_secs()),
+        ]);
         scene_kubectl(&[
             "delete",
             "namespace",
             &self.ns,
             "--wait=false",
             "--ignore-not-found",
-        ]);
-        scene_kubectl(&[
-            "wait",
-            "--for=delete",
-            "meetingbots",
-            "--all",
-            "-n",
-            &self.ns,
-            &format!("--timeout={}s", CLEANUP.as_secs()),
         ]);
     }
 }
