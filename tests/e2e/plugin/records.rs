@@ -283,4 +283,10 @@ async fn a_refused_leave_is_listed_first_and_its_printed_way_out_works() {
         1,
         "let go without leave: the avatar stays until its session ends"
     );
+
+    // The vendor answers leaves again: the other MeetingBot's deletion leaves.
+    scene.admin.set_faults(&Faults::default()).await.unwrap();
+    scene.delete("a-fine").await;
+    scene.wait_gone("a-fine").await;
+    assert!(scene.live_bots("session-leave-fine").await.is_empty());
 }
