@@ -1,13 +1,13 @@
 //! The MeetingBot API as the real API server enforces it: what it accepts,
 //! what it refuses (naming the field), and what `kubectl` shows.
 
-use crate::support::{client, kubectl, namespace, spec};
+use crate::scene::Scene;
+use crate::support::{kubectl, repo_root, run, spec};
 use kube::api::{DynamicObject, PostParams};
 use kube::core::ApiResource;
 use kube::{Api, Client};
 use meetingbot_operator::api::MeetingBot;
 use serde_json::{Value, json};
-use std::process::Command;
 
 fn bot_json(spec: Value) -> DynamicObject {
     serde_json::from_value(json!({
@@ -52,8 +52,8 @@ fn without(field: &str) -> Value {
 
 #[tokio::test]
 async fn real_meeting_urls_of_every_platform_are_accepted() {
-    let client = client().await;
-    let ns = namespace(&client, "api-valid").await;
+    let scene = Scene::builder("api-valid").bare().start().await;
+    let (client, ns) = (&scene.client, &scene.ns);
     let urls = [
         "https://zoom.us/j/1234567890?pwd=AbC123",
         "https://us05web.zoom.us/j/85412345678",
@@ -66,7 +66,7 @@ async fn real_meeting_urls_of_every_platform_are_accepted() {
         "https://acme.webex.com/acme/j.php?MTID=m1234abcd",
     ];
     for url in urls {
-        let result = dry_run(&client, &ns, with("meetingUrl", json!(url))).await;
+        let result = dry_run(client, ns, with("meetingUrl", json!(url))).await;
         assert_eq!(result, Ok(()), "{url}");
     }
     let others = [
@@ -81,14 +81,14 @@ async fn real_meeting_urls_of_every_platform_are_accepted() {
         without("botName"),
     ];
     for spec in others {
-        assert_eq!(dry_run(&client, &ns, spec.clone()).await, Ok(()), "{spec}");
+        assert_eq!(dry_run(client, ns, spec.clone()).await, Ok(()), "{spec}");
     }
 }
 
 #[tokio::test]
 async fn invalid_meeting_bots_are_refused_naming_the_field() {
-    let client = client().await;
-    let ns = namespace(&client, "api-invalid").await;
+    let scene = Scene::builder("api-invalid").bare().start().await;
+    let (client, ns) = (&scene.client, &scene.ns);
     let long_url = format!("https://zoom.us/j/{}", "1".repeat(2048));
     let cases = [
         (
@@ -151,7 +151,7 @@ async fn invalid_meeting_bots_are_refused_naming_the_field() {
         ),
     ];
     for (spec, field) in cases {
-        let refused = dry_run(&client, &ns, spec.clone()).await;
+        let refused = dry_run(client, ns, spec.clone()).await;
         let message = refused.expect_err(&format!("{spec} must be refused"));
         assert!(
             message.contains(field),
@@ -162,8 +162,8 @@ async fn invalid_meeting_bots_are_refused_naming_the_field() {
 
 #[tokio::test]
 async fn a_secret_in_another_namespace_cannot_be_referenced() {
-    let client = client().await;
-    let ns = namespace(&client, "api-crossns").await;
+    let scene = Scene::builder("api-crossns").bare().start().await;
+    let ns = &scene.ns;
     let mut object = serde_json::to_value(bot_json(with(
         "broadcastTokenSecretRef",
         json!({"name": "t", "namespace": "other"}),
@@ -171,21 +171,11 @@ async fn a_secret_in_another_namespace_cannot_be_referenced() {
     .unwrap();
     object["metadata"]["namespace"] = json!(ns);
     // kubectl validates fields strictly, as users meet it.
-    let mut child = Command::new("kubectl")
-        .args(["apply", "--dry-run=server", "-f", "-"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("kubectl runs");
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(object.to_string().as_bytes())
-        .unwrap();
-    let output = child.wait_with_output().unwrap();
+    let output = run(
+        "kubectl",
+        &["apply", "--dry-run=server", "-f", "-"],
+        &object.to_string(),
+    );
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success(), "refused");
     assert!(
@@ -196,10 +186,10 @@ async fn a_secret_in_another_namespace_cannot_be_referenced() {
 
 #[tokio::test]
 async fn kubectl_shows_columns_and_explains_every_field() {
-    let client = client().await;
-    let ns = namespace(&client, "api-kubectl").await;
-    crate::support::create_bot(&client, &ns, "shown", spec("s1")).await;
-    let table = kubectl(&["get", "mbot", "-n", &ns]);
+    let scene = Scene::builder("api-kubectl").bare().start().await;
+    let ns = &scene.ns;
+    scene.create("shown", spec("s1")).await;
+    let table = kubectl(&["get", "mbot", "-n", ns]);
     let header = table.lines().next().unwrap();
     for column in ["NAME", "PHASE", "PLATFORM", "BOT ID", "READY", "AGE"] {
         assert!(header.contains(column), "column {column} in {header:?}");
@@ -245,9 +235,9 @@ async fn kubectl_shows_columns_and_explains_every_field() {
 
 #[tokio::test]
 async fn the_examples_are_accepted_by_the_api_server() {
-    let client = client().await;
-    let ns = namespace(&client, "examples").await;
-    let examples = crate::support::repo_root().join("examples");
+    let scene = Scene::builder("examples").bare().start().await;
+    let ns = &scene.ns;
+    let examples = repo_root().join("examples");
     let mut files: Vec<_> = std::fs::read_dir(&examples)
         .unwrap()
         .map(|entry| entry.unwrap().path())
@@ -260,7 +250,7 @@ async fn the_examples_are_accepted_by_the_api_server() {
     );
     for file in files {
         let file = file.to_str().unwrap();
-        let applied = kubectl(&["apply", "--dry-run=server", "-n", &ns, "-f", file]);
+        let applied = kubectl(&["apply", "--dry-run=server", "-n", ns, "-f", file]);
         assert!(applied.contains("(server dry run)"), "{file}: {applied}");
     }
 }

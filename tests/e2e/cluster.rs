@@ -1,7 +1,8 @@
 //! The local control plane is real: kube-controller-manager runs (namespaces
 //! are finalized) and RBAC is enforced.
 
-use crate::support::{client, delete_namespace, namespace};
+use crate::scene::Scene;
+use crate::support::{client, config, delete_namespace, namespace};
 use k8s_openapi::api::core::v1::{ConfigMap, ServiceAccount};
 use kube::api::PostParams;
 use kube::{Api, Client};
@@ -28,9 +29,9 @@ async fn a_namespace_is_deleted_with_its_contents() {
 
 #[tokio::test]
 async fn a_service_account_without_roles_is_forbidden() {
-    let client = client().await;
-    let ns = namespace(&client, "rbac").await;
-    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), &ns);
+    let scene = Scene::builder("rbac").bare().start().await;
+    let ns = &scene.ns;
+    let accounts: Api<ServiceAccount> = Api::namespaced(scene.client.clone(), ns);
     let mut account = ServiceAccount::default();
     account.metadata.name = Some("nobody".into());
     accounts
@@ -38,10 +39,10 @@ async fn a_service_account_without_roles_is_forbidden() {
         .await
         .unwrap();
 
-    let mut config = crate::support::config().await;
+    let mut config = config().await;
     config.auth_info.impersonate = Some(format!("system:serviceaccount:{ns}:nobody"));
     let nobody = Client::try_from(config).unwrap();
-    let error = Api::<ConfigMap>::namespaced(nobody, &ns)
+    let error = Api::<ConfigMap>::namespaced(nobody, ns)
         .list(&Default::default())
         .await
         .expect_err("RBAC refuses");

@@ -13,6 +13,7 @@ mod packaging;
 mod plugin;
 mod record;
 mod runtime;
+mod scene;
 mod session;
 mod support;
 mod tenants;

@@ -1,32 +1,29 @@
 //! The operator as a service: leader election between two replicas, metrics,
 //! health, and refusing bad configuration at start.
 
+use crate::scene::{Scene, Waits, sample};
 use crate::support::*;
-use kube::Api;
-use kube::api::DeleteParams;
-use meetingbot_operator::api::MeetingBot;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 const LEASE_DURATION_SECS: u64 = 6;
+const LEADER: &str = "meetingbot_operator_leader";
 
-pub fn replica(ns: &str, fake: &fake_lemonslice::FakeServer, identity: &str) -> OperatorOptions {
-    let mut options = OperatorOptions::new(ns, fake);
+/// The scene's operator options, as replica `identity` under leader election.
+pub fn replica(scene: &Scene, identity: &str) -> OperatorOptions {
+    let mut options = scene.options();
     options.extra_args = vec![
         "--leader-election=true".into(),
-        format!("--lease-namespace={ns}"),
+        format!("--lease-namespace={}", scene.ns),
         format!("--lease-duration={LEASE_DURATION_SECS}s"),
         format!("--identity={identity}"),
     ];
     options
 }
 
-/// The value of one sample in Prometheus text, e.g. `metric{label="x"}`.
-fn sample(metrics: &str, series: &str) -> f64 {
-    metrics
-        .lines()
-        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or(0.0)
+/// A sample's value; 0 for a series not exported yet.
+fn value(metrics: &str, series: &str) -> f64 {
+    sample(metrics, series).unwrap_or(0.0)
 }
 
 async fn metrics(operator: &Operator) -> String {
@@ -36,7 +33,12 @@ async fn metrics(operator: &Operator) -> String {
 }
 
 pub async fn leads(operator: &Operator) -> bool {
-    sample(&metrics(operator).await, "meetingbot_operator_leader") == 1.0
+    value(&metrics(operator).await, LEADER) == 1.0
+}
+
+/// Waits until `operator` holds the Lease.
+pub async fn wait_leading(scene: &Scene, operator: &Operator) {
+    scene.wait_metric(operator, LEADER, |v| v == 1.0).await;
 }
 
 const JOINS_2XX: &str =
@@ -44,28 +46,17 @@ const JOINS_2XX: &str =
 
 #[tokio::test]
 async fn only_the_leader_reconciles_and_a_standby_takes_over() {
-    let (client, ns, fake) = prepared("leader").await;
-    let first = Operator::start(&replica(&ns, &fake, "first")).await;
-    wait_until("first to lead", Duration::from_secs(20), || async {
-        leads(&first).await.then_some(())
-    })
-    .await;
-    let second = Operator::start(&replica(&ns, &fake, "second")).await;
+    let scene = Scene::builder("leader").without_operator().start().await;
+    let first = scene.start_operator(&replica(&scene, "first")).await;
+    wait_leading(&scene, &first).await;
+    let second = scene.start_operator(&replica(&scene, "second")).await;
     assert!(!leads(&second).await);
 
-    create_bot(&client, &ns, "one", spec("session-leader-1")).await;
-    wait_for_condition(
-        &client,
-        &ns,
-        "one",
-        "Ready",
-        Some("Joined"),
-        Duration::from_secs(10),
-    )
-    .await;
-    assert_eq!(sample(&metrics(&first).await, JOINS_2XX), 1.0);
+    scene.create("one", spec("session-leader-1")).await;
+    scene.wait_joined("one").await;
+    assert_eq!(value(&metrics(&first).await, JOINS_2XX), 1.0);
     assert_eq!(
-        sample(&metrics(&second).await, JOINS_2XX),
+        value(&metrics(&second).await, JOINS_2XX),
         0.0,
         "the standby makes no vendor call"
     );
@@ -73,14 +64,14 @@ async fn only_the_leader_reconciles_and_a_standby_takes_over() {
     // SIGKILL: the Lease is not released; the standby waits for it to expire.
     first.kill().await;
     let killed_at = Instant::now();
-    create_bot(&client, &ns, "two", spec("session-leader-2")).await;
+    scene.create("two", spec("session-leader-2")).await;
     let deadline = Duration::from_secs(LEASE_DURATION_SECS + 5);
-    wait_for_condition(&client, &ns, "two", "Ready", Some("Joined"), deadline).await;
+    scene.within(deadline).wait_joined("two").await;
     assert!(killed_at.elapsed() <= deadline);
     assert!(leads(&second).await);
 
     // SIGTERM: the leader releases the Lease and the standby takes over at once.
-    let third = Operator::start(&replica(&ns, &fake, "third")).await;
+    let third = scene.start_operator(&replica(&scene, "third")).await;
     let mut second = second;
     second.signal(SIGTERM);
     assert_eq!(
@@ -89,81 +80,58 @@ async fn only_the_leader_reconciles_and_a_standby_takes_over() {
         "a clean exit"
     );
     let released_at = Instant::now();
-    create_bot(&client, &ns, "three", spec("session-leader-3")).await;
-    wait_for_condition(
-        &client,
-        &ns,
-        "three",
-        "Ready",
-        Some("Joined"),
-        Duration::from_secs(5),
-    )
-    .await;
-    assert!(released_at.elapsed() <= Duration::from_secs(5));
+    scene.create("three", spec("session-leader-3")).await;
+    let at_once = Duration::from_secs(5);
+    scene.within(at_once).wait_joined("three").await;
+    assert!(released_at.elapsed() <= at_once);
     assert!(leads(&third).await);
     for session in ["session-leader-1", "session-leader-2", "session-leader-3"] {
-        assert_eq!(
-            live_bots(&fake.admin(), session).await.len(),
-            1,
-            "{session}"
-        );
+        assert_eq!(scene.live_bots(session).await.len(), 1, "{session}");
+    }
+    // The last leader lets every bot go, even those its predecessors joined.
+    for (name, session) in [
+        ("one", "session-leader-1"),
+        ("two", "session-leader-2"),
+        ("three", "session-leader-3"),
+    ] {
+        scene.delete(name).await;
+        scene.wait_gone(name).await;
+        assert!(scene.live_bots(session).await.is_empty(), "{session}");
     }
 }
 
 #[tokio::test]
 async fn metrics_parse_and_move_with_meeting_bots() {
-    let (client, ns, fake) = prepared("metrics").await;
-    let operator = Operator::start(&OperatorOptions::new(&ns, &fake)).await;
+    let scene = Scene::start("metrics").await;
+    let operator = scene.operator();
 
-    create_bot(&client, &ns, "counted", spec("session-metrics")).await;
-    wait_for_condition(
-        &client,
-        &ns,
-        "counted",
-        "Ready",
-        Some("Joined"),
-        Duration::from_secs(10),
-    )
-    .await;
-    let joined = metrics(&operator).await;
+    scene.create("counted", spec("session-metrics")).await;
+    scene.wait_joined("counted").await;
+    let joined = metrics(operator).await;
     assert_exposition_format(&joined);
-    assert_eq!(sample(&joined, JOINS_2XX), 1.0);
+    assert_eq!(value(&joined, JOINS_2XX), 1.0);
     assert_eq!(
-        sample(&joined, "meetingbot_operator_meetingbots{phase=\"Joined\"}"),
+        value(&joined, "meetingbot_operator_meetingbots{phase=\"Joined\"}"),
         1.0
     );
     assert!(
-        sample(
+        value(
             &joined,
             "meetingbot_operator_meetingbot_reconciles_total{result=\"Ok\"}"
         ) >= 1.0
     );
 
-    let bots: Api<MeetingBot> = Api::namespaced(client.clone(), &ns);
-    bots.delete("counted", &DeleteParams::default())
-        .await
-        .unwrap();
-    wait_for_gone(&client, &ns, "counted", Duration::from_secs(10)).await;
-    let left = wait_until(
-        "the leave to be counted",
-        Duration::from_secs(10),
-        || async {
-            let body = metrics(&operator).await;
-            (sample(
-                &body,
-                "meetingbot_operator_lemonslice_calls_total{endpoint=\"Leave\",class=\"2xx\"}",
-            ) == 1.0)
-                .then_some(body)
-        },
-    )
-    .await;
+    scene.delete("counted").await;
+    scene.wait_gone("counted").await;
+    let leaves = "meetingbot_operator_lemonslice_calls_total{endpoint=\"Leave\",class=\"2xx\"}";
+    let left = scene.wait_metric(operator, leaves, |v| v == 1.0).await;
     assert_eq!(
-        sample(&left, "meetingbot_operator_meetingbots{phase=\"Joined\"}"),
+        value(&left, "meetingbot_operator_meetingbots{phase=\"Joined\"}"),
         0.0
     );
     for line in left.lines().filter(|l| !l.starts_with('#')) {
         assert!(
-            !line.contains(&ns) && !line.contains("counted"),
+            !line.contains(&scene.ns) && !line.contains("counted"),
             "no object names in labels: {line}"
         );
     }
@@ -196,13 +164,12 @@ fn assert_exposition_format(body: &str) {
 
 #[tokio::test]
 async fn readyz_waits_for_the_watches_to_sync() {
-    let client = client().await;
-    let ns = namespace(&client, "readyz").await;
-    let fake = fake().await;
+    let scene = Scene::builder("readyz").without_operator().start().await;
     // An API server that accepts connections and never answers: no watch can list.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let kubeconfig = repo_root().join(format!("target/e2e-logs/silent-{ns}.kubeconfig"));
-    let admin = std::fs::read_to_string(repo_root().join("target/cluster/kubeconfig")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let kubeconfig = dir.path().join("silent.kubeconfig");
+    let admin = std::fs::read_to_string(kubeconfig_path()).unwrap();
     let server_line = admin
         .lines()
         .find(|l| l.trim_start().starts_with("server:"))
@@ -213,9 +180,9 @@ async fn readyz_waits_for_the_watches_to_sync() {
     );
     std::fs::write(&kubeconfig, silent_config).unwrap();
 
-    let mut options = OperatorOptions::new(&ns, &fake);
+    let mut options = scene.options();
     options.kubeconfig = Some(kubeconfig);
-    let unsynced = Operator::spawn(&options);
+    let unsynced = scene.spawn_operator(&options);
     let (status, _) = wait_until("the health server", Duration::from_secs(20), || {
         unsynced.get("/healthz")
     })
@@ -228,7 +195,7 @@ async fn readyz_waits_for_the_watches_to_sync() {
     );
     drop(silent);
 
-    let synced = Operator::start(&OperatorOptions::new(&ns, &fake)).await;
+    let synced = scene.start_operator(&scene.options()).await;
     assert_eq!(
         synced.get("/readyz").await.unwrap().0,
         200,

@@ -1,20 +1,24 @@
 //! Session awareness: the operator joins only an active session, and says so
 //! when the session has ended.
 
+use crate::scene::{Scene, SceneBuilder, Waits};
 use crate::support::*;
-use kube::Api;
-use kube::api::DeleteParams;
 use meetingbot_operator::api::{MeetingBot, Phase};
 use std::time::Duration;
 
 const POLL_SECS: u64 = 2;
 
-fn polling_often(ns: &str, fake: &fake_lemonslice::FakeServer) -> OperatorOptions {
-    let mut options = OperatorOptions::new(ns, fake);
-    options
-        .extra_args
-        .push(format!("--session-poll-interval={POLL_SECS}s"));
-    options
+fn polling_often(prefix: &str) -> SceneBuilder {
+    Scene::builder(prefix)
+        .arg(format!("--session-poll-interval={POLL_SECS}s"))
+        .deadline(Duration::from_secs(10))
+}
+
+/// A scene whose MeetingBot `name` is made for a session the fake reports as `status`.
+async fn for_session(name: &str, session: &str, status: &str) -> Scene {
+    let scene = polling_often(name).session(session, status).start().await;
+    scene.create(name, spec(session)).await;
+    scene
 }
 
 fn phase(bot: &MeetingBot) -> Option<Phase> {
@@ -23,88 +27,50 @@ fn phase(bot: &MeetingBot) -> Option<Phase> {
 
 #[tokio::test]
 async fn a_queued_session_is_joined_once_it_is_active() {
-    let client = client().await;
-    let ns = namespace(&client, "queued").await;
-    let fake = fake().await;
-    let admin = fake.admin();
-    admin
-        .set_session_status("session-queued", "QUEUED")
-        .await
-        .unwrap();
-    put_secret(&client, &ns, "token", "token", BROADCAST_TOKEN).await;
-    let _operator = Operator::start(&polling_often(&ns, &fake)).await;
-
-    create_bot(&client, &ns, "early", spec("session-queued")).await;
-    let waiting = wait_for_condition(
-        &client,
-        &ns,
-        "early",
-        "Reconciling",
-        Some("SessionQueued"),
-        Duration::from_secs(10),
-    )
-    .await;
+    let scene = for_session("early", "session-queued", "QUEUED").await;
+    let waiting = scene.wait_reconciling("early", "SessionQueued").await;
     assert_eq!(phase(&waiting), Some(Phase::WaitingForSession));
     // Wait for a second read of the queued session, so that "no join" means something.
-    wait_until("a second session read", Duration::from_secs(10), || async {
-        (admin.calls().await.ok()?.total("session") >= 2).then_some(())
+    poll("a second session read", Duration::from_secs(10), || async {
+        match scene.calls().await.total("session") {
+            2.. => Ok(()),
+            n => Err(format!("{n} session reads")),
+        }
     })
     .await;
-    assert_eq!(
-        admin.calls().await.unwrap().total("join"),
-        0,
-        "no join while QUEUED"
-    );
+    assert_eq!(scene.calls().await.total("join"), 0, "no join while QUEUED");
 
-    admin
+    scene
+        .admin
         .set_session_status("session-queued", "ACTIVE")
         .await
         .unwrap();
-    wait_for_condition(
-        &client,
-        &ns,
-        "early",
-        "Ready",
-        Some("Joined"),
-        Duration::from_secs(10),
-    )
-    .await;
-    assert_eq!(live_bots(&admin, "session-queued").await.len(), 1);
+    scene.wait_joined("early").await;
+    assert_eq!(scene.live_bots("session-queued").await.len(), 1);
 }
 
 #[tokio::test]
 async fn an_ended_session_shows_and_deletion_still_calls_leave() {
-    let (client, ns, fake) = prepared("ended").await;
-    let admin = fake.admin();
-    let _operator = Operator::start(&polling_often(&ns, &fake)).await;
+    let scene = polling_often("ended").start().await;
 
-    create_bot(&client, &ns, "brief", spec("session-ends")).await;
-    let joined = wait_for_condition(
-        &client,
-        &ns,
-        "brief",
-        "Ready",
-        Some("Joined"),
-        Duration::from_secs(5),
-    )
-    .await;
+    scene.create("brief", spec("session-ends")).await;
+    let joined = scene
+        .within(Duration::from_secs(5))
+        .wait_joined("brief")
+        .await;
     let bot_id = joined.status.unwrap().meeting_bot_id.unwrap();
 
-    admin
+    scene
+        .admin
         .set_session_status("session-ends", "COMPLETED")
         .await
         .unwrap();
     // The poll interval with its jitter (at most 1.2 times), plus a few seconds.
     let within = Duration::from_secs(POLL_SECS * 12 / 10 + 5);
-    let ended = wait_for_condition(
-        &client,
-        &ns,
-        "brief",
-        "Stalled",
-        Some("SessionCompleted"),
-        within,
-    )
-    .await;
+    let ended = scene
+        .within(within)
+        .wait_stalled("brief", "SessionCompleted")
+        .await;
     let status = ended.status.unwrap();
     assert_eq!(status.phase, Some(Phase::SessionEnded));
     assert_eq!(
@@ -118,21 +84,15 @@ async fn an_ended_session_shows_and_deletion_still_calls_leave() {
         .find(|c| c.type_ == "Ready")
         .unwrap();
     assert_eq!(ready.status, "False");
-    let events = kubectl(&["get", "events", "-n", &ns, "-o", "yaml"]);
-    assert!(events.contains("SessionEnded"), "a Normal event: {events}");
+    scene.wait_event("brief", "SessionEnded").await;
 
-    let bots: Api<MeetingBot> = Api::namespaced(client.clone(), &ns);
-    bots.delete("brief", &DeleteParams::default())
-        .await
-        .unwrap();
-    wait_for_gone(&client, &ns, "brief", Duration::from_secs(10)).await;
+    scene.delete("brief").await;
+    scene.wait_gone("brief").await;
     // Leave is called anyway: a 404 there is fine, a bot left behind is not.
-    let leaves: Vec<_> = admin
-        .requests()
+    let leaves: Vec<_> = scene
+        .requests_to("leave")
         .await
-        .unwrap()
         .into_iter()
-        .filter(|r| r.endpoint == "leave")
         .map(|r| r.status)
         .collect();
     assert_eq!(leaves, ["404"], "one leave, answered 404");
@@ -140,27 +100,8 @@ async fn an_ended_session_shows_and_deletion_still_calls_leave() {
 
 #[tokio::test]
 async fn a_failed_session_is_never_joined() {
-    let client = client().await;
-    let ns = namespace(&client, "failed").await;
-    let fake = fake().await;
-    let admin = fake.admin();
-    admin
-        .set_session_status("session-failed", "FAILED")
-        .await
-        .unwrap();
-    put_secret(&client, &ns, "token", "token", BROADCAST_TOKEN).await;
-    let _operator = Operator::start(&polling_often(&ns, &fake)).await;
-
-    create_bot(&client, &ns, "late", spec("session-failed")).await;
-    let stalled = wait_for_condition(
-        &client,
-        &ns,
-        "late",
-        "Stalled",
-        Some("SessionFailed"),
-        Duration::from_secs(10),
-    )
-    .await;
+    let scene = for_session("late", "session-failed", "FAILED").await;
+    let stalled = scene.wait_stalled("late", "SessionFailed").await;
     assert_eq!(phase(&stalled), Some(Phase::SessionEnded));
-    assert_eq!(admin.calls().await.unwrap().total("join"), 0);
+    assert_eq!(scene.calls().await.total("join"), 0);
 }

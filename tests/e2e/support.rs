@@ -2,13 +2,15 @@
 //! kubeconfig, a namespace per test, the fake LemonSlice, and the operator
 //! binary as a real process.
 
-use fake_lemonslice::{Admin, Bot, Config as FakeConfig, FakeServer};
+use fake_lemonslice::{Config as FakeConfig, FakeServer};
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::{Api, Client, CustomResourceExt};
 use meetingbot_operator::api::{MeetingBot, MeetingBotSpec};
+use rustix::process::{Pid, Signal, kill_process};
 use std::future::Future;
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -25,7 +27,7 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn kubeconfig_path() -> PathBuf {
+pub fn kubeconfig_path() -> PathBuf {
     std::env::var_os("KUBECONFIG")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo_root().join("target/cluster/kubeconfig"))
@@ -79,23 +81,39 @@ async fn install_crd(client: Client) {
     .await;
 }
 
-/// Polls `check` until it returns `Some`, or fails the test after `deadline`.
+/// Polls `check` until it returns `Ok`, or fails the test after `deadline`
+/// with what it awaited and the last `Err` it saw.
+pub async fn poll<T, F, Fut>(what: &str, deadline: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, String>>,
+{
+    let start = Instant::now();
+    loop {
+        let seen = match check().await {
+            Ok(value) => return value,
+            Err(seen) => seen,
+        };
+        assert!(
+            start.elapsed() < deadline,
+            "timed out after {deadline:?} waiting for {what}; last seen: {seen}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Polls `check` until it returns `Some`, or fails the test after `deadline`;
+/// for checks with nothing to say about what they saw.
 pub async fn wait_until<T, F, Fut>(what: &str, deadline: Duration, mut check: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let start = Instant::now();
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            start.elapsed() < deadline,
-            "timed out after {deadline:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    poll(what, deadline, || {
+        let checked = check();
+        async { checked.await.ok_or_else(|| "not yet".to_owned()) }
+    })
+    .await
 }
 
 /// A fresh namespace for one test.
@@ -156,18 +174,6 @@ pub fn spec(session_id: &str) -> MeetingBotSpec {
     }
 }
 
-pub async fn create_bot(
-    client: &Client,
-    namespace: &str,
-    name: &str,
-    spec: MeetingBotSpec,
-) -> MeetingBot {
-    let bots: Api<MeetingBot> = Api::namespaced(client.clone(), namespace);
-    bots.create(&PostParams::default(), &MeetingBot::new(name, spec))
-        .await
-        .expect("MeetingBot creates")
-}
-
 pub fn condition<'a>(
     bot: &'a MeetingBot,
     type_: &str,
@@ -177,47 +183,6 @@ pub fn condition<'a>(
         .conditions
         .iter()
         .find(|c| c.type_ == type_)
-}
-
-/// Waits until the MeetingBot has the condition `type_` True (with `reason`, when given).
-pub async fn wait_for_condition(
-    client: &Client,
-    namespace: &str,
-    name: &str,
-    type_: &str,
-    reason: Option<&str>,
-    deadline: Duration,
-) -> MeetingBot {
-    let bots: Api<MeetingBot> = Api::namespaced(client.clone(), namespace);
-    let what = format!(
-        "{namespace}/{name} to be {type_}{}",
-        reason.map(|r| format!(" ({r})")).unwrap_or_default()
-    );
-    wait_until(&what, deadline, || async {
-        let bot = bots.get(name).await.ok()?;
-        let condition = condition(&bot, type_)?;
-        (condition.status == "True" && reason.is_none_or(|r| condition.reason == r)).then_some(bot)
-    })
-    .await
-}
-
-/// Waits until the MeetingBot no longer exists.
-pub async fn wait_for_gone(client: &Client, namespace: &str, name: &str, deadline: Duration) {
-    let bots: Api<MeetingBot> = Api::namespaced(client.clone(), namespace);
-    wait_until(
-        &format!("{namespace}/{name} to be gone"),
-        deadline,
-        || async { bots.get_opt(name).await.ok()?.is_none().then_some(()) },
-    )
-    .await;
-}
-
-/// The live bots the fake holds for a session.
-pub async fn live_bots(fake: &Admin, session_id: &str) -> Vec<Bot> {
-    let bots = fake.bots().await.expect("fake answers");
-    bots.into_iter()
-        .filter(|b| b.session_id == session_id)
-        .collect()
 }
 
 /// Starts the fake LemonSlice, accepting [`API_KEY`].
@@ -245,6 +210,7 @@ pub struct Operator {
 }
 
 /// How to start an operator.
+#[derive(Clone)]
 pub struct OperatorOptions {
     pub namespace: String,
     pub lemonslice_url: String,
@@ -335,10 +301,9 @@ impl Operator {
         self.child.id().expect("operator runs") as i32
     }
 
-    pub fn signal(&self, signal: i32) {
-        // SAFETY: kill(2) on our own child's pid has no memory effects.
-        let result = unsafe { libc_kill(self.pid(), signal) };
-        assert_eq!(result, 0, "signal delivered");
+    pub fn signal(&self, signal: Signal) {
+        let pid = Pid::from_raw(self.pid()).expect("a child's pid is positive");
+        kill_process(pid, signal).expect("signal delivered");
     }
 
     /// Waits for the process to exit and returns its exit code.
@@ -360,23 +325,37 @@ impl Operator {
     }
 }
 
-pub const SIGKILL: i32 = 9;
-pub const SIGTERM: i32 = 15;
-
-unsafe extern "C" {
-    #[link_name = "kill"]
-    fn libc_kill(pid: i32, signal: i32) -> i32;
-}
+pub const SIGKILL: Signal = Signal::KILL;
+pub const SIGTERM: Signal = Signal::TERM;
 
 /// Runs kubectl (on PATH under `make test`) and returns its output; fails the test when kubectl does.
 pub fn kubectl(args: &[&str]) -> String {
-    let output = std::process::Command::new("kubectl")
+    succeed("kubectl", args, "")
+}
+
+/// Runs a program from the repository's root, feeding it `stdin`.
+pub fn run(program: &str, args: &[&str], stdin: &str) -> std::process::Output {
+    let mut child = std::process::Command::new(program)
         .args(args)
-        .output()
-        .expect("kubectl runs (make test puts it on PATH)");
+        .current_dir(repo_root())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|error| panic!("{program} runs (make test puts it on PATH): {error}"));
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(stdin.as_bytes()).unwrap();
+    drop(input);
+    child.wait_with_output().unwrap()
+}
+
+/// Runs a program that must succeed, and returns what it printed.
+pub fn succeed(program: &str, args: &[&str], stdin: &str) -> String {
+    let output = run(program, args, stdin);
     assert!(
         output.status.success(),
-        "kubectl {args:?}: {}",
+        "{program} {args:?}: {}{}",
+        String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
     String::from_utf8(output.stdout).unwrap()
@@ -394,13 +373,4 @@ pub async fn delete_namespace(client: &Client, ns: &str, deadline: Duration) {
         namespaces.get_opt(ns).await.ok()?.is_none().then_some(())
     })
     .await;
-}
-
-/// The start of most tests: a fresh namespace holding the broadcast token
-/// Secret `token`, and a fake LemonSlice.
-pub async fn prepared(prefix: &str) -> (Client, String, FakeServer) {
-    let client = client().await;
-    let ns = namespace(&client, prefix).await;
-    put_secret(&client, &ns, "token", "token", BROADCAST_TOKEN).await;
-    (client, ns, fake().await)
 }

@@ -2,17 +2,17 @@
 
 use super::create_bots;
 use super::harness::{DuplicateWatch, Scenario, conclude};
+use crate::scene::Scene;
 use crate::support::*;
 
 #[tokio::test]
 #[ignore = "run by make chaos (restarts the shared kube-apiserver)"]
 async fn a_restarted_api_server() {
     let bots = 100;
-    let (client, ns, fake) = prepared("chaos-apiserver").await;
-    let admin = fake.admin();
-    let operator = Operator::start(&OperatorOptions::new(&ns, &fake)).await;
-    let watch = DuplicateWatch::start(admin.clone());
-    create_bots(&client, &ns, 0..bots / 2).await;
+    let scene = Scene::start("chaos-apiserver").await;
+    let ns = &scene.ns;
+    let watch = DuplicateWatch::start(scene.admin.clone());
+    create_bots(&scene.client, ns, 0..bots / 2).await;
 
     // Async, so that the fake in this process keeps answering meanwhile.
     let restart =
@@ -22,14 +22,14 @@ async fn a_restarted_api_server() {
             .expect("the restart script runs");
     assert!(restart.success(), "kube-apiserver restarted");
     // New MeetingBots after the restart join with no restart of the operator.
-    let client = crate::support::client().await;
-    create_bots(&client, &ns, bots / 2..bots).await;
+    let client = client().await;
+    create_bots(&client, ns, bots / 2..bots).await;
     conclude(
-        Scenario::new("restarted API server", bots, &ns),
+        Scenario::new("restarted API server", bots, ns),
         &client,
-        &admin,
+        &scene.admin,
         watch,
-        || vec![operator.log_text()],
+        || vec![scene.operator().log_text()],
         |_| "1 kube-apiserver restart".into(),
     )
     .await;

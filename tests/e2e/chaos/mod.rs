@@ -23,7 +23,6 @@ mod processes;
 mod vendor;
 mod writers;
 
-use fake_lemonslice::{Admin, FakeServer, Faults};
 use futures::StreamExt;
 use kube::api::PostParams;
 use kube::{Api, Client};
@@ -54,11 +53,12 @@ async fn create_bots(client: &Client, ns: &str, range: std::ops::Range<usize>) {
         .await;
 }
 
-/// A scenario's namespace (with the broadcast token's Secret) and a fake
-/// that injects `faults` from the start.
-async fn prepared_with(prefix: &str, faults: Faults) -> (Client, String, FakeServer, Admin) {
-    let (client, ns, fake) = crate::support::prepared(prefix).await;
-    let admin = fake.admin();
-    admin.set_faults(&faults).await.unwrap();
-    (client, ns, fake, admin)
+/// A scenario's scene: a fake that injects `faults` from the start, and no
+/// operator (the scenario starts, kills and replaces its own).
+async fn scene_with(prefix: &str, faults: fake_lemonslice::Faults) -> crate::scene::Scene {
+    crate::scene::Scene::builder(prefix)
+        .faults(faults)
+        .without_operator()
+        .start()
+        .await
 }

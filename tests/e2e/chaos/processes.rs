@@ -3,18 +3,19 @@
 //! replica first).
 
 use super::harness::{Disrupted, Scenario, alongside_churn};
-use super::prepared_with;
+use super::scene_with;
+use crate::scene::Scene;
 use crate::support::*;
-use fake_lemonslice::{FakeServer, Faults};
+use fake_lemonslice::Faults;
 use rand::Rng;
 use std::time::Duration;
 
 /// A replica under leader election, with a short (4 s) Lease in the test's namespace.
-fn leader_elected(ns: &str, fake: &FakeServer, identity: &str) -> OperatorOptions {
-    let mut options = OperatorOptions::new(ns, fake);
+fn leader_elected(scene: &Scene, identity: &str) -> OperatorOptions {
+    let mut options = scene.options();
     options.extra_args = vec![
         "--leader-election=true".into(),
-        format!("--lease-namespace={ns}"),
+        format!("--lease-namespace={}", scene.ns),
         "--lease-duration=4s".into(),
         format!("--identity={identity}"),
     ];
@@ -23,7 +24,7 @@ fn leader_elected(ns: &str, fake: &FakeServer, identity: &str) -> OperatorOption
 
 async fn killed_operator(bots: usize, kills: usize) {
     // Slow joins, so that kills land while calls are in flight.
-    let (client, ns, fake, admin) = prepared_with(
+    let scene = scene_with(
         "chaos-kill",
         Faults {
             latency_ms: 150,
@@ -32,17 +33,17 @@ async fn killed_operator(bots: usize, kills: usize) {
         },
     )
     .await;
-    let options = OperatorOptions::new(&ns, &fake);
+    let options = scene.options();
     let killer = async {
         let mut stopped = Vec::new();
-        let mut operator = Operator::start(&options).await;
+        let mut operator = scene.start_operator(&options).await;
         for _ in 0..kills {
             // The random moment is the point of this scenario.
             let moment = Duration::from_millis(rand::rng().random_range(100..1500));
             tokio::time::sleep(moment).await;
             stopped.push(operator.log_text());
             operator.kill().await;
-            operator = Operator::start(&options).await;
+            operator = scene.start_operator(&options).await;
         }
         Disrupted {
             injected: format!("{kills} SIGKILLs"),
@@ -50,8 +51,8 @@ async fn killed_operator(bots: usize, kills: usize) {
             stopped,
         }
     };
-    let scenario = Scenario::new("killed operator", bots, &ns);
-    alongside_churn(scenario, &client, &admin, killer).await;
+    let scenario = Scenario::new("killed operator", bots, &scene.ns);
+    alongside_churn(scenario, &scene.client, &scene.admin, killer).await;
 }
 
 #[tokio::test]
@@ -70,7 +71,7 @@ async fn killed_operator_full() {
 async fn leader_failover_under_churn() {
     let bots = 200;
     let kills = 10;
-    let (client, ns, fake, admin) = prepared_with(
+    let scene = scene_with(
         "chaos-leader",
         Faults {
             latency_ms: 100,
@@ -79,12 +80,12 @@ async fn leader_failover_under_churn() {
         },
     )
     .await;
-    let replica = |identity: usize| leader_elected(&ns, &fake, &format!("replica-{identity}"));
+    let replica = |identity: usize| leader_elected(&scene, &format!("replica-{identity}"));
     let failover = async {
         let mut stopped = Vec::new();
         let mut replicas = vec![
-            Operator::start(&replica(0)).await,
-            Operator::start(&replica(1)).await,
+            scene.start_operator(&replica(0)).await,
+            scene.start_operator(&replica(1)).await,
         ];
         for kill in 0..kills {
             tokio::time::sleep(Duration::from_millis(rand::rng().random_range(500..3000))).await;
@@ -92,7 +93,7 @@ async fn leader_failover_under_churn() {
             let victim = replicas.remove(rand::rng().random_range(0..replicas.len()));
             stopped.push(victim.log_text());
             victim.kill().await;
-            replicas.push(Operator::start(&replica(kill + 2)).await);
+            replicas.push(scene.start_operator(&replica(kill + 2)).await);
         }
         Disrupted {
             injected: format!("{kills} replica SIGKILLs, 2 replicas"),
@@ -100,15 +101,15 @@ async fn leader_failover_under_churn() {
             stopped,
         }
     };
-    let scenario = Scenario::new("leader failover", bots, &ns);
-    alongside_churn(scenario, &client, &admin, failover).await;
+    let scenario = Scenario::new("leader failover", bots, &scene.ns);
+    alongside_churn(scenario, &scene.client, &scene.admin, failover).await;
 }
 
 /// Rolling updates of the operator under churn, with slow vendor calls: the
 /// new replica starts first, then the old one gets SIGTERM (as a Deployment's
 /// rolling update does). A graceful stop must leave no outcome unknown.
 async fn rolling_updates(bots: usize, updates: usize) {
-    let (client, ns, fake, admin) = prepared_with(
+    let scene = scene_with(
         "chaos-rolling",
         Faults {
             latency_ms: 500,
@@ -118,14 +119,14 @@ async fn rolling_updates(bots: usize, updates: usize) {
         },
     )
     .await;
-    let replica = |identity: usize| leader_elected(&ns, &fake, &format!("pod-{identity}"));
+    let replica = |identity: usize| leader_elected(&scene, &format!("pod-{identity}"));
     let rolling = async {
         let mut stopped = Vec::new();
-        let mut current = Operator::start(&replica(0)).await;
+        let mut current = scene.start_operator(&replica(0)).await;
         for update in 0..updates {
             // The random moment is the point of this scenario.
             tokio::time::sleep(Duration::from_millis(rand::rng().random_range(500..2500))).await;
-            let next = Operator::start(&replica(update + 1)).await;
+            let next = scene.start_operator(&replica(update + 1)).await;
             current.signal(SIGTERM);
             let code = current.wait_exit(Duration::from_secs(90)).await;
             stopped.push(current.log_text());
@@ -138,8 +139,8 @@ async fn rolling_updates(bots: usize, updates: usize) {
             stopped,
         }
     };
-    let scenario = Scenario::new("rolling updates", bots, &ns);
-    let unknown = alongside_churn(scenario, &client, &admin, rolling).await;
+    let scenario = Scenario::new("rolling updates", bots, &scene.ns);
+    let unknown = alongside_churn(scenario, &scene.client, &scene.admin, rolling).await;
     assert_eq!(
         unknown, 0,
         "a graceful stop never leaves a join's outcome unknown"

@@ -3,14 +3,12 @@
 
 use super::create_bots;
 use super::harness::{DuplicateWatch, Scenario, conclude};
-use super::prepared_with;
-use crate::support::*;
+use crate::scene::Scene;
 use fake_lemonslice::Faults;
 
 async fn vendor_faults(bots: usize) {
-    let (client, ns, fake, admin) = prepared_with(
-        "chaos-faults",
-        Faults {
+    let scene = Scene::builder("chaos-faults")
+        .faults(Faults {
             // 10 % 429, 10 % 503, 5 % 502: uniform draws from these five.
             error_rate: 0.25,
             error_statuses: vec![429, 503, 429, 503, 502],
@@ -18,19 +16,18 @@ async fn vendor_faults(bots: usize) {
             drop_join_rate: 0.05,
             latency_ms: 20,
             ..Default::default()
-        },
-    )
-    .await;
-    let operator = Operator::start(&OperatorOptions::new(&ns, &fake)).await;
-    let watch = DuplicateWatch::start(admin.clone());
+        })
+        .start()
+        .await;
+    let watch = DuplicateWatch::start(scene.admin.clone());
 
-    create_bots(&client, &ns, 0..bots).await;
+    create_bots(&scene.client, &scene.ns, 0..bots).await;
     conclude(
-        Scenario::new("vendor faults", bots, &ns),
-        &client,
-        &admin,
+        Scenario::new("vendor faults", bots, &scene.ns),
+        &scene.client,
+        &scene.admin,
         watch,
-        || vec![operator.log_text()],
+        || vec![scene.operator().log_text()],
         |calls| {
             let errors: u64 = ["429", "503", "502"]
                 .iter()

@@ -3,11 +3,10 @@
 
 use super::bot_spec;
 use super::harness::{Disrupted, Scenario, alongside_churn};
-use super::prepared_with;
-use crate::support::*;
+use super::scene_with;
 use fake_lemonslice::Faults;
+use kube::ResourceExt;
 use kube::api::PostParams;
-use kube::{Api, ResourceExt};
 use meetingbot_operator::api::{MeetingBot, annotation};
 use rand::Rng;
 use std::time::Duration;
@@ -16,7 +15,7 @@ use std::time::Duration;
 /// (annotations and finalizer gone), and copies of joined MeetingBots
 /// created under new names (the record of another object).
 async fn replaced_and_copied(bots: usize) {
-    let (client, ns, fake, admin) = prepared_with(
+    let scene = scene_with(
         "chaos-copies",
         Faults {
             latency_ms: 50,
@@ -25,8 +24,10 @@ async fn replaced_and_copied(bots: usize) {
         },
     )
     .await;
-    let operator = Operator::start(&OperatorOptions::new(&ns, &fake)).await;
-    let api: Api<MeetingBot> = Api::namespaced(client.clone(), &ns);
+    let (client, ns) = (&scene.client, &scene.ns);
+    // The harness takes the operator along, for its log.
+    let operator = scene.start_operator(&scene.options()).await;
+    let api = scene.bots();
     let others = async {
         let (mut replaced, mut copied) = (0, 0);
         for round in 0..bots {
@@ -40,7 +41,7 @@ async fn replaced_and_copied(bots: usize) {
                 continue;
             }
             if round % 2 == 0 {
-                let mut manifest = MeetingBot::new(&name, bot_spec(&ns, i));
+                let mut manifest = MeetingBot::new(&name, bot_spec(ns, i));
                 manifest.metadata.resource_version = current.resource_version();
                 replaced += usize::from(
                     api.replace(&name, &PostParams::default(), &manifest)
@@ -58,8 +59,8 @@ async fn replaced_and_copied(bots: usize) {
             stopped: Vec::new(),
         }
     };
-    let scenario = Scenario::new("replaced and copied", bots, &ns);
-    alongside_churn(scenario, &client, &admin, others).await;
+    let scenario = Scenario::new("replaced and copied", bots, ns);
+    alongside_churn(scenario, client, &scene.admin, others).await;
 }
 
 #[tokio::test]

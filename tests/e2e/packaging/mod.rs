@@ -1,0 +1,120 @@
+//! Packaging: the Helm chart, the manifests rendered from it, the image's
+//! binary, each checked the way users meet them (the Argo CD health check:
+//! gitops/). rbac.rs checks the chart's RBAC with a running operator.
+
+mod rbac;
+
+use crate::scene::Scene;
+use crate::support::*;
+
+const CHART: &str = "charts/meetingbot-operator";
+
+fn helm_template(namespace: &str, values: &[&str]) -> String {
+    let mut args = vec![
+        "template",
+        "meetingbot-operator",
+        CHART,
+        "--namespace",
+        namespace,
+    ];
+    for value in values {
+        args.extend(["--set", value]);
+    }
+    succeed("helm", &args, "")
+}
+
+#[test]
+fn helm_lint_passes_and_unknown_values_are_refused() {
+    succeed("helm", &["lint", "--strict", CHART], "");
+    let every_option = [
+        "apiKey.value=inline-key",
+        "metrics.serviceMonitor.enabled=true",
+        "podDisruptionBudget.enabled=true",
+        "networkPolicy.enabled=true",
+        "connectionSecrets.enabled=true",
+        "replicaCount=2",
+    ];
+    let mut args = vec!["lint", "--strict", CHART];
+    for value in &every_option {
+        args.extend(["--set", value]);
+    }
+    succeed("helm", &args, "");
+
+    let refused = run("helm", &["template", CHART, "--set", "replicas=2"], "");
+    assert!(!refused.status.success());
+    let error = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        error.contains("replicas"),
+        "the error names the key: {error}"
+    );
+}
+
+#[tokio::test]
+async fn the_rendered_chart_passes_the_restricted_pod_security_level() {
+    let scene = Scene::builder("restricted")
+        .bare()
+        .restricted()
+        .start()
+        .await;
+    let ns = &scene.ns;
+    for values in [
+        &[][..],
+        &[
+            "apiKey.value=inline-key",
+            "networkPolicy.enabled=true",
+            "podDisruptionBudget.enabled=true",
+        ],
+    ] {
+        let manifests = helm_template(ns, values);
+        let applied = scene.dry_run_apply(&manifests);
+        assert!(
+            applied.contains("deployment.apps/meetingbot-operator created (server dry run)"),
+            "{applied}"
+        );
+    }
+}
+
+#[test]
+fn deploy_and_the_chart_crd_match_their_sources() {
+    let crd = std::fs::read(repo_root().join("crds/meetingbot.yaml")).unwrap();
+    let chart_crd = std::fs::read(repo_root().join(CHART).join("crds/meetingbot.yaml")).unwrap();
+    assert!(
+        crd == chart_crd,
+        "charts/meetingbot-operator/crds/ is a byte copy of crds/meetingbot.yaml"
+    );
+
+    let rendered = tempfile::tempdir().unwrap();
+    succeed(
+        "hack/render-deploy.sh",
+        &[rendered.path().to_str().unwrap()],
+        "",
+    );
+    let committed = repo_root().join("deploy");
+    for entry in std::fs::read_dir(rendered.path()).unwrap() {
+        let name = entry.unwrap().file_name();
+        let fresh = std::fs::read(rendered.path().join(&name)).unwrap();
+        let kept = std::fs::read(committed.join(&name)).unwrap_or_default();
+        assert!(
+            fresh == kept,
+            "deploy/{} drifted from the chart: run hack/render-deploy.sh",
+            name.to_string_lossy()
+        );
+    }
+}
+
+#[test]
+fn the_kustomize_base_builds_what_install_yaml_holds() {
+    let built = succeed("kubectl", &["kustomize", "deploy"], "");
+    let kinds = |yaml: &str| {
+        let mut kinds: Vec<String> = yaml
+            .lines()
+            .filter_map(|line| line.strip_prefix("kind: "))
+            .map(str::to_owned)
+            .collect();
+        kinds.sort();
+        kinds
+    };
+    let install = std::fs::read_to_string(repo_root().join("deploy/install.yaml")).unwrap();
+    assert_eq!(kinds(&built), kinds(&install));
+    assert!(built.contains("namespace: meetingbot-system"));
+}

@@ -1,0 +1,82 @@
+//! Failures around the record: seconds of 404s for the session, and an
+//! operator started with a wrong base URL.
+
+use crate::scene::{Scene, Waits, failing};
+use crate::support::*;
+use fake_lemonslice::Faults;
+use meetingbot_operator::api::Phase;
+
+#[tokio::test]
+async fn seconds_of_session_404s_keep_the_bot_and_deletion_still_leaves() {
+    let scene = Scene::builder("notfound")
+        .arg("--session-poll-interval=1s")
+        .start()
+        .await;
+    scene.create("standup", spec("session-404")).await;
+    scene.wait_joined("standup").await;
+
+    scene
+        .admin
+        .set_faults(&failing("session", 404))
+        .await
+        .unwrap();
+    poll(
+        "three session reads answered 404",
+        std::time::Duration::from_secs(30),
+        || async {
+            let reads = scene.requests_to("session").await;
+            let answered_404 = reads.iter().filter(|r| r.status == "404").count();
+            match answered_404 {
+                3.. => Ok(()),
+                n => Err(format!("{n} answered 404")),
+            }
+        },
+    )
+    .await;
+    scene.admin.set_faults(&Faults::default()).await.unwrap();
+
+    let bot = scene.bot("standup").await;
+    assert_eq!(bot.status.unwrap().phase, Some(Phase::Joined));
+    let events = kubectl(&["get", "events", "-n", &scene.ns, "-o", "json"]);
+    assert!(!events.contains("SessionEnded"), "{events}");
+
+    scene.delete("standup").await;
+    scene.wait_gone("standup").await;
+    assert_eq!(scene.calls().await.total("leave"), 1);
+    assert!(scene.live_bots("session-404").await.is_empty());
+}
+
+#[tokio::test]
+async fn a_wrong_base_url_keeps_the_operator_unready_and_every_finalizer_in_place() {
+    let mut scene = Scene::start("wrongurl").await;
+    scene.create("standup", spec("session-wrong-url")).await;
+    scene.wait_joined("standup").await;
+    scene.kill_operator().await;
+
+    let mut options = scene.options();
+    options.lemonslice_url = format!("{}/not-the-api", scene.fake.url());
+    let wrong = scene.spawn_operator(&options);
+    scene.delete("standup").await;
+    poll(
+        "two failed checks in the log",
+        std::time::Duration::from_secs(30),
+        || async {
+            match wrong.log_text().matches("check --lemonslice-url").count() {
+                2.. => Ok(()),
+                n => Err(format!("{n} failed checks")),
+            }
+        },
+    )
+    .await;
+    let (status, body) = wrong.get("/readyz").await.expect("readyz answers");
+    assert_eq!(status, 503, "{body}");
+    let still = scene.bot("standup").await;
+    assert!(still.has_finalizer() && still.metadata.deletion_timestamp.is_some());
+    assert_eq!(scene.calls().await.total("leave"), 0);
+    assert_eq!(scene.live_bots("session-wrong-url").await.len(), 1);
+
+    wrong.kill().await;
+    scene.restart_operator().await;
+    scene.wait_gone("standup").await;
+    assert!(scene.live_bots("session-wrong-url").await.is_empty());
+}

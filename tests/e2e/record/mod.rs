@@ -1,0 +1,157 @@
+//! The bot record against the rest of a cluster: rolling updates, `kubectl
+//! replace`, copies and an object the operator cannot decode (`copies`), a
+//! vendor that answers 404 for a moment and a mistyped base URL
+//! (`failures`). Each ends with the fake's own account: never two live bots
+//! for one MeetingBot, and none left after deletion.
+
+mod copies;
+mod failures;
+
+pub use copies::copy_of;
+
+use crate::runtime::{replica, wait_leading};
+use crate::scene::{Scene, Waits};
+use crate::support::*;
+use fake_lemonslice::{Admin, Faults};
+use meetingbot_operator::api::{MeetingBot, Phase, annotation};
+use serde_json::json;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+/// Samples the fake's live bots of `session` until dropped, keeping the most seen at once.
+struct MostAtOnce {
+    most: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl MostAtOnce {
+    fn watch(admin: &Admin, sessions: &[&str]) -> MostAtOnce {
+        let admin = admin.clone();
+        let sessions: Vec<String> = sessions.iter().map(|s| s.to_string()).collect();
+        let most = Arc::new(AtomicUsize::new(0));
+        let seen = most.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                if let Ok(bots) = admin.bots().await {
+                    let live = bots
+                        .iter()
+                        .filter(|b| sessions.contains(&b.session_id))
+                        .count();
+                    seen.fetch_max(live, Ordering::Relaxed);
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        });
+        MostAtOnce { most, task }
+    }
+
+    fn most(&self) -> usize {
+        self.most.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for MostAtOnce {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+#[tokio::test]
+async fn a_rolling_update_mid_rejoin_never_makes_two_avatars() {
+    let scene = Scene::builder("rolling")
+        .without_operator()
+        .deadline(Duration::from_secs(60))
+        .start()
+        .await;
+    let mut old = scene.start_operator(&replica(&scene, "old")).await;
+    wait_leading(&scene, &old).await;
+    scene.create("standup", spec("session-roll-a")).await;
+    scene.wait_joined("standup").await;
+    let most = MostAtOnce::watch(&scene.admin, &["session-roll-a", "session-roll-b"]);
+
+    // A slow vendor, and the new pod started before the old one stops.
+    scene
+        .admin
+        .set_faults(&Faults {
+            latency_ms: 3000,
+            endpoints: vec!["join".into(), "leave".into()],
+            ..Faults::default()
+        })
+        .await
+        .unwrap();
+    let mut new = scene.start_operator(&replica(&scene, "new")).await;
+    scene
+        .patch_spec("standup", json!({ "sessionId": "session-roll-b" }))
+        .await;
+    // The old leader announces the rejoin just before its leave (3 s) and
+    // is told to stop in the middle of it.
+    scene.wait_event("standup", "Rejoining").await;
+    old.signal(SIGTERM);
+    assert_eq!(old.wait_exit(Duration::from_secs(60)).await, Some(0));
+
+    let bot = scene
+        .wait_bot("standup", "Joined under session-roll-b", |bot| {
+            let status = bot.status.as_ref()?;
+            (status.phase == Some(Phase::Joined)
+                && status.session_id.as_deref() == Some("session-roll-b"))
+            .then(|| bot.clone())
+        })
+        .await;
+    wait_leading(&scene, &new).await;
+    let live = scene.live_bots("session-roll-b").await;
+    assert_eq!(live.len(), 1, "one avatar: {live:?}");
+    assert_eq!(
+        Some(live[0].meeting_bot_id.as_str()),
+        bot.status.as_ref().unwrap().meeting_bot_id.as_deref()
+    );
+    assert!(scene.live_bots("session-roll-a").await.is_empty());
+    assert!(
+        !old.log_text().contains("JoinOutcomeUnknown"),
+        "a graceful stop leaves no outcome unknown"
+    );
+
+    scene.delete("standup").await;
+    scene.wait_gone("standup").await;
+    assert!(scene.live_bots("session-roll-b").await.is_empty());
+    assert_eq!(most.most(), 1, "never two live avatars at once");
+    new.signal(SIGTERM);
+    assert_eq!(new.wait_exit(Duration::from_secs(60)).await, Some(0));
+}
+
+/// The manifest a user applied: no annotations, no finalizer, no status.
+fn original_manifest(ns: &str, name: &str, session: &str) -> tempfile::NamedTempFile {
+    let mut bot = MeetingBot::new(name, spec(session));
+    bot.metadata.namespace = Some(ns.into());
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), serde_json::to_string(&bot).unwrap()).unwrap();
+    file
+}
+
+#[tokio::test]
+async fn kubectl_replace_of_the_original_manifest_keeps_one_avatar() {
+    let scene = Scene::start("replace").await;
+    scene.create("standup", spec("session-replace")).await;
+    let before = scene.wait_joined("standup").await;
+    let bot_id = before.status.unwrap().meeting_bot_id.unwrap();
+
+    let manifest = original_manifest(&scene.ns, "standup", "session-replace");
+    kubectl(&["replace", "-f", manifest.path().to_str().unwrap()]);
+    let restored = scene
+        .wait_bot("standup", "the record back in the annotations", |bot| {
+            (bot.annotation(annotation::MEETING_BOT_ID) == Some(bot_id.as_str())
+                && bot.has_finalizer())
+            .then(|| bot.clone())
+        })
+        .await;
+    assert_eq!(
+        restored.annotation(annotation::RECORD_UID),
+        restored.metadata.uid.as_deref()
+    );
+    assert_eq!(scene.calls().await.total("join"), 1, "no second join");
+    assert_eq!(scene.live_bots("session-replace").await.len(), 1);
+
+    scene.delete("standup").await;
+    scene.wait_gone("standup").await;
+    assert!(scene.live_bots("session-replace").await.is_empty());
+}
