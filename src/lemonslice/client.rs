@@ -6,8 +6,9 @@ use super::answer::{
     transport_failure, transport_kind,
 };
 use super::{
-    Admission, DEFAULT_CALLS_PER_SECOND, Failure, FailureKind, JoinOutcome, LeaveOutcome, REDACTED,
-    Scrubber, SecretString, SessionOutcome, Throttle, install_crypto_provider, redact_query,
+    Admission, DEFAULT_CALLS_PER_SECOND, Failure, FailureKind, JoinOutcome, LeaveOutcome, Priority,
+    REDACTED, Scrubber, SecretString, SessionOutcome, Throttle, install_crypto_provider,
+    redact_query,
 };
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::{Response, header};
@@ -107,9 +108,9 @@ impl Client {
     /// Waits until the process-wide bound lets one more call go out. Taken
     /// before a call is recorded as in flight, so that a recorded call never
     /// waits here (where a stopping replica could no longer see it go out).
-    pub async fn admit(&self) -> Admission {
+    pub async fn admit(&self, priority: Priority) -> Admission {
         match &self.throttle {
-            Some(throttle) => throttle.acquire().await,
+            Some(throttle) => throttle.acquire(priority).await,
             None => Admission::unbounded(),
         }
     }

@@ -20,7 +20,7 @@ pub use outcome::{
 };
 pub use scrub::{REDACTED, Scrubber};
 pub use secret::{SecretString, WebsocketUrl, redact_query, scrub};
-pub use throttle::{Admission, DEFAULT_CALLS_PER_SECOND, Throttle};
+pub use throttle::{Admission, DEFAULT_CALLS_PER_SECOND, Priority, Throttle};
 
 /// Makes ring the process-wide TLS provider, as kube uses it too: with two
 /// providers compiled in, rustls cannot choose one by itself.

@@ -11,7 +11,7 @@ use super::steps::{Reconciler, Step, Unmet};
 use crate::api::{
     BotRecord, MeetingBot, MeetingBotStatus, Phase, RecordedBot, annotation, event, reason,
 };
-use crate::lemonslice::{self, LeaveOutcome};
+use crate::lemonslice::{self, LeaveOutcome, Priority};
 use crate::{Result, is_conflict};
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Secret;
@@ -221,7 +221,7 @@ impl Reconciler<'_> {
     async fn take_out_unrecorded(&self, recorded: &RecordedBot) -> Result<Action> {
         let left = match self.api_key(true).await {
             Ok(api_key) => {
-                let admission = self.ctx.vendor.admit().await;
+                let admission = self.ctx.vendor.admit(Priority::Meeting).await;
                 self.call_leave(admission, &api_key, recorded).await == LeaveOutcome::Left
             }
             Err(Unmet::Secret(_)) => false,

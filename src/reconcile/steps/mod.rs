@@ -15,7 +15,7 @@ use super::memo::Call;
 use super::plan::{Learned, Plan, SecretProblem};
 use super::secrets::SecretKeyRef;
 use crate::api::{FINALIZER, MeetingBot};
-use crate::lemonslice::{Admission, Answered, SecretString};
+use crate::lemonslice::{Admission, Answered, Priority, SecretString};
 use crate::{Error, Result};
 use jiff::Timestamp;
 use kube::runtime::controller::Action;
@@ -147,7 +147,7 @@ impl<'a> Reconciler<'a> {
     /// this process may start one; when it may not (it is stopping, or its
     /// Lease is not fresh), the step waits.
     async fn admit_meeting_call(&self) -> Option<Admission> {
-        let admission = self.ctx.vendor.admit().await;
+        let admission = self.ctx.vendor.admit(Priority::Meeting).await;
         let open = self.ctx.gate.is_open();
         if !open {
             info!("not starting a vendor call: this replica is stopping or no longer leads");

@@ -2,7 +2,8 @@
 
 use super::{Reconciler, Step};
 use crate::Result;
-use crate::lemonslice::SessionOutcome;
+use crate::api::BotRecord;
+use crate::lemonslice::{Priority, SessionOutcome};
 use crate::reconcile::memo::Call;
 use crate::reconcile::plan::Learned;
 use tracing::info;
@@ -13,7 +14,12 @@ impl Reconciler<'_> {
             Ok(key) => key,
             Err(unmet) => return self.unmet(unmet),
         };
-        let admission = self.ctx.vendor.admit().await;
+        // The read before a join is on a user's path; a joined bot's poll can wait.
+        let priority = match self.bot.bot_record() {
+            BotRecord::Joined(_) => Priority::Poll,
+            _ => Priority::Meeting,
+        };
+        let admission = self.ctx.vendor.admit(priority).await;
         let outcome = self
             .counted(
                 Call::Session,
