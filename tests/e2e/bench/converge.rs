@@ -1,0 +1,210 @@
+//! Creating N MeetingBots and following them, by a watch, until all are
+//! Ready and until all are gone; and the baseline's minimal writer.
+
+use super::{CONCURRENCY, CREATE_PARALLELISM, PHASE_DEADLINE};
+use crate::support::*;
+use futures::{StreamExt, TryStreamExt, stream};
+use jiff::Timestamp;
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Api, Client, ResourceExt};
+use meetingbot_operator::api::MeetingBot;
+use serde_json::json;
+use std::collections::{HashMap, HashSet};
+use std::time::Instant;
+
+/// What a watch of the namespace saw: when each bot first showed Ready, how
+/// many versions of it came before (its writes until Ready), which bots exist.
+#[derive(Default)]
+pub(super) struct Timeline {
+    ready: HashMap<String, Timestamp>,
+    /// resourceVersions seen per bot until it was first Ready.
+    versions: HashMap<String, HashSet<String>>,
+    present: HashSet<String>,
+    listed: bool,
+}
+
+impl Timeline {
+    fn all_gone(&self) -> bool {
+        self.listed && self.present.is_empty()
+    }
+}
+
+/// Follows the namespace's MeetingBots, noting when each turns Ready and
+/// when it is gone, until `done` holds.
+pub(super) async fn follow(
+    bots: Api<MeetingBot>,
+    start: Instant,
+    done: impl Fn(&Timeline) -> bool,
+    timeline: &mut Timeline,
+) {
+    let mut events = std::pin::pin!(watcher(bots, watcher::Config::default()).default_backoff());
+    let until = start + PHASE_DEADLINE;
+    while !done(timeline) {
+        let event = tokio::time::timeout_at(until.into(), events.next())
+            .await
+            .expect("the bench converges before its deadline")
+            .expect("the watch goes on")
+            .expect("the watch works");
+        match event {
+            watcher::Event::Init => {
+                timeline.present.clear();
+                timeline.listed = false;
+            }
+            watcher::Event::InitDone => timeline.listed = true,
+            watcher::Event::Apply(bot) | watcher::Event::InitApply(bot) => {
+                let name = bot.name_any();
+                if !timeline.ready.contains_key(&name) {
+                    timeline
+                        .versions
+                        .entry(name.clone())
+                        .or_default()
+                        .insert(bot.resource_version().unwrap_or_default());
+                }
+                if condition(&bot, "Ready").is_some_and(|c| c.status == "True") {
+                    timeline
+                        .ready
+                        .entry(name.clone())
+                        .or_insert_with(Timestamp::now);
+                }
+                timeline.present.insert(name);
+            }
+            watcher::Event::Delete(bot) => {
+                timeline.present.remove(&bot.name_any());
+            }
+        }
+    }
+}
+
+/// Creates N Secrets and MeetingBots, as fast as the API server takes them;
+/// returns when each create of a MeetingBot returned.
+pub(super) async fn create_all(client: &Client, ns: &str, n: u64) -> HashMap<String, Timestamp> {
+    let bots: Api<MeetingBot> = Api::namespaced(client.clone(), ns);
+    stream::iter(0..n)
+        .map(|i| {
+            let bots = bots.clone();
+            async move {
+                let name = format!("bot-{i}");
+                put_secret(client, ns, &name, "token", BROADCAST_TOKEN).await;
+                let mut spec = spec(&format!("{ns}-{i}"));
+                spec.broadcast_token_secret_ref.name = name.clone();
+                bots.create(&PostParams::default(), &MeetingBot::new(&name, spec))
+                    .await
+                    .expect("the MeetingBot is created");
+                (name, Timestamp::now())
+            }
+        })
+        .buffer_unordered(CREATE_PARALLELISM)
+        .collect()
+        .await
+}
+
+/// The baseline writer: finalizer, then Ready status, for each new bot; the
+/// finalizer off for each deleted one. No vendor call.
+pub(super) async fn minimal_writer(bots: Api<MeetingBot>) {
+    watcher(bots.clone(), watcher::Config::default())
+        .default_backoff()
+        .applied_objects()
+        .try_for_each_concurrent(CONCURRENCY, |bot| {
+            let bots = bots.clone();
+            async move {
+                let name = bot.name_any();
+                let merge = |patch| Patch::Merge(patch);
+                if bot.metadata.deletion_timestamp.is_some() {
+                    let _ = bots
+                        .patch(
+                            &name,
+                            &PatchParams::default(),
+                            &merge(json!({"metadata": {"finalizers": null}})),
+                        )
+                        .await;
+                } else if bot.finalizers().is_empty() {
+                    bots.patch(
+                        &name,
+                        &PatchParams::default(),
+                        &merge(json!({"metadata": {"finalizers": ["bench/baseline"]}})),
+                    )
+                    .await
+                    .expect("the finalizer patches");
+                    let ready = json!({"status": {"observedGeneration": 1, "conditions": [{
+                        "type": "Ready", "status": "True", "reason": "Baseline", "message": "",
+                        "lastTransitionTime": Timestamp::now().to_string(),
+                    }]}});
+                    bots.patch_status(&name, &PatchParams::default(), &merge(ready))
+                        .await
+                        .expect("the status patches");
+                }
+                Ok(())
+            }
+        })
+        .await
+        .expect("the baseline watch works");
+}
+
+/// What creating N bots until all were Ready showed.
+pub(super) struct ReadyRun {
+    pub(super) secs: f64,
+    /// Seconds from the first create until each bot was Ready, sorted.
+    pub(super) curve: Vec<f64>,
+    /// When each create returned.
+    pub(super) created: HashMap<String, Timestamp>,
+    /// Seconds from each bot's create until it was Ready, sorted.
+    pub(super) create_to_ready: Vec<f64>,
+    /// MeetingBot writes per bot until it was Ready, from the versions the watch saw.
+    pub(super) writes_to_ready: f64,
+}
+
+/// Creates N bots and follows them until all are Ready.
+pub(super) async fn until_all_ready(client: &Client, ns: &str, n: u64) -> ReadyRun {
+    let bots: Api<MeetingBot> = Api::namespaced(client.clone(), ns);
+    let start = Instant::now();
+    let start_at = Timestamp::now();
+    let mut timeline = Timeline::default();
+    let (created, ()) = tokio::join!(
+        create_all(client, ns, n),
+        follow(bots, start, |t| t.ready.len() as u64 == n, &mut timeline)
+    );
+    let secs = start.elapsed().as_secs_f64();
+    let since = |from: Timestamp, to: Timestamp| to.duration_since(from).as_secs_f64();
+    let mut curve: Vec<f64> = timeline
+        .ready
+        .values()
+        .map(|at| since(start_at, *at))
+        .collect();
+    curve.sort_by(f64::total_cmp);
+    let mut create_to_ready: Vec<f64> = timeline
+        .ready
+        .iter()
+        .map(|(name, at)| since(created[name], *at))
+        .collect();
+    create_to_ready.sort_by(f64::total_cmp);
+    // The first version seen is the create itself.
+    let versions: usize = timeline.versions.values().map(|v| v.len() - 1).sum();
+    ReadyRun {
+        secs,
+        curve,
+        created,
+        create_to_ready,
+        writes_to_ready: versions as f64 / n as f64,
+    }
+}
+
+/// Deletes all N bots and follows them until all are gone: the seconds it took.
+pub(super) async fn until_all_gone(client: &Client, ns: &str) -> f64 {
+    let bots: Api<MeetingBot> = Api::namespaced(client.clone(), ns);
+    let start = Instant::now();
+    // At N = 5000 one deletecollection can outlast the API server's request
+    // timeout; it is idempotent, so it is sent again until it returns.
+    let mut tries = 0;
+    while let Err(error) = bots
+        .delete_collection(&DeleteParams::default(), &Default::default())
+        .await
+    {
+        tries += 1;
+        assert!(tries < 10, "MeetingBots delete: {error}");
+        println!("deletecollection: {error}; sending it again");
+    }
+    let mut timeline = Timeline::default();
+    follow(bots, start, Timeline::all_gone, &mut timeline).await;
+    start.elapsed().as_secs_f64()
+}

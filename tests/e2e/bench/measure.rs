@@ -1,0 +1,110 @@
+//! What a run cost: the API server's count of MeetingBot writes, the
+//! operator's memory and CPU, and the statistics of the figures.
+
+use jiff::Timestamp;
+use kube::Client;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+/// Writes to MeetingBots (not reads, not the bench's creates and deletes),
+/// from the API server's own counters.
+pub(super) async fn meetingbot_writes(client: &Client) -> u64 {
+    let request = http::Request::get("/metrics").body(Vec::new()).unwrap();
+    let metrics = client
+        .request_text(request)
+        .await
+        .expect("the API server serves /metrics");
+    metrics
+        .lines()
+        .filter(|line| {
+            line.starts_with("apiserver_request_total{")
+                && line.contains("resource=\"meetingbots\"")
+        })
+        .filter(|line| {
+            ["PATCH", "PUT", "APPLY"]
+                .iter()
+                .any(|verb| line.contains(&format!("verb=\"{verb}\"")))
+        })
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+/// Waits until the operator writes no more (two seconds without a MeetingBot
+/// write, at most a minute): the bookkeeping after Ready is done.
+pub(super) async fn until_quiet(client: &Client) -> u64 {
+    let until = Instant::now() + Duration::from_secs(60);
+    let mut last = meetingbot_writes(client).await;
+    loop {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let now = meetingbot_writes(client).await;
+        if now == last || Instant::now() >= until {
+            return now;
+        }
+        last = now;
+    }
+}
+
+/// Peak RSS, current RSS (bytes) and CPU seconds of a process, from /proc.
+pub(super) fn process_usage(pid: i32) -> (u64, u64, f64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib = |field: &str| -> u64 {
+        let line = status.lines().find(|l| l.starts_with(field)).unwrap();
+        line.split_whitespace()
+            .nth(1)
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            * 1024
+    };
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command's closing parenthesis; utime and stime are the 12th and 13th.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+    (kib("VmHWM:"), kib("VmRSS:"), ticks / 100.0)
+}
+
+pub(super) fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+/// Spearman's rank correlation of creation order and join order: 1 when
+/// bots join exactly in the order they were created.
+pub(super) fn order_correlation(
+    created: &HashMap<String, Timestamp>,
+    joined: &[(String, Timestamp)],
+) -> f64 {
+    let rank = |mut items: Vec<(&String, Timestamp)>| -> HashMap<String, f64> {
+        items.sort_by_key(|(name, at)| (*at, (*name).clone()));
+        items
+            .into_iter()
+            .enumerate()
+            .map(|(i, (name, _))| (name.clone(), i as f64))
+            .collect()
+    };
+    let by_create = rank(created.iter().map(|(n, t)| (n, *t)).collect());
+    let by_join = rank(joined.iter().map(|(n, t)| (n, *t)).collect());
+    let n = by_join.len() as f64;
+    if n < 2.0 {
+        return 1.0;
+    }
+    // Ranks of the bots that joined, among themselves.
+    let mut pairs: Vec<(f64, f64)> = by_join
+        .iter()
+        .filter_map(|(name, j)| Some((*by_create.get(name)?, *j)))
+        .collect();
+    pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let d2: f64 = pairs
+        .iter()
+        .enumerate()
+        .map(|(i, (_, j))| (i as f64 - j).powi(2))
+        .sum();
+    1.0 - 6.0 * d2 / (n * (n * n - 1.0))
+}
