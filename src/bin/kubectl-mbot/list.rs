@@ -7,6 +7,7 @@ use jiff::Timestamp;
 use kube::Api;
 use kube::api::ListParams;
 use meetingbot_operator::api::MeetingBot;
+use meetingbot_operator::api::condition::READY;
 
 pub async fn run(target: &Target, all_namespaces: bool) -> anyhow::Result<()> {
     let api: Api<MeetingBot> = if all_namespaces {
@@ -52,7 +53,7 @@ pub fn render(bots: Vec<MeetingBot>, all_namespaces: bool, now: Timestamp) -> St
     let needing = rows.iter().filter(|(a, _)| a.is_some()).count();
     for (why, bot) in &rows {
         let status = bot.status.clone().unwrap_or_default();
-        let ready = crate::record::condition(bot, "Ready")
+        let ready = crate::record::condition(bot, READY)
             .map(|c| c.status.clone())
             .unwrap_or_else(|| "-".into());
         let mut row = vec![

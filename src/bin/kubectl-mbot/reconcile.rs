@@ -4,6 +4,7 @@ use crate::connect::{Target, api_error};
 use crate::patch::{annotate, fresh_value};
 use anyhow::anyhow;
 use meetingbot_operator::api::annotation;
+use meetingbot_operator::api::condition::READY;
 use std::time::{Duration, Instant};
 
 const POLL: Duration = Duration::from_millis(250);
@@ -38,7 +39,7 @@ pub async fn run(target: &Target, name: &str, timeout: Duration) -> anyhow::Resu
         };
         let status = bot.status.clone().unwrap_or_default();
         if status.last_handled_reconcile_at.as_deref() == Some(requested.as_str()) {
-            let ready = crate::record::condition(&bot, "Ready");
+            let ready = crate::record::condition(&bot, READY);
             println!(
                 "✔ reconciled {}/{name}: phase {}, Ready {} ({})",
                 target.namespace,

@@ -2,6 +2,7 @@
 //! carries, which bot it records, and the commands that get it going again.
 
 use jiff::Timestamp;
+use meetingbot_operator::api::condition::{RECONCILING, STALLED};
 use meetingbot_operator::api::reason::{FOREIGN_RECORD, JOIN_OUTCOME_UNKNOWN, LEAVE_FAILED};
 use meetingbot_operator::api::{BotRecord, JoinAttempt, MeetingBot, annotation};
 
@@ -43,7 +44,7 @@ pub fn join_in_flight(bot: &MeetingBot) -> Option<JoinAttempt> {
 
 /// The reason of the Stalled condition, when it is True.
 pub fn stalled_reason(bot: &MeetingBot) -> Option<&str> {
-    condition(bot, "Stalled")
+    condition(bot, STALLED)
         .filter(|c| c.status == "True")
         .map(|c| c.reason.as_str())
 }
@@ -66,7 +67,7 @@ pub fn attention(bot: &MeetingBot, now: Timestamp) -> Option<String> {
         let waited = now.duration_since(since.0).as_secs();
         if stalled.is_some() || waited >= STUCK_DELETING_SECS {
             let why = stalled
-                .or_else(|| condition(bot, "Reconciling").map(|c| c.reason.as_str()))
+                .or_else(|| condition(bot, RECONCILING).map(|c| c.reason.as_str()))
                 .unwrap_or("waiting for the operator");
             return Some(format!(
                 "Deleting for {}: {why}",
@@ -153,7 +154,7 @@ pub fn needs_you(bot: &MeetingBot, namespace: &str) -> Option<(String, Vec<Step>
             }],
         )),
         other => {
-            let message = condition(bot, "Stalled")
+            let message = condition(bot, STALLED)
                 .map(|c| c.message.clone())
                 .unwrap_or_default();
             Some((
@@ -193,7 +194,7 @@ pub mod tests {
         );
         let conditions = stalled
             .map(|reason| Condition {
-                type_: "Stalled".into(),
+                type_: STALLED.into(),
                 status: "True".into(),
                 reason: reason.into(),
                 message: format!("because {reason}"),
