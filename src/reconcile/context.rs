@@ -169,8 +169,6 @@ impl Context {
         }
     }
 
-    /// Remembers that the join begun at `started_at` made no bot: its call
-    /// was never sent, or was refused, although its record may remain.
     /// Remembers that the bot `meeting_bot_id` left the meeting, for `purpose`.
     pub(super) fn saw_leave(&self, bot: &MeetingBot, meeting_bot_id: &str, purpose: LeavePurpose) {
         self.with_memo(bot, |memo| {
@@ -178,6 +176,8 @@ impl Context {
         });
     }
 
+    /// Remembers that the join begun at `started_at` made no bot: its call
+    /// was never sent, or was refused, although its record may remain.
     pub(super) fn join_not_made(&self, bot: &MeetingBot, started_at: Timestamp) {
         self.with_memo(bot, |memo| memo.unsent_join = Some(started_at));
     }

@@ -16,7 +16,6 @@ use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use tokio::sync::mpsc;
 use tracing::warn;
 
-#[derive(Clone)]
 pub(super) struct Events {
     publisher: Publisher,
     deferred: mpsc::UnboundedSender<Deferred>,
