@@ -4,9 +4,10 @@
 
 use super::connection_secret::Written;
 use super::events::Events;
-use super::lanes::{Lanes, OwnWrites};
+use super::lanes::Lanes;
 use super::memo::{Call, Memo};
 use super::metrics::Metrics;
+use super::own_writes::OwnWrites;
 use super::plan::LeavePurpose;
 use super::secrets::{OperatorApiKey, SecretReader};
 use super::watched::Watched;

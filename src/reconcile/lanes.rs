@@ -1,6 +1,5 @@
 //! Converging at the API server's pace: reconciles take turns in the order
-//! their objects appear, joins before bookkeeping, and a reconcile starts from
-//! the operator's own last write when the watch has not yet brought it.
+//! their objects appear, joins before bookkeeping.
 //!
 //! A turn bounds the work at the API server, not the wait for the vendor: a
 //! join or leave steps aside while its call is out (see [`Turn::step_aside`]),
@@ -15,11 +14,8 @@
 //! the bookkeeping of bots already joined (the record's annotation copy,
 //! session polls) and for Events, so that none of it delays a new join.
 
-use super::watched::drop_unread;
 use crate::api::{BotRecord, MeetingBot};
 use futures::FutureExt;
-use kube::ResourceExt;
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -133,110 +129,9 @@ impl Turn {
     }
 }
 
-/// The objects the operator's own writes returned, per UID, until the watch
-/// delivers that version or a newer one: a reconcile that would start from an
-/// older cached copy starts from this one instead, so that its fenced writes
-/// are not refused by the operator's own previous write. Fencing still
-/// decides: if anyone else wrote since, the write is refused as before.
-#[derive(Default)]
-pub(super) struct OwnWrites(Mutex<HashMap<String, MeetingBot>>);
-
-/// A resourceVersion as a number, where it is one (etcd's revisions are): the
-/// order is only used to pick the newer copy, never to skip a precondition.
-fn version(bot: &impl ResourceExt) -> Option<u64> {
-    bot.resource_version()?.parse().ok()
-}
-
-impl OwnWrites {
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, MeetingBot>> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Remembers what a write returned (less what nobody reads).
-    pub(super) fn wrote(&self, bot: &MeetingBot) {
-        let (Some(uid), Some(_)) = (bot.uid(), version(bot)) else {
-            return;
-        };
-        let mut bot = bot.clone();
-        drop_unread(&mut bot.metadata);
-        let mut written = self.lock();
-        match written.get(&uid) {
-            Some(known) if version(known) >= version(&bot) => {}
-            _ => {
-                written.insert(uid, bot);
-            }
-        }
-    }
-
-    /// The watch delivered `seen`: a copy of ours that is no newer goes.
-    pub(super) fn observed(&self, seen: &impl ResourceExt) {
-        let Some(uid) = seen.uid() else { return };
-        let mut written = self.lock();
-        if let Some(known) = written.get(&uid)
-            && version(seen) >= version(known)
-        {
-            written.remove(&uid);
-        }
-    }
-
-    /// Our last write of `cached`'s object when it is newer than `cached`.
-    pub(super) fn newer_than(&self, cached: &MeetingBot) -> Option<MeetingBot> {
-        let uid = cached.uid()?;
-        let written = self.lock();
-        let known = written.get(&uid)?;
-        (version(known)? > version(cached)?).then(|| known.clone())
-    }
-
-    pub(super) fn forget(&self, uid: &str) {
-        self.lock().remove(uid);
-    }
-
-    #[cfg(test)]
-    fn len(&self) -> usize {
-        self.lock().len()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::MeetingBotSpec;
-
-    fn bot(uid: &str, rv: &str) -> MeetingBot {
-        let mut bot = MeetingBot::new("b", MeetingBotSpec::example());
-        bot.metadata.uid = Some(uid.into());
-        bot.metadata.resource_version = Some(rv.into());
-        bot
-    }
-
-    #[test]
-    fn a_newer_own_write_replaces_an_older_cache_until_the_watch_catches_up() {
-        let own = OwnWrites::default();
-        own.wrote(&bot("u", "12"));
-        assert_eq!(
-            own.newer_than(&bot("u", "10"))
-                .and_then(|b| b.metadata.resource_version),
-            Some("12".into())
-        );
-        assert!(own.newer_than(&bot("u", "12")).is_none());
-        assert!(own.newer_than(&bot("other", "1")).is_none());
-        // An older write does not replace a newer one.
-        own.wrote(&bot("u", "11"));
-        assert!(own.newer_than(&bot("u", "11")).is_some());
-        own.observed(&bot("u", "11"));
-        assert_eq!(own.len(), 1);
-        own.observed(&bot("u", "13"));
-        assert_eq!(own.len(), 0);
-    }
-
-    #[test]
-    fn versions_that_are_not_numbers_leave_the_cache_alone() {
-        let own = OwnWrites::default();
-        own.wrote(&bot("u", "x"));
-        assert_eq!(own.len(), 0);
-        own.wrote(&bot("u", "5"));
-        assert!(own.newer_than(&bot("u", "y")).is_none());
-    }
 
     #[tokio::test]
     async fn bookkeeping_waits_while_joins_wait() {

@@ -4,8 +4,9 @@
 //! - `plan` (what decide answers and steps learn) and `decide` (its facts and
 //!   rules, a file per concern);
 //! - `watch` (the streams and the reconcile entry), `watched` (objects as the
-//!   watch decodes them), `lanes` (whose turn it is), `report` (undecodable
-//!   objects, failed reconciles);
+//!   watch decodes them), `triggers` (which deliveries ask for a reconcile),
+//!   `own_writes` (what the operator's writes returned), `lanes` (whose turn
+//!   it is), `report` (undecodable objects, failed reconciles);
 //! - `steps` (the plan loop, a file per step) and `writes` (its Kubernetes
 //!   writes), `status` (the status an ending shows), `events`, `connection_secret`;
 //! - `context` (what reconciles share), `memo` (failures met, per object),
@@ -18,11 +19,13 @@ mod events;
 mod lanes;
 mod memo;
 mod metrics;
+mod own_writes;
 mod plan;
 mod report;
 mod secrets;
 mod status;
 mod steps;
+mod triggers;
 mod watch;
 mod watched;
 mod writes;

@@ -6,6 +6,7 @@ use super::lanes::{Lane, Turn};
 use super::metrics::ReconcileResult;
 use super::report::{error_policy, report_invalid};
 use super::steps::Reconciler;
+use super::triggers::Triggers;
 use super::watched::Watched;
 use crate::Result;
 use futures::{StreamExt, TryStreamExt, future};
@@ -74,25 +75,17 @@ fn controller_for(
         .unwrap_or_else(|p| p.into_inner())
         .push(reader.clone());
     let mut listed = false;
-    let gone_ctx = ctx.clone();
+    let mut triggers = Triggers::new(ctx.clone());
     let bot_events = watcher(bots, bot_watch)
         .default_backoff()
-        .inspect_ok(move |event| match event {
-            watcher::Event::InitDone if !listed => {
+        .inspect_ok(move |event| {
+            if matches!(event, watcher::Event::InitDone) && !listed {
                 listed = true;
                 synced();
             }
-            // What was remembered of an object goes with it.
-            watcher::Event::Delete(gone) => gone_ctx.forget(&gone.uid().unwrap_or_default()),
-            watcher::Event::Apply(seen) | watcher::Event::InitApply(seen) => {
-                gone_ctx.own_writes.observed(seen)
-            }
-            _ => {}
         })
         .reflect(writer)
-        .applied_objects()
-        // The operator's own status writes need no reconcile, but for the record's copy.
-        .predicate_filter(changes_that_matter, Default::default());
+        .try_filter_map(move |event| future::ready(Ok(triggers.admit(event))));
     // Secrets: metadata only, no cache; a change triggers the MeetingBots that
     // reference the Secret, and voids their remembered failures only when the
     // Secret's data changed (a touch or a relist must not reset backoff).
@@ -139,28 +132,6 @@ fn controller_for(
                 warn!(%error, "reconcile failed");
             }
         })
-}
-
-/// Hashes what should trigger a reconcile: spec, annotations, finalizers,
-/// deletion, and the record's copy in status (written first after a join;
-/// the annotations follow from the reconcile it triggers).
-fn changes_that_matter(watched: &Watched) -> Option<u64> {
-    use std::hash::{Hash, Hasher};
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    let metadata = watched.meta();
-    metadata.generation.hash(&mut hasher);
-    metadata.annotations.hash(&mut hasher);
-    metadata.finalizers.hash(&mut hasher);
-    metadata.deletion_timestamp.is_some().hash(&mut hasher);
-    match watched {
-        Watched::Valid(bot) => {
-            let status = bot.status.as_ref();
-            status.map(|s| &s.meeting_bot_id).hash(&mut hasher);
-            status.map(|s| &s.record_uid).hash(&mut hasher);
-        }
-        Watched::Invalid { problem, .. } => problem.hash(&mut hasher),
-    }
-    Some(hasher.finish())
 }
 
 /// Waits for the object's turn (see `lanes`), then reconciles it. The

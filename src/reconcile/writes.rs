@@ -213,7 +213,9 @@ impl Reconciler<'_> {
             self.write_connection_secret(&target.name, recorded, &joined.websocket_url)
                 .await;
         }
-        Ok(requeue(ending))
+        // The record's copy in the annotations follows in a reconcile of its
+        // own, in the bookkeeping lane: this write's echo asks for none.
+        Ok(Action::requeue(Duration::ZERO))
     }
 
     /// Leave for a bot that no object will record; a failure is logged with
