@@ -80,24 +80,30 @@ impl Reconciler<'_> {
         }
     }
 
-    /// Status as `seen` plus the settled state, applied only to `seen`'s version.
+    /// Replaces the status with `status`, applied only to `seen`'s version.
+    ///
+    /// A merge patch, not a server-side apply: the status is this operator's
+    /// alone and the fence means the patch meets exactly `seen`, so a field
+    /// `status` leaves out is sent as null; an apply costs the API server more
+    /// per write, on the path to Ready of every bot.
     async fn write_status(
         &self,
         seen: &MeetingBot,
         status: &MeetingBotStatus,
     ) -> kube::Result<MeetingBot> {
         let patch = json!({
-            "apiVersion": "liveai.lemonslice.com/v1alpha1",
-            "kind": "MeetingBot",
             "metadata": { "resourceVersion": seen.resource_version() },
-            "status": status,
+            "status": status_replacing(seen.status.as_ref(), status),
         });
         let written = self
             .api
             .patch_status(
                 &seen.name_any(),
-                &PatchParams::apply(MANAGER).force(),
-                &Patch::Apply(&patch),
+                &PatchParams {
+                    field_manager: Some(MANAGER.into()),
+                    ..PatchParams::default()
+                },
+                &Patch::Merge(&patch),
             )
             .await?;
         self.ctx.own_writes.wrote(&written);
@@ -286,6 +292,21 @@ impl Reconciler<'_> {
     }
 }
 
+/// The merge patch that turns status `old` into `new`: `new`, and null for
+/// each field only `old` has (a merge patch replaces lists whole, and no field
+/// of status is a map).
+fn status_replacing(old: Option<&MeetingBotStatus>, new: &MeetingBotStatus) -> serde_json::Value {
+    let mut patch = json!(new);
+    if let (Some(serde_json::Value::Object(old)), serde_json::Value::Object(fields)) =
+        (old.map(|old| json!(old)), &mut patch)
+    {
+        for gone in old.into_iter().map(|(key, _)| key) {
+            fields.entry(gone).or_insert(serde_json::Value::Null);
+        }
+    }
+    patch
+}
+
 /// After a write refused because the object changed meanwhile: the watch
 /// brings the newer object, and the reconcile starts over from it.
 fn start_over() -> Action {
@@ -297,4 +318,28 @@ fn requeue(ending: &Ending) -> Action {
     ending
         .requeue
         .map_or_else(Action::await_change, Action::requeue)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_status_patch_removes_what_the_new_status_leaves_out() {
+        let old = MeetingBotStatus {
+            phase: Some(Phase::Joined),
+            meeting_bot_id: Some("bot-1".into()),
+            websocket_url: Some("wss://example/ws?token=t".into()),
+            ..MeetingBotStatus::default()
+        };
+        let new = MeetingBotStatus {
+            phase: Some(Phase::Leaving),
+            ..MeetingBotStatus::default()
+        };
+        assert_eq!(
+            status_replacing(Some(&old), &new),
+            json!({ "phase": "Leaving", "meetingBotId": null, "websocketUrl": null })
+        );
+        assert_eq!(status_replacing(None, &new), json!({ "phase": "Leaving" }));
+    }
 }
