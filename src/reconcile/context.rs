@@ -10,6 +10,7 @@ use super::metrics::Metrics;
 use super::own_writes::OwnWrites;
 use super::plan::LeavePurpose;
 use super::secrets::{OperatorApiKey, SecretReader};
+use super::waiting::WaitingRoom;
 use super::watched::Watched;
 use crate::api::MeetingBot;
 use crate::lemonslice;
@@ -82,8 +83,8 @@ pub struct Context {
     /// Until a bot's session is read, it counts as read at start.
     pub(super) started_at: Timestamp,
     pub(super) gate: Gate,
-    /// Turns for reconciles: in order, joins first.
-    pub(super) lanes: Lanes,
+    /// Turns for reconciles (in order, joins first) and where they wait for them.
+    pub(super) waiting: WaitingRoom,
     /// What the operator's own writes returned, until the watch has it.
     pub(super) own_writes: OwnWrites,
 }
@@ -114,7 +115,7 @@ impl Context {
             stores: Mutex::default(),
             started_at: Timestamp::now(),
             gate,
-            lanes,
+            waiting: WaitingRoom::new(lanes),
             own_writes: OwnWrites::default(),
         })
     }

@@ -8,17 +8,18 @@
 //!
 //! The controller itself runs unbounded: its queue hands out held objects in
 //! no particular order, so under a burst the bots created last could join
-//! first. Instead each reconcile waits here for a turn, on a fair (first come,
-//! first served) semaphore: one lane, as wide as `--concurrency`, for the work
-//! on the path to Ready or gone (joins, leaves, failures); a narrower one for
-//! the bookkeeping of bots already joined (the record's annotation copy,
-//! session polls) and for Events, so that none of it delays a new join.
+//! first. Instead each reconcile takes a turn here, first come first served
+//! (waiting for it in `waiting`, outside kube's runner): one lane, as wide as
+//! `--concurrency`, for the work on the path to Ready or gone (joins, leaves,
+//! failures); a narrower one for the bookkeeping of bots already joined (the
+//! record's annotation copy, session polls) and for Events, so that none of it
+//! delays a new join.
 
 use crate::api::{BotRecord, MeetingBot};
 use futures::FutureExt;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 /// Which turn a reconcile waits for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,6 +48,8 @@ pub(super) struct Lanes {
     path: Arc<Semaphore>,
     bookkeeping: Arc<Semaphore>,
     bookkeeping_width: usize,
+    /// Told whenever a turn ends or steps aside.
+    freed: Arc<Notify>,
 }
 
 impl Lanes {
@@ -57,6 +60,32 @@ impl Lanes {
             path: Arc::new(Semaphore::new(path)),
             bookkeeping: Arc::new(Semaphore::new(bookkeeping_width)),
             bookkeeping_width,
+            freed: Arc::default(),
+        }
+    }
+
+    pub(super) fn freed(&self) -> Arc<Notify> {
+        self.freed.clone()
+    }
+
+    /// A free turn in `lane`, if there is one now (bookkeeping: only while
+    /// the path lane has room), without going ahead of anyone waiting for it.
+    pub(super) fn try_permit(&self, lane: Lane) -> Option<OwnedSemaphorePermit> {
+        match lane {
+            Lane::Path => self.path.clone().try_acquire_owned().ok(),
+            Lane::Bookkeeping if self.path.available_permits() > 0 => {
+                self.bookkeeping.clone().try_acquire_owned().ok()
+            }
+            Lane::Bookkeeping => None,
+        }
+    }
+
+    /// The turn that `permit`, of `lane`, gives.
+    pub(super) fn turn_with(&self, permit: OwnedSemaphorePermit, lane: Lane) -> Turn {
+        Turn {
+            permit: Mutex::new(Some(permit)),
+            lanes: self.clone(),
+            lane,
         }
     }
 
@@ -67,11 +96,7 @@ impl Lanes {
 
     /// Waits for a turn in `lane`, after everyone who asked before.
     pub(super) async fn turn(&self, lane: Lane) -> Turn {
-        Turn {
-            permit: Mutex::new(Some(self.permit(lane).await)),
-            lanes: self.clone(),
-            lane,
-        }
+        self.turn_with(self.permit(lane).await, lane)
     }
 
     /// A turn
@@ -116,6 +141,7 @@ impl Turn {
     /// follows the call (writing its result) goes on without a turn.
     pub(super) fn step_aside(&self) {
         self.permit().take();
+        self.lanes.freed.notify_one();
     }
 
     /// Before a further call that changes a meeting: waits in line again if
@@ -126,6 +152,14 @@ impl Turn {
         }
         let permit = self.lanes.permit(self.lane).await;
         *self.permit() = Some(permit);
+    }
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        if self.permit().take().is_some() {
+            self.lanes.freed.notify_one();
+        }
     }
 }
 

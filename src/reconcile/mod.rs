@@ -6,7 +6,8 @@
 //! - `watch` (the streams and the reconcile entry), `watched` (objects as the
 //!   watch decodes them), `triggers` (which deliveries ask for a reconcile),
 //!   `own_writes` (what the operator's writes returned), `lanes` (whose turn
-//!   it is), `report` (undecodable objects, failed reconciles);
+//!   it is), `waiting` (where reconciles wait for it, outside kube's runner),
+//!   `report` (undecodable objects, failed reconciles);
 //! - `steps` (the plan loop, a file per step) and `writes` (its Kubernetes
 //!   writes), `status` (the status an ending shows), `events`, `connection_secret`;
 //! - `context` (what reconciles share), `memo` (failures met, per object),
@@ -26,6 +27,7 @@ mod secrets;
 mod status;
 mod steps;
 mod triggers;
+mod waiting;
 mod watch;
 mod watched;
 mod writes;

@@ -9,6 +9,7 @@ use super::steps::Reconciler;
 use super::triggers::Triggers;
 use super::watched::Watched;
 use crate::Result;
+use futures::channel::mpsc;
 use futures::{StreamExt, TryStreamExt, future};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::PartialObjectMeta;
@@ -45,15 +46,44 @@ pub async fn run(
             on_synced();
         }
     });
-    let controllers = scopes
-        .into_iter()
-        .map(|scope| controller_for(scope, ctx.clone(), shutdown.clone(), scope_synced.clone()));
+    // Reconciles called from the waiting room go to the controller of their scope.
+    let (callers, called): (Vec<_>, Vec<_>) = scopes
+        .iter()
+        .map(|scope| {
+            let (caller, called) = mpsc::unbounded();
+            ((scope.clone(), caller), called)
+        })
+        .unzip();
+    let stores = ctx.clone();
+    let dispatcher = tokio::spawn(ctx.waiting.clone().dispatch(
+        move |key| latest_by_key(&stores, key).is_some(),
+        move |key| {
+            let scope = callers
+                .iter()
+                .find(|(scope, _)| scope.is_none() || scope.as_deref() == key.namespace.as_deref());
+            if let Some((_, caller)) = scope {
+                // Unbounded: fails only when that controller has stopped.
+                let _ = caller.unbounded_send(key);
+            }
+        },
+    ));
+    let controllers = scopes.into_iter().zip(called).map(|(scope, called)| {
+        controller_for(
+            scope,
+            ctx.clone(),
+            called,
+            shutdown.clone(),
+            scope_synced.clone(),
+        )
+    });
     future::join_all(controllers).await;
+    dispatcher.abort();
 }
 
 fn controller_for(
     namespace: Option<String>,
     ctx: Arc<Context>,
+    called: mpsc::UnboundedReceiver<ObjectRef<Watched>>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
     synced: Arc<dyn Fn() + Send + Sync>,
 ) -> impl Future<Output = ()> {
@@ -125,6 +155,7 @@ fn controller_for(
     Controller::for_stream(bot_events, reader)
         .with_config(ControllerConfig::default().concurrency(0))
         .watches_stream(secret_events, referencing)
+        .reconcile_on(called)
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
         .for_each(|result| async move {
@@ -134,29 +165,31 @@ fn controller_for(
         })
 }
 
-/// Waits for the object's turn (see `lanes`), then reconciles it. The
-/// reconcile itself is boxed so that a waiting turn holds only its arguments.
+/// Reconciles the object when it has a turn (see `lanes`); without one it
+/// waits in line, and the waiting room calls it again.
 async fn reconcile(watched: Arc<Watched>, ctx: Arc<Context>) -> Result<Action> {
     let lane = match &*watched {
         Watched::Valid(bot) => Lane::of(ctx.own_writes.newer_than(bot).as_ref().unwrap_or(bot)),
         Watched::Invalid { .. } => Lane::Path,
     };
-    let turn = ctx.lanes.turn(lane).await;
+    let key = ObjectRef::from_obj(&*watched);
+    let Some(turn) = ctx.waiting.enter(&key, lane) else {
+        return Ok(Action::await_change());
+    };
     // The wait may have been long: start from the cache as it is now.
-    let Some(watched) = latest(&ctx, &watched) else {
+    let Some(watched) = latest_by_key(&ctx, &key) else {
         return Ok(Action::await_change());
     };
     Box::pin(reconcile_now(watched, ctx, turn)).await
 }
 
 /// The object as the watch has it now; `None` when it is gone.
-fn latest(ctx: &Context, watched: &Watched) -> Option<Arc<Watched>> {
-    let key = ObjectRef::from_obj(watched);
+fn latest_by_key(ctx: &Context, key: &ObjectRef<Watched>) -> Option<Arc<Watched>> {
     ctx.stores
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .iter()
-        .find_map(|store| store.get(&key))
+        .find_map(|store| store.get(key))
 }
 
 async fn reconcile_now(watched: Arc<Watched>, ctx: Arc<Context>, turn: Turn) -> Result<Action> {

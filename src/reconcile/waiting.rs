@@ -1,0 +1,228 @@
+//! Where reconciles wait for a turn (see `lanes`): outside kube's runner.
+//!
+//! The controller runs unbounded, so that its queue (which hands out held
+//! objects in no particular order) never decides who goes first. A reconcile
+//! that waited for its turn inside the runner would still be one of its
+//! tasks, and kube-runtime polls every such task each time the runner wakes:
+//! under a burst of N creates that is work growing with N². So a reconcile
+//! that finds no free turn takes a place in line here and ends at once; when
+//! a turn frees, the dispatcher keeps it for the first in line and triggers
+//! that object's reconcile again, which takes the turn kept for it.
+
+use super::lanes::{Lane, Lanes, Turn};
+use super::watched::Watched;
+use kube::runtime::reflector::ObjectRef;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use tokio::sync::{Notify, OwnedSemaphorePermit};
+
+/// How long a turn kept for a called object waits for its reconcile: the
+/// trigger is lost when the object went meanwhile.
+const CLAIM_WITHIN: Duration = Duration::from_secs(2);
+/// How often the dispatcher looks again without being told a turn freed (for
+/// bookkeeping, which also waits for room in the path lane).
+const LOOK_AGAIN: Duration = Duration::from_millis(100);
+
+type Key = ObjectRef<Watched>;
+
+#[derive(Clone)]
+pub(super) struct WaitingRoom {
+    lanes: Lanes,
+    line: Arc<Mutex<Line>>,
+    /// Told whenever a turn ends or steps aside.
+    freed: Arc<Notify>,
+}
+
+#[derive(Default)]
+struct Line {
+    /// Objects waiting for a turn in the path lane, first come first.
+    path: VecDeque<Key>,
+    /// Objects waiting for a turn in the bookkeeping lane, first come first.
+    bookkeeping: VecDeque<Key>,
+    /// The lane each waiting object waits in.
+    waiting: HashMap<Key, Lane>,
+    /// Turns kept for called objects until their reconcile comes.
+    called: HashMap<Key, Kept>,
+}
+
+struct Kept {
+    permit: OwnedSemaphorePermit,
+    lane: Lane,
+    since: Instant,
+}
+
+impl Line {
+    fn queue(&mut self, lane: Lane) -> &mut VecDeque<Key> {
+        match lane {
+            Lane::Path => &mut self.path,
+            Lane::Bookkeeping => &mut self.bookkeeping,
+        }
+    }
+}
+
+impl WaitingRoom {
+    pub(super) fn new(lanes: Lanes) -> WaitingRoom {
+        let freed = lanes.freed();
+        WaitingRoom {
+            lanes,
+            line: Arc::default(),
+            freed,
+        }
+    }
+
+    fn line(&self) -> MutexGuard<'_, Line> {
+        self.line.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A turn in `lane` for `key`'s reconcile now: the one kept for it, or a
+    /// free one when nobody waits ahead. `None` when it waits in line: its
+    /// reconcile ends, and the dispatcher calls it again.
+    pub(super) fn enter(&self, key: &Key, lane: Lane) -> Option<Turn> {
+        let mut line = self.line();
+        if let Some(kept) = line.called.remove(key) {
+            return Some(self.lanes.turn_with(kept.permit, kept.lane));
+        }
+        match line.waiting.get(key).copied() {
+            // Work on the path to Ready or gone does not wait behind bookkeeping.
+            Some(Lane::Bookkeeping) if lane == Lane::Path => {
+                line.bookkeeping.retain(|waiting| waiting != key);
+                line.waiting.remove(key);
+            }
+            Some(_) => return None,
+            None => {}
+        }
+        if line.queue(lane).is_empty()
+            && let Some(permit) = self.lanes.try_permit(lane)
+        {
+            return Some(self.lanes.turn_with(permit, lane));
+        }
+        // Name and namespace only: equality ignores the rest.
+        let mut place = key.clone();
+        place.extra = Default::default();
+        line.queue(lane).push_back(place.clone());
+        line.waiting.insert(place, lane);
+        None
+    }
+
+    /// Keeps each free turn for the first in line that still `exists`, and
+    /// answers whom to call; turns kept too long for a call go back.
+    fn call_next(&self, exists: impl Fn(&Key) -> bool) -> Vec<Key> {
+        let mut line = self.line();
+        line.called
+            .retain(|_, kept| kept.since.elapsed() < CLAIM_WITHIN);
+        let mut calls = Vec::new();
+        for lane in [Lane::Path, Lane::Bookkeeping] {
+            while let Some(first) = line.queue(lane).front().cloned() {
+                if !exists(&first) {
+                    line.queue(lane).pop_front();
+                    line.waiting.remove(&first);
+                    continue;
+                }
+                let Some(permit) = self.lanes.try_permit(lane) else {
+                    break;
+                };
+                line.queue(lane).pop_front();
+                line.waiting.remove(&first);
+                let since = Instant::now();
+                line.called.insert(
+                    first.clone(),
+                    Kept {
+                        permit,
+                        lane,
+                        since,
+                    },
+                );
+                calls.push(first);
+            }
+        }
+        calls
+    }
+
+    /// Calls the objects whose turn came, through `call`, for as long as the
+    /// process runs; `exists` says whether an object is still there.
+    pub(super) async fn dispatch(self, exists: impl Fn(&Key) -> bool, call: impl Fn(Key)) {
+        loop {
+            self.call_next(&exists).into_iter().for_each(&call);
+            let _ = tokio::time::timeout(LOOK_AGAIN, self.freed.notified()).await;
+        }
+    }
+
+    #[cfg(test)]
+    fn waiting(&self) -> std::collections::HashSet<Key> {
+        self.line().waiting.keys().cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(name: &str) -> Key {
+        ObjectRef::new(name).within("ns")
+    }
+
+    fn all(_: &Key) -> bool {
+        true
+    }
+
+    #[test]
+    fn who_finds_no_turn_waits_in_line_and_is_called_in_order() {
+        let room = WaitingRoom::new(Lanes::new(1));
+        let first = room.enter(&key("a"), Lane::Path).expect("a free turn");
+        assert!(room.enter(&key("b"), Lane::Path).is_none());
+        assert!(room.enter(&key("c"), Lane::Path).is_none());
+        assert!(
+            room.enter(&key("b"), Lane::Path).is_none(),
+            "b keeps its place"
+        );
+        assert!(room.call_next(all).is_empty(), "no turn is free");
+        drop(first);
+        assert_eq!(room.call_next(all), [key("b")]);
+        assert!(
+            room.enter(&key("c"), Lane::Path).is_none(),
+            "the turn is kept for b"
+        );
+        let second = room.enter(&key("b"), Lane::Path).expect("the kept turn");
+        drop(second);
+        assert_eq!(room.call_next(all), [key("c")]);
+        assert!(room.waiting().is_empty());
+    }
+
+    #[test]
+    fn bookkeeping_waits_while_joins_wait_and_a_deletion_does_not_wait_behind_it() {
+        let room = WaitingRoom::new(Lanes::new(1));
+        let join = room.enter(&key("new"), Lane::Path).expect("a free turn");
+        assert!(room.enter(&key("joined"), Lane::Bookkeeping).is_none());
+        assert!(room.enter(&key("other"), Lane::Bookkeeping).is_none());
+        // The joined bot is deleted: its leave waits in the path lane instead.
+        assert!(room.enter(&key("joined"), Lane::Path).is_none());
+        drop(join);
+        assert_eq!(room.call_next(all), [key("joined")]);
+        let leave = room
+            .enter(&key("joined"), Lane::Path)
+            .expect("the kept turn");
+        assert!(
+            room.call_next(all).is_empty(),
+            "no bookkeeping while the path lane is full"
+        );
+        drop(leave);
+        assert_eq!(room.call_next(all), [key("other")]);
+    }
+
+    #[test]
+    fn objects_gone_are_not_called_and_a_turn_kept_too_long_goes_back() {
+        let room = WaitingRoom::new(Lanes::new(1));
+        let first = room.enter(&key("a"), Lane::Path).expect("a free turn");
+        assert!(room.enter(&key("gone"), Lane::Path).is_none());
+        assert!(room.enter(&key("b"), Lane::Path).is_none());
+        drop(first);
+        assert_eq!(room.call_next(|k| *k != key("gone")), [key("b")]);
+        room.line().called.get_mut(&key("b")).expect("kept").since -= CLAIM_WITHIN;
+        assert!(room.call_next(all).is_empty());
+        assert!(
+            room.enter(&key("c"), Lane::Path).is_some(),
+            "b's turn went back"
+        );
+    }
+}
