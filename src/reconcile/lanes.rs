@@ -41,7 +41,7 @@ impl Lane {
 }
 
 /// How long bookkeeping waits before it looks again whether joins still wait.
-const YIELD: Duration = Duration::from_millis(100);
+pub(super) const YIELD: Duration = Duration::from_millis(100);
 
 #[derive(Clone)]
 pub(super) struct Lanes {
@@ -64,16 +64,22 @@ impl Lanes {
         }
     }
 
-    pub(super) fn freed(&self) -> Arc<Notify> {
-        self.freed.clone()
+    /// Told whenever a turn ends or steps aside.
+    pub(super) fn freed(&self) -> &Notify {
+        &self.freed
     }
 
-    /// A free turn in `lane`, if there is one now (bookkeeping: only while
-    /// the path lane has room), without going ahead of anyone waiting for it.
+    /// Whether the path lane has a free turn: bookkeeping goes only then.
+    fn path_has_room(&self) -> bool {
+        self.path.available_permits() > 0
+    }
+
+    /// A free turn in `lane`, if there is one now, without going ahead of
+    /// anyone waiting for it.
     pub(super) fn try_permit(&self, lane: Lane) -> Option<OwnedSemaphorePermit> {
         match lane {
             Lane::Path => self.path.clone().try_acquire_owned().ok(),
-            Lane::Bookkeeping if self.path.available_permits() > 0 => {
+            Lane::Bookkeeping if self.path_has_room() => {
                 self.bookkeeping.clone().try_acquire_owned().ok()
             }
             Lane::Bookkeeping => None,
@@ -99,8 +105,8 @@ impl Lanes {
         self.turn_with(self.permit(lane).await, lane)
     }
 
-    /// A turn
-    /// in the bookkeeping lane is taken only while the path lane has room:
+    /// Waits for a permit in `lane`. A turn in the bookkeeping lane is taken
+    /// only while the path lane has room:
     /// under a burst, the record's copies, session polls and Events wait
     /// until no join is waiting (each was made safe to wait: the record is in
     /// status, and a poll only learns sooner that a session ended).
@@ -115,7 +121,7 @@ impl Lanes {
             Lane::Path => acquire(&self.path).await,
             Lane::Bookkeeping => loop {
                 let permit = acquire(&self.bookkeeping).await;
-                if self.path.available_permits() > 0 {
+                if self.path_has_room() {
                     return permit;
                 }
                 drop(permit);

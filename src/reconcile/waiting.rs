@@ -9,20 +9,17 @@
 //! a turn frees, the dispatcher keeps it for the first in line and triggers
 //! that object's reconcile again, which takes the turn kept for it.
 
-use super::lanes::{Lane, Lanes, Turn};
+use super::lanes::{Lane, Lanes, Turn, YIELD};
 use super::watched::Watched;
 use kube::runtime::reflector::ObjectRef;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-use tokio::sync::{Notify, OwnedSemaphorePermit};
+use tokio::sync::OwnedSemaphorePermit;
 
 /// How long a turn kept for a called object waits for its reconcile: the
 /// trigger is lost when the object went meanwhile.
 const CLAIM_WITHIN: Duration = Duration::from_secs(2);
-/// How often the dispatcher looks again without being told a turn freed (for
-/// bookkeeping, which also waits for room in the path lane).
-const LOOK_AGAIN: Duration = Duration::from_millis(100);
 
 type Key = ObjectRef<Watched>;
 
@@ -30,8 +27,6 @@ type Key = ObjectRef<Watched>;
 pub(super) struct WaitingRoom {
     lanes: Lanes,
     line: Arc<Mutex<Line>>,
-    /// Told whenever a turn ends or steps aside.
-    freed: Arc<Notify>,
 }
 
 #[derive(Default)]
@@ -63,11 +58,9 @@ impl Line {
 
 impl WaitingRoom {
     pub(super) fn new(lanes: Lanes) -> WaitingRoom {
-        let freed = lanes.freed();
         WaitingRoom {
             lanes,
             line: Arc::default(),
-            freed,
         }
     }
 
@@ -144,7 +137,9 @@ impl WaitingRoom {
     pub(super) async fn dispatch(self, exists: impl Fn(&Key) -> bool, call: impl Fn(Key)) {
         loop {
             self.call_next(&exists).into_iter().for_each(&call);
-            let _ = tokio::time::timeout(LOOK_AGAIN, self.freed.notified()).await;
+            // Also without being told: bookkeeping waits for room in the path
+            // lane too, and kept turns expire.
+            let _ = tokio::time::timeout(YIELD, self.lanes.freed().notified()).await;
         }
     }
 
