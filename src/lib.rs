@@ -18,9 +18,6 @@ pub enum Error {
     #[error("Kubernetes API: {0}")]
     Kube(#[from] kube::Error),
 
-    #[error("finalizer: {0}")]
-    Finalizer(#[source] Box<kube::runtime::finalizer::Error<Error>>),
-
     #[error("MeetingBot has no namespace")]
     MissingNamespace,
 
@@ -45,7 +42,7 @@ impl Error {
                 404 => reason::KUBERNETES_NOT_FOUND,
                 _ => reason::KUBERNETES_ERROR,
             },
-            Error::Kube(_) | Error::Finalizer(_) => reason::KUBERNETES_ERROR,
+            Error::Kube(_) => reason::KUBERNETES_ERROR,
             Error::MissingNamespace => reason::INVALID_OBJECT,
             Error::Config(_) | Error::Io(_) => reason::OPERATOR_CONFIG_ERROR,
             Error::Http(_) => reason::HTTP_CLIENT_ERROR,

@@ -1,10 +1,12 @@
 //! The `MeetingBot` API (`liveai.lemonslice.com/v1alpha1`): spec, status and
 //! the admission rules the API server enforces. Knows nothing of HTTP.
-//! `spec` and `status` hold the resource, `record` what the operator records
+//! `spec` and `status` hold the resource (`conditions` how its conditions
+//! are read and merged), `record` what the operator records
 //! on it (read there, written by `record_patch`), `fingerprint` what makes a
 //! bot rejoin, `platform` and `duration` how spec fields are read, `names`
 //! every name users see on a MeetingBot.
 
+mod conditions;
 mod duration;
 mod fingerprint;
 mod names;

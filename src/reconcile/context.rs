@@ -2,16 +2,13 @@
 //! vendor calls, and the gate that says whether this process may still start
 //! calls that change a meeting.
 
-use super::connection_secret::Written;
-use super::events::Events;
-use super::lanes::Lanes;
-use super::memo::{Call, Memo};
+pub use super::cluster::MANAGER;
+use super::cluster::connection_secret::Written;
+use super::cluster::{Events, OperatorApiKey, SecretReader};
+use super::decide::memo::{Call, Memo};
+use super::decide::plan::LeavePurpose;
 use super::metrics::Metrics;
-use super::own_writes::OwnWrites;
-use super::plan::LeavePurpose;
-use super::secrets::{OperatorApiKey, SecretReader};
-use super::waiting::WaitingRoom;
-use super::watched::Watched;
+use super::schedule::{Lanes, OwnWrites, Remembered, WaitingRoom, Watched};
 use crate::api::MeetingBot;
 use crate::lemonslice;
 use jiff::Timestamp;
@@ -29,9 +26,6 @@ use tracing::{info, warn};
 
 /// The same failure of a reconcile is reported on its object at most this often.
 const REPORT_EVERY_SECS: i64 = 60;
-
-/// Name of the operator as a field manager and Event reporter.
-pub const MANAGER: &str = "meetingbot-operator";
 
 /// What the controller watches and how.
 #[derive(Clone, Debug, Default)]
@@ -153,7 +147,7 @@ impl Context {
         call: Call,
         failure: lemonslice::Failure,
     ) {
-        let jitter = rand::rng().random_range(0.8..1.2);
+        let jitter = jitter();
         self.with_memo(bot, |memo| {
             memo.record(
                 bot.metadata.generation,
@@ -290,4 +284,20 @@ impl Context {
         });
         self.metrics.count(bots, Timestamp::now());
     }
+}
+
+/// The triggers (see `schedule::triggers`) ask the context what it remembers.
+impl Remembered for Context {
+    fn observed(&self, seen: &Watched) -> bool {
+        self.own_writes.observed(seen)
+    }
+    fn forget(&self, uid: &str) {
+        Context::forget(self, uid)
+    }
+}
+
+/// A factor in 0.8..1.2 for a retry delay, so that objects that failed
+/// together are not retried together.
+pub(super) fn jitter() -> f64 {
+    rand::rng().random_range(0.8..1.2)
 }

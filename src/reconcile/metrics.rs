@@ -1,7 +1,7 @@
 //! What the controller counts. Label values are bounded: results, endpoints,
 //! status classes and phases — never object names or error strings.
 
-use super::memo::Call;
+use super::decide::memo::Call;
 use crate::api::MeetingBot;
 use crate::api::condition::STALLED;
 use jiff::Timestamp;
@@ -153,11 +153,7 @@ impl Metrics {
             let phase = status.and_then(|s| s.phase);
             let name = phase.map_or_else(|| "Unknown".to_owned(), |p| format!("{p:?}"));
             *phases.entry(name).or_default() += 1;
-            let stalled_reason = status.and_then(|s| {
-                s.conditions
-                    .iter()
-                    .find(|c| c.type_ == STALLED && c.status == "True")
-            });
+            let stalled_reason = bot.condition(STALLED).filter(|c| c.status == "True");
             if let Some(condition) = stalled_reason {
                 *stalled.entry(condition.reason.clone()).or_default() += 1;
             }

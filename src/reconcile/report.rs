@@ -1,21 +1,21 @@
 //! Saying on the object itself what went wrong: a MeetingBot the operator
 //! cannot decode, and a reconcile that failed (which is also retried).
 
-use super::context::Context;
-use super::watched::{Watched, invalid_message};
+use super::context::{Context, jitter};
+use super::decide::memo::backoff;
+use super::schedule::{Watched, invalid_message};
 use crate::api::condition::{READY, RECONCILING, STALLED};
-use crate::api::{MeetingBot, Phase, event, reason};
+use crate::api::{MeetingBot, MeetingBotStatus, Phase, event, reason};
 use crate::{Error, Result};
+use jiff::Timestamp;
 use k8s_openapi::api::core::v1::ObjectReference;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta, Time};
 use kube::api::{Patch, PatchParams};
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::{Api, Resource};
-use rand::Rng;
 use serde_json::json;
 use std::sync::Arc;
-use std::time::Duration;
 use tracing::warn;
 
 /// A reconcile that failed is tried again after an exponential backoff per
@@ -23,11 +23,8 @@ use tracing::warn;
 pub(super) fn error_policy(watched: Arc<Watched>, error: &Error, ctx: Arc<Context>) -> Action {
     let uid = watched.meta().uid.clone().unwrap_or_default();
     let (failures, report) = ctx.reconcile_failed(&uid, error.reason());
-    let jitter = rand::rng().random_range(0.8..1.2);
-    let delay = ERROR_BACKOFF_BASE
-        .saturating_mul(1 << failures.saturating_sub(1).min(12))
-        .min(ERROR_BACKOFF_CAP)
-        .mul_f64(jitter);
+    // The same backoff as a failing vendor call's: 1 s, 2 s, 4 s, … up to 5 min.
+    let delay = backoff(failures, jitter());
     if report {
         let message = format!(
             "{}: {error}; retrying in {}s",
@@ -39,10 +36,6 @@ pub(super) fn error_policy(watched: Arc<Watched>, error: &Error, ctx: Arc<Contex
     Action::requeue(delay)
 }
 
-/// First retry after a failed reconcile; doubles each time up to the cap.
-const ERROR_BACKOFF_BASE: Duration = Duration::from_secs(1);
-const ERROR_BACKOFF_CAP: Duration = Duration::from_secs(5 * 60);
-
 /// Says on the MeetingBot why its reconcile failed: a Warning Event whose
 /// reason is the error's category, and Ready=False/Reconciling with the
 /// message. Best effort: the write that failed may be this one too.
@@ -52,8 +45,14 @@ async fn report_error(ctx: Arc<Context>, watched: Arc<Watched>, reason: &str, me
         return;
     };
     let api: Api<MeetingBot> = Api::namespaced(ctx.kube.clone(), namespace);
+    // Merged into the conditions as the watch last delivered them, so that
+    // the others (ConnectionSecretReady) stay as they are.
+    let current = match &*watched {
+        Watched::Valid(bot) => bot.status.clone().unwrap_or_default(),
+        Watched::Invalid { .. } => MeetingBotStatus::default(),
+    };
     let patch = json!({ "status": {
-        "conditions": not_ready(RECONCILING, reason, &message, metadata.generation),
+        "conditions": not_ready(current, RECONCILING, reason, &message, metadata.generation),
     }});
     if let Err(error) = api
         .patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
@@ -71,23 +70,33 @@ async fn report_error(ctx: Arc<Context>, watched: Arc<Watched>, reason: &str, me
         .await;
 }
 
-/// Ready=False and `abnormal` (Reconciling or Stalled) True, both with
-/// `reason` and `message`, as a status patch's conditions for an object that
-/// could not be reconciled the usual way.
+/// `status`'s conditions with Ready=False and `abnormal` (Reconciling or
+/// Stalled) True, both with `reason` and `message`, and the other abnormal
+/// one gone: for an object that could not be reconciled the usual way.
 fn not_ready(
+    mut status: MeetingBotStatus,
     abnormal: &str,
     reason: &str,
     message: &str,
     generation: Option<i64>,
-) -> serde_json::Value {
-    let now = k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(jiff::Timestamp::now());
-    let condition = |type_: &str, status: &str| {
-        json!({
-            "type": type_, "status": status, "reason": reason, "message": message,
-            "observedGeneration": generation, "lastTransitionTime": now,
-        })
+) -> Vec<Condition> {
+    let condition = |type_: &str, status: &str| Condition {
+        type_: type_.to_owned(),
+        status: status.to_owned(),
+        reason: reason.to_owned(),
+        message: message.to_owned(),
+        observed_generation: generation,
+        last_transition_time: Time(Timestamp::now()),
     };
-    json!([condition(READY, "False"), condition(abnormal, "True")])
+    status.set_condition(condition(READY, "False"));
+    for type_ in [RECONCILING, STALLED] {
+        if type_ == abnormal {
+            status.set_condition(condition(type_, "True"));
+        } else {
+            status.remove_condition(type_);
+        }
+    }
+    status.conditions
 }
 
 /// Says on the object itself why the operator cannot act on it.
@@ -111,7 +120,13 @@ pub(super) async fn report_invalid(
     let patch = json!({ "status": {
         "phase": Phase::Failed,
         "observedGeneration": metadata.generation,
-        "conditions": not_ready(STALLED, reason::INVALID_SPEC, &message, metadata.generation),
+        "conditions": not_ready(
+            MeetingBotStatus::default(),
+            STALLED,
+            reason::INVALID_SPEC,
+            &message,
+            metadata.generation,
+        ),
     }});
     api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
         .await?;
@@ -132,4 +147,41 @@ pub(super) async fn report_invalid(
         )
         .await;
     Ok(Action::await_change())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::condition::CONNECTION_SECRET_READY;
+
+    #[test]
+    fn a_failed_reconcile_report_keeps_the_other_conditions() {
+        let at = Time(Timestamp::UNIX_EPOCH);
+        let kept = |type_: &str, status: &str| Condition {
+            type_: type_.into(),
+            status: status.into(),
+            reason: "Before".into(),
+            message: String::new(),
+            observed_generation: Some(1),
+            last_transition_time: at.clone(),
+        };
+        let status = MeetingBotStatus {
+            conditions: vec![
+                kept(READY, "False"),
+                kept(STALLED, "True"),
+                kept(CONNECTION_SECRET_READY, "True"),
+            ],
+            ..MeetingBotStatus::default()
+        };
+        let conditions = not_ready(status, RECONCILING, "KubernetesError", "m", Some(2));
+        let types: Vec<_> = conditions.iter().map(|c| c.type_.as_str()).collect();
+        assert_eq!(types, [READY, CONNECTION_SECRET_READY, RECONCILING]);
+        let ready = &conditions[0];
+        assert_eq!(
+            (ready.reason.as_str(), &ready.last_transition_time),
+            ("KubernetesError", &at),
+            "Ready stayed False: its transition time stays"
+        );
+        assert_eq!(conditions[1], kept(CONNECTION_SECRET_READY, "True"));
+    }
 }

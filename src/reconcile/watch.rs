@@ -2,12 +2,10 @@
 //! readiness once every watch has listed; the reconcile entry point.
 
 use super::context::Context;
-use super::lanes::{Lane, Turn};
 use super::metrics::ReconcileResult;
 use super::report::{error_policy, report_invalid};
+use super::schedule::{Lane, Triggers, Turn, Watched};
 use super::steps::Reconciler;
-use super::triggers::Triggers;
-use super::watched::Watched;
 use crate::Result;
 use futures::channel::mpsc;
 use futures::{StreamExt, TryStreamExt, future};

@@ -20,6 +20,7 @@ use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
 pub struct LeaseConfig {
@@ -82,6 +83,24 @@ enum Stop {
     ControllerEnded,
 }
 
+/// What leading switches on in this process: readiness as the leader, the
+/// `leader` gauge, and the gate that lets vendor calls start.
+struct Seat {
+    readiness: Arc<Readiness>,
+    gauge: Gauge,
+    gate: Gate,
+}
+
+/// One replica's part in the election for the Lease.
+struct Election {
+    kube: kube::Client,
+    lease: LeaseConfig,
+    leases: Api<Lease>,
+    params: LeaseParams,
+    /// No renewal seen for this long, and the leader stops acting.
+    renew_deadline: Duration,
+}
+
 #[allow(
     clippy::too_many_arguments,
     reason = "the process plumbing, passed once"
@@ -98,127 +117,176 @@ pub async fn run<F>(
 where
     F: Future<Output = ()> + Send + 'static,
 {
-    let duration = lease.duration.as_secs().max(2);
-    // Renew at half the duration, and stop acting when no renewal was seen
-    // for three quarters of it: a quarter is left before a standby may lead.
-    let grace = (duration / 2).max(1);
-    let renew_deadline = Duration::from_secs(duration) * 3 / 4;
-    let params = LeaseParams::new(lease.identity.clone(), duration, grace);
-    let leases: Api<Lease> = Api::namespaced(kube.clone(), &lease.namespace);
-    let new_manager = || async {
+    let election = Election::new(kube, lease);
+    let seat = Seat {
+        readiness,
+        gauge: leader_gauge,
+        gate,
+    };
+    seat.readiness.standby.store(true, Ordering::Release);
+    let Some(mut manager) = election.acquire(&shutdown).await? else {
+        info!("stopping before leading");
+        return Ok(ExitCode::SUCCESS);
+    };
+    let (stop, controller) = election
+        .lead(&mut manager, &seat, &shutdown, run_controller)
+        .await;
+    // No new join or leave from here on; calls already sent finish and are recorded.
+    seat.gate.close();
+    let code = election.step_down(stop, manager, controller).await;
+    seat.gauge.set(0);
+    Ok(code)
+}
+
+impl Election {
+    fn new(kube: kube::Client, lease: LeaseConfig) -> Election {
+        let duration = lease.duration.as_secs().max(2);
+        // Renew at half the duration, and stop acting when no renewal was seen
+        // for three quarters of it: a quarter is left before a standby may lead.
+        let grace = (duration / 2).max(1);
+        Election {
+            leases: Api::namespaced(kube.clone(), &lease.namespace),
+            params: LeaseParams::new(lease.identity.clone(), duration, grace),
+            renew_deadline: Duration::from_secs(duration) * 3 / 4,
+            kube,
+            lease,
+        }
+    }
+
+    async fn manager(&self) -> crate::Result<LeaseManager> {
         LeaseManager::new(
-            kube.clone(),
-            &lease.name,
-            &lease.namespace,
-            params.clone(),
+            self.kube.clone(),
+            &self.lease.name,
+            &self.lease.namespace,
+            self.params.clone(),
             LeaseCreateMode::AutoCreate,
         )
         .await
         .map_err(|error| crate::Error::Config(format!("leader election: {error}")))
-    };
-    let mut manager = new_manager().await?;
-    readiness.standby.store(true, Ordering::Release);
-    info!(
-        lease = lease.name,
-        namespace = lease.namespace,
-        identity = lease.identity,
-        "waiting for the Lease"
-    );
+    }
 
-    loop {
-        tokio::select! {
-            biased;
-            changed = manager.changed() => match changed {
-                Ok(true) => break,
-                Ok(false) => {}
-                Err(error) => warn!(%error, "could not take the Lease yet"),
-            },
-            // The manager sleeps until the holder's Lease would expire; a
-            // leader that shut down released it, so try again at once.
-            () = released(leases.clone(), &lease.name) => manager = new_manager().await?,
-            _ = shutdown.clone() => {
-                info!("stopping before leading");
-                return Ok(ExitCode::SUCCESS);
+    /// Waits until this replica holds the Lease; `None` when it is asked to
+    /// stop first.
+    async fn acquire(&self, shutdown: &Shutdown) -> crate::Result<Option<LeaseManager>> {
+        let mut manager = self.manager().await?;
+        info!(
+            lease = self.lease.name,
+            namespace = self.lease.namespace,
+            identity = self.lease.identity,
+            "waiting for the Lease"
+        );
+        loop {
+            tokio::select! {
+                biased;
+                changed = manager.changed() => match changed {
+                    Ok(true) => return Ok(Some(manager)),
+                    Ok(false) => {}
+                    Err(error) => warn!(%error, "could not take the Lease yet"),
+                },
+                // The manager sleeps until the holder's Lease would expire; a
+                // leader that shut down released it, so try again at once.
+                () = released(self.leases.clone(), &self.lease.name) => manager = self.manager().await?,
+                _ = shutdown.clone() => return Ok(None),
             }
         }
     }
 
-    info!(
-        identity = lease.identity,
-        "leading: starting the controller"
-    );
-    let renewed = Arc::new(Mutex::new(Instant::now()));
-    let renewals = tokio::spawn(watch_renewals(
-        leases.clone(),
-        lease.name.clone(),
-        lease.identity.clone(),
-        renewed.clone(),
-    ));
-    readiness.standby.store(false, Ordering::Release);
-    leader_gauge.set(1);
-    gate.open();
-    let mut controller = tokio::spawn(run_controller());
-    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    /// Runs the controller for as long as this replica leads, and says why it
+    /// stopped. Leading ends when a renewal has not been seen within the renew
+    /// deadline, before any standby may take the Lease.
+    async fn lead<F>(
+        &self,
+        manager: &mut LeaseManager,
+        seat: &Seat,
+        shutdown: &Shutdown,
+        run_controller: impl FnOnce() -> F,
+    ) -> (Stop, JoinHandle<()>)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        info!(
+            identity = self.lease.identity,
+            "leading: starting the controller"
+        );
+        let renewed = Arc::new(Mutex::new(Instant::now()));
+        let renewals = tokio::spawn(watch_renewals(
+            self.leases.clone(),
+            self.lease.name.clone(),
+            self.lease.identity.clone(),
+            renewed.clone(),
+        ));
+        seat.readiness.standby.store(false, Ordering::Release);
+        seat.gauge.set(1);
+        seat.gate.open();
+        let mut controller = tokio::spawn(run_controller());
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
 
-    // Biased: the controller also stops on SIGTERM, and that is a clean exit.
-    let stop = loop {
-        tokio::select! {
-            biased;
-            _ = shutdown.clone() => break Stop::Shutdown,
-            changed = manager.changed() => break Stop::Lost(match changed {
-                Ok(_) => "another replica holds the Lease".to_owned(),
-                Err(error) => format!("could not renew the Lease: {error}"),
-            }),
-            _ = &mut controller => break Stop::ControllerEnded,
-            _ = tick.tick() => {
-                let since = renewed.lock().unwrap_or_else(|p| p.into_inner()).elapsed();
-                if since > renew_deadline {
-                    break Stop::Lost(format!("no renewal of the Lease seen for {} ms", since.as_millis()));
-                }
-            }
-        }
-    };
-    // No new join or leave from here on; calls already sent finish and are recorded.
-    gate.close();
-    renewals.abort();
-    let code = match stop {
-        Stop::Shutdown => {
-            // Keep renewing while the controller drains, so that no standby
-            // starts on these objects before their outcomes are written.
+        // Biased: the controller also stops on SIGTERM, and that is a clean exit.
+        let stop = loop {
             tokio::select! {
-                drained = tokio::time::timeout(lease.drain, &mut controller) => {
-                    if drained.is_err() {
-                        warn!("in-flight reconciles did not finish in time; stopping them");
+                biased;
+                _ = shutdown.clone() => break Stop::Shutdown,
+                changed = manager.changed() => break Stop::Lost(match changed {
+                    Ok(_) => "another replica holds the Lease".to_owned(),
+                    Err(error) => format!("could not renew the Lease: {error}"),
+                }),
+                _ = &mut controller => break Stop::ControllerEnded,
+                _ = tick.tick() => {
+                    let since = renewed.lock().unwrap_or_else(|p| p.into_inner()).elapsed();
+                    if since > self.renew_deadline {
+                        break Stop::Lost(format!("no renewal of the Lease seen for {} ms", since.as_millis()));
                     }
                 }
-                _ = manager.changed() => warn!("lost the Lease while draining"),
             }
-            controller.abort();
-            leader_gauge.set(0);
-            if let Err(error) = manager.release().await {
-                warn!(%error, "could not release the Lease; the standby takes over when it expires");
-            } else {
-                info!("released the Lease");
+        };
+        renewals.abort();
+        (stop, controller)
+    }
+
+    /// After leading, with the gate closed: lets the calls already sent be
+    /// recorded, then gives the Lease back (on a shutdown) or exits so that
+    /// the pod restarts clean (when leading was lost).
+    async fn step_down(
+        &self,
+        stop: Stop,
+        manager: LeaseManager,
+        mut controller: JoinHandle<()>,
+    ) -> ExitCode {
+        match stop {
+            Stop::Shutdown => {
+                // Keep renewing while the controller drains, so that no standby
+                // starts on these objects before their outcomes are written.
+                tokio::select! {
+                    drained = tokio::time::timeout(self.lease.drain, &mut controller) => {
+                        if drained.is_err() {
+                            warn!("in-flight reconciles did not finish in time; stopping them");
+                        }
+                    }
+                    _ = manager.changed() => warn!("lost the Lease while draining"),
+                }
+                controller.abort();
+                if let Err(error) = manager.release().await {
+                    warn!(%error, "could not release the Lease; the standby takes over when it expires");
+                } else {
+                    info!("released the Lease");
+                }
+                ExitCode::SUCCESS
             }
-            ExitCode::SUCCESS
+            Stop::Lost(why) => {
+                error!(
+                    why,
+                    "stopped leading: no new vendor calls; exiting so that the pod restarts clean"
+                );
+                // Calls already sent still get their outcome written (every such
+                // write is fenced by the version it was planned on).
+                let _ = tokio::time::timeout(self.lease.drain, &mut controller).await;
+                controller.abort();
+                ExitCode::FAILURE
+            }
+            Stop::ControllerEnded => {
+                error!("the controller stopped by itself");
+                ExitCode::FAILURE
+            }
         }
-        Stop::Lost(why) => {
-            error!(
-                why,
-                "stopped leading: no new vendor calls; exiting so that the pod restarts clean"
-            );
-            // Calls already sent still get their outcome written (every such
-            // write is fenced by the version it was planned on).
-            let _ = tokio::time::timeout(lease.drain, &mut controller).await;
-            controller.abort();
-            leader_gauge.set(0);
-            ExitCode::FAILURE
-        }
-        Stop::ControllerEnded => {
-            error!("the controller stopped by itself");
-            leader_gauge.set(0);
-            ExitCode::FAILURE
-        }
-    };
-    Ok(code)
+    }
 }

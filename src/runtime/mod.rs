@@ -11,6 +11,7 @@ use crate::reconcile::{self, Context, Gate, Metrics, OperatorApiKey, Settings};
 use config::RunArgs;
 use futures::FutureExt;
 use futures::future::{BoxFuture, Shared};
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use server::Readiness;
 use std::process::ExitCode;
@@ -37,6 +38,8 @@ pub async fn run(args: RunArgs) -> ExitCode {
     }
 }
 
+/// The process as a recipe: clients, metrics, the health server, the vendor
+/// check, then the controller, alone or under leader election.
 async fn start(args: RunArgs) -> crate::Result<ExitCode> {
     let operator_key = operator_api_key(&args).await?;
     let kube = kube::Client::try_default().await?;
@@ -47,39 +50,13 @@ async fn start(args: RunArgs) -> crate::Result<ExitCode> {
         calls_per_second: std::num::NonZeroU32::new(args.vendor_calls_per_second),
     })?;
     let identity = args.identity.clone().unwrap_or_else(default_identity);
-
-    let mut registry = Registry::with_prefix("meetingbot_operator");
-    let metrics = Metrics::default();
-    metrics.register(&mut registry);
-    if let Some(throttled) = vendor.throttled_calls() {
-        registry.register(
-            "lemonslice_throttled",
-            "LemonSlice calls that waited for the process-wide bound (--vendor-calls-per-second)",
-            throttled,
-        );
-    }
-    let leader_gauge = leader::register(&mut registry);
-
-    let settings = Settings {
-        namespaces: args
-            .namespaces
-            .iter()
-            .filter(|ns| !ns.is_empty())
-            .cloned()
-            .collect(),
-        label_selector: args.label_selector.clone(),
-        concurrency: args.concurrency,
-        retry_unknown_joins: args.retry_unknown_joins,
-        session_poll: args.session_poll_interval,
-        redact_websocket_token: args.redact_websocket_token,
-        instance: Some(identity.clone()),
-    };
+    let (registry, metrics, leader_gauge) = registry(&vendor);
     let gate = Gate::default();
     let ctx = Context::new(
         kube.clone(),
         vendor,
         operator_key,
-        settings,
+        settings(&args, &identity),
         metrics,
         gate.clone(),
     );
@@ -110,27 +87,11 @@ async fn start(args: RunArgs) -> crate::Result<ExitCode> {
         info!("leader election is off: this replica reconciles");
         leader_gauge.set(1);
         gate.open();
-        let closing = gate.clone();
-        let stopping = shutdown.clone();
-        tokio::spawn(async move {
-            stopping.await;
-            closing.close();
-        });
+        tokio::spawn(close_on(shutdown, gate));
         run_controller().await;
         return Ok(ExitCode::SUCCESS);
     }
-    let lease = leader::LeaseConfig {
-        name: args.lease_name.clone(),
-        namespace: args
-            .lease_namespace
-            .clone()
-            .unwrap_or_else(|| kube.default_namespace().to_owned()),
-        identity,
-        duration: args.lease_duration,
-        drain: args
-            .shutdown_timeout
-            .max(args.call_timeout + std::time::Duration::from_secs(5)),
-    };
+    let lease = lease_config(&args, &kube, identity);
     leader::run(
         kube,
         lease,
@@ -141,6 +102,61 @@ async fn start(args: RunArgs) -> crate::Result<ExitCode> {
         run_controller,
     )
     .await
+}
+
+/// The metrics registry, with the controller's metrics and the leader gauge.
+fn registry(vendor: &lemonslice::Client) -> (Registry, Metrics, Gauge) {
+    let mut registry = Registry::with_prefix("meetingbot_operator");
+    let metrics = Metrics::default();
+    metrics.register(&mut registry);
+    if let Some(throttled) = vendor.throttled_calls() {
+        registry.register(
+            "lemonslice_throttled",
+            "LemonSlice calls that waited for the process-wide bound (--vendor-calls-per-second)",
+            throttled,
+        );
+    }
+    let leader_gauge = leader::register(&mut registry);
+    (registry, metrics, leader_gauge)
+}
+
+fn settings(args: &RunArgs, identity: &str) -> Settings {
+    Settings {
+        namespaces: args
+            .namespaces
+            .iter()
+            .filter(|ns| !ns.is_empty())
+            .cloned()
+            .collect(),
+        label_selector: args.label_selector.clone(),
+        concurrency: args.concurrency,
+        retry_unknown_joins: args.retry_unknown_joins,
+        session_poll: args.session_poll_interval,
+        redact_websocket_token: args.redact_websocket_token,
+        instance: Some(identity.to_owned()),
+    }
+}
+
+fn lease_config(args: &RunArgs, kube: &kube::Client, identity: String) -> leader::LeaseConfig {
+    leader::LeaseConfig {
+        name: args.lease_name.clone(),
+        namespace: args
+            .lease_namespace
+            .clone()
+            .unwrap_or_else(|| kube.default_namespace().to_owned()),
+        identity,
+        duration: args.lease_duration,
+        drain: args
+            .shutdown_timeout
+            .max(args.call_timeout + std::time::Duration::from_secs(5)),
+    }
+}
+
+/// Closes `gate` once the process is told to stop: without leader election,
+/// a stopping replica starts no new call either.
+async fn close_on(shutdown: Shutdown, gate: Gate) {
+    shutdown.await;
+    gate.close();
 }
 
 /// Waits until LemonSlice answers the session list with the operator's key:

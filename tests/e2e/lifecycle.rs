@@ -26,7 +26,7 @@ async fn a_scheduled_join_waits_for_join_at() {
     scene.create("later", spec).await;
     let scheduled = scene.wait_reconciling("later", "Scheduled").await;
     assert_eq!(phase(&scheduled), Some(Phase::Scheduled));
-    let message = &condition(&scheduled, "Ready").unwrap().message;
+    let message = &scheduled.condition("Ready").unwrap().message;
     assert!(message.contains(&join_at.to_string()), "{message}");
     assert_eq!(scene.calls().await.total("join"), 0);
 
@@ -137,7 +137,7 @@ async fn a_meeting_url_in_a_secret_is_read_and_checked() {
 
     scene.create("refused", from_secret("bad-meeting")).await;
     let refused = scene.wait_stalled("refused", "InvalidMeetingUrl").await;
-    let message = &condition(&refused, "Stalled").unwrap().message;
+    let message = &refused.condition("Stalled").unwrap().message;
     assert!(
         message.contains("bad-meeting") && message.contains("zoom.us.evil.com"),
         "{message}"

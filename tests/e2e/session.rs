@@ -78,11 +78,7 @@ async fn an_ended_session_shows_and_deletion_still_calls_leave() {
         Some(bot_id.as_str()),
         "the bot id stays on record"
     );
-    let ready = status
-        .conditions
-        .iter()
-        .find(|c| c.type_ == "Ready")
-        .unwrap();
+    let ready = status.condition("Ready").unwrap();
     assert_eq!(ready.status, "False");
     scene.wait_event("brief", "SessionEnded").await;
 

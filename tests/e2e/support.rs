@@ -174,17 +174,6 @@ pub fn spec(session_id: &str) -> MeetingBotSpec {
     }
 }
 
-pub fn condition<'a>(
-    bot: &'a MeetingBot,
-    type_: &str,
-) -> Option<&'a k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
-    bot.status
-        .as_ref()?
-        .conditions
-        .iter()
-        .find(|c| c.type_ == type_)
-}
-
 /// Starts the fake LemonSlice, accepting [`API_KEY`].
 pub async fn fake() -> FakeServer {
     FakeServer::start(FakeConfig {

@@ -53,7 +53,8 @@ pub fn render(bots: Vec<MeetingBot>, all_namespaces: bool, now: Timestamp) -> St
     let needing = rows.iter().filter(|(a, _)| a.is_some()).count();
     for (why, bot) in &rows {
         let status = bot.status.clone().unwrap_or_default();
-        let ready = crate::record::condition(bot, READY)
+        let ready = bot
+            .condition(READY)
             .map(|c| c.status.clone())
             .unwrap_or_else(|| "-".into());
         let mut row = vec![

@@ -39,7 +39,7 @@ pub async fn run(target: &Target, name: &str, timeout: Duration) -> anyhow::Resu
         };
         let status = bot.status.clone().unwrap_or_default();
         if status.last_handled_reconcile_at.as_deref() == Some(requested.as_str()) {
-            let ready = crate::record::condition(&bot, READY);
+            let ready = bot.condition(READY);
             println!(
                 "✔ reconciled {}/{name}: phase {}, Ready {} ({})",
                 target.namespace,

@@ -44,20 +44,9 @@ pub fn join_in_flight(bot: &MeetingBot) -> Option<JoinAttempt> {
 
 /// The reason of the Stalled condition, when it is True.
 pub fn stalled_reason(bot: &MeetingBot) -> Option<&str> {
-    condition(bot, STALLED)
+    bot.condition(STALLED)
         .filter(|c| c.status == "True")
         .map(|c| c.reason.as_str())
-}
-
-pub fn condition<'a>(
-    bot: &'a MeetingBot,
-    type_: &str,
-) -> Option<&'a k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
-    bot.status
-        .as_ref()?
-        .conditions
-        .iter()
-        .find(|c| c.type_ == type_)
 }
 
 /// Why a MeetingBot needs a person, in a few words; `None` when it does not.
@@ -67,7 +56,7 @@ pub fn attention(bot: &MeetingBot, now: Timestamp) -> Option<String> {
         let waited = now.duration_since(since.0).as_secs();
         if stalled.is_some() || waited >= STUCK_DELETING_SECS {
             let why = stalled
-                .or_else(|| condition(bot, RECONCILING).map(|c| c.reason.as_str()))
+                .or_else(|| bot.condition(RECONCILING).map(|c| c.reason.as_str()))
                 .unwrap_or("waiting for the operator");
             return Some(format!(
                 "Deleting for {}: {why}",
@@ -154,7 +143,8 @@ pub fn needs_you(bot: &MeetingBot, namespace: &str) -> Option<(String, Vec<Step>
             }],
         )),
         other => {
-            let message = condition(bot, STALLED)
+            let message = bot
+                .condition(STALLED)
                 .map(|c| c.message.clone())
                 .unwrap_or_default();
             Some((

@@ -5,7 +5,7 @@ use crate::events::Shown;
 use crate::format::{age, short, when};
 use crate::record::{foreign_uid, join_in_flight, needs_you, recorded_bot_id};
 use jiff::Timestamp;
-use meetingbot_operator::api::{MeetingBot, annotation};
+use meetingbot_operator::api::{MeetingBot, MeetingBotStatus, annotation};
 use std::fmt::Write;
 
 const EVENTS_SHOWN: usize = 10;
@@ -21,8 +21,23 @@ pub async fn run(target: &Target, name: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The screen: the facts, the conditions, the latest Events, and what needs a person.
 pub fn render(bot: &MeetingBot, namespace: &str, events: &[Shown], now: Timestamp) -> String {
     let mut out = String::new();
+    facts(&mut out, bot, namespace, now);
+    conditions(&mut out, bot, now);
+    latest_events(&mut out, events, now);
+    if let Some((what, steps)) = needs_you(bot, namespace) {
+        let _ = writeln!(out, "\nNeeds you: {what}");
+        for step in steps {
+            let _ = writeln!(out, "  {}:\n    {}", step.when, step.command);
+        }
+    }
+    out
+}
+
+/// One labelled line per fact: where the bot is, and what record it has.
+fn facts(out: &mut String, bot: &MeetingBot, namespace: &str, now: Timestamp) {
     let status = bot.status.clone().unwrap_or_default();
     let dash = || "-".to_owned();
     let mut line = |label: &str, value: String| {
@@ -49,33 +64,8 @@ pub fn render(bot: &MeetingBot, namespace: &str, events: &[Shown], now: Timestam
             .map(|p| format!("{p:?}"))
             .unwrap_or_else(dash),
     );
-    let attempt = join_in_flight(bot);
-    line(
-        "Bot ID",
-        match (recorded_bot_id(bot), &attempt) {
-            (Some(id), _) => id.to_owned(),
-            (None, Some(attempt)) => format!(
-                "unknown: a join under session {} was sent at {} and its outcome never recorded",
-                attempt.session_id,
-                when(now, attempt.started_at)
-            ),
-            (None, None) => "- (no bot)".into(),
-        },
-    );
-    let session = bot
-        .annotation(annotation::MEETING_BOT_SESSION)
-        .map(str::to_owned)
-        .or(status.session_id.clone());
-    line(
-        "Session",
-        match session {
-            Some(s) if s != bot.spec.session_id => {
-                format!("{s} (spec.sessionId is now {})", bot.spec.session_id)
-            }
-            Some(s) => s,
-            None => format!("- (spec.sessionId {})", bot.spec.session_id),
-        },
-    );
+    line("Bot ID", bot_id(bot, now));
+    line("Session", session(bot, &status));
     let joined_at = status.joined_at.as_ref().map(|t| t.0).or_else(|| {
         bot.annotation(annotation::JOINED_AT)
             .and_then(|t| t.parse().ok())
@@ -103,12 +93,46 @@ pub fn render(bot: &MeetingBot, namespace: &str, events: &[Shown], now: Timestam
             format!("of another MeetingBot (uid {uid}), not this one's"),
         );
     }
+}
 
+fn bot_id(bot: &MeetingBot, now: Timestamp) -> String {
+    match (recorded_bot_id(bot), join_in_flight(bot)) {
+        (Some(id), _) => id.to_owned(),
+        (None, Some(attempt)) => format!(
+            "unknown: a join under session {} was sent at {} and its outcome never recorded",
+            attempt.session_id,
+            when(now, attempt.started_at)
+        ),
+        (None, None) => "- (no bot)".into(),
+    }
+}
+
+/// The session the bot joined under, and the spec's when it differs.
+fn session(bot: &MeetingBot, status: &MeetingBotStatus) -> String {
+    let session = bot
+        .annotation(annotation::MEETING_BOT_SESSION)
+        .map(str::to_owned)
+        .or(status.session_id.clone());
+    match session {
+        Some(s) if s != bot.spec.session_id => {
+            format!("{s} (spec.sessionId is now {})", bot.spec.session_id)
+        }
+        Some(s) => s,
+        None => format!("- (spec.sessionId {})", bot.spec.session_id),
+    }
+}
+
+fn conditions(out: &mut String, bot: &MeetingBot, now: Timestamp) {
     let _ = writeln!(out, "\nConditions:");
-    if status.conditions.is_empty() {
+    let conditions = bot
+        .status
+        .as_ref()
+        .map(|s| s.conditions.as_slice())
+        .unwrap_or_default();
+    if conditions.is_empty() {
         let _ = writeln!(out, "  none yet");
     }
-    for c in &status.conditions {
+    for c in conditions {
         let _ = writeln!(
             out,
             "  {:<12} {:<6} {:<20} {:>6}  {}",
@@ -119,7 +143,9 @@ pub fn render(bot: &MeetingBot, namespace: &str, events: &[Shown], now: Timestam
             c.message
         );
     }
+}
 
+fn latest_events(out: &mut String, events: &[Shown], now: Timestamp) {
     let _ = writeln!(out, "\nEvents (latest {EVENTS_SHOWN}):");
     if events.is_empty() {
         let _ = writeln!(out, "  none");
@@ -139,14 +165,6 @@ pub fn render(bot: &MeetingBot, namespace: &str, events: &[Shown], now: Timestam
             e.message
         );
     }
-
-    if let Some((what, steps)) = needs_you(bot, namespace) {
-        let _ = writeln!(out, "\nNeeds you: {what}");
-        for step in steps {
-            let _ = writeln!(out, "  {}:\n    {}", step.when, step.command);
-        }
-    }
-    out
 }
 
 fn max_duration(bot: &MeetingBot, joined_at: Option<Timestamp>, now: Timestamp) -> String {

@@ -2,10 +2,10 @@
 //! that only a change can cure.
 
 use super::Facts;
+use super::memo::Call;
+use super::plan::Ending;
 use crate::api::{Phase, annotation, event, reason};
 use crate::lemonslice::FailureKind;
-use crate::reconcile::memo::Call;
-use crate::reconcile::plan::Ending;
 use std::time::Duration;
 
 /// Ways to let a MeetingBot go when leave cannot succeed.

@@ -2,8 +2,8 @@
 
 use super::Facts;
 use super::leave::leave_or_wait;
+use super::plan::{Ending, LeavePurpose, Plan};
 use crate::api::{BotRecord, DeletionPolicy, Phase, reason};
-use crate::reconcile::plan::{Ending, LeavePurpose, Plan};
 
 pub(super) fn decide(facts: &Facts, record: BotRecord) -> Plan {
     let bot = facts.bot;

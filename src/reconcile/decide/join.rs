@@ -4,11 +4,11 @@
 
 use super::Facts;
 use super::backoff::waiting;
+use super::memo::Call;
+use super::plan::{Ending, Learned, LeavePurpose, Notice, Plan, SecretProblem};
 use super::session::{ended_reason, over};
 use crate::api::{JoinAttempt, Phase, annotation, event, reason};
 use crate::lemonslice::{SessionOutcome, SessionStatus};
-use crate::reconcile::memo::Call;
-use crate::reconcile::plan::{Ending, Learned, LeavePurpose, Notice, Plan, SecretProblem};
 use std::time::Duration;
 
 /// A queued session is read again after this, plus a tenth of the time it has waited…

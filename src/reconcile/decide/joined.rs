@@ -3,11 +3,11 @@
 
 use super::Facts;
 use super::leave::leave_or_wait;
+use super::memo::Call;
+use super::plan::{Ending, Learned, LeavePurpose, Notice, Plan};
 use super::session::{ended_reason, over, said_ended};
 use crate::api::{MeetingBot, Phase, RecordedBot, event, reason};
 use crate::lemonslice::{FailureKind, SessionOutcome};
-use crate::reconcile::memo::Call;
-use crate::reconcile::plan::{Ending, Learned, LeavePurpose, Notice, Plan};
 use jiff::Timestamp;
 use std::time::Duration;
 

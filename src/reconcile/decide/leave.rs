@@ -2,9 +2,9 @@
 
 use super::Facts;
 use super::backoff::{leave_ways_out, waiting};
+use super::memo::Call;
+use super::plan::{Ending, Learned, LeavePurpose, Plan};
 use crate::api::{Phase, RecordedBot, event, reason};
-use crate::reconcile::memo::Call;
-use crate::reconcile::plan::{Ending, Learned, LeavePurpose, Plan};
 
 /// Leave now, or report why not yet; status keeps showing the bot meanwhile.
 pub(super) fn leave_or_wait(facts: &Facts, recorded: RecordedBot, purpose: LeavePurpose) -> Plan {

@@ -1,9 +1,9 @@
 //! The end of a session, which takes its avatar with it: as the vendor
 //! answers it, as status remembers it, and as status shows it.
 
+use super::plan::Ending;
 use crate::api::{MeetingBot, Phase, RecordedBot, reason};
 use crate::lemonslice::SessionStatus;
-use crate::reconcile::plan::Ending;
 
 /// The Ready reason of a session that is over, taking its avatar with it.
 pub(super) fn ended_reason(session: SessionStatus) -> Option<&'static str> {
@@ -22,7 +22,7 @@ pub(super) fn said_ended(bot: &MeetingBot, recorded: &RecordedBot) -> Option<&'s
     if status.phase != Some(Phase::SessionEnded) || !same_bot {
         return None;
     }
-    let said = crate::reconcile::status::ready_reason(Some(status))?;
+    let said = status.ready_reason()?;
     [
         reason::SESSION_COMPLETED,
         reason::SESSION_TIMED_OUT,

@@ -1,12 +1,13 @@
 //! The join step: record the attempt, version-checked, then call join and
 //! keep what it answered.
 
-use super::{Reconciler, Step, Unmet};
+use super::{Reconciler, Step};
 use crate::Result;
 use crate::api::{JoinAttempt, Platform, RecordedBot, annotation};
 use crate::lemonslice::{JoinOutcome, JoinRequest, SecretString};
-use crate::reconcile::memo::Call;
-use crate::reconcile::plan::{JustJoined, Learned, SecretProblem};
+use crate::reconcile::cluster::Unmet;
+use crate::reconcile::decide::memo::Call;
+use crate::reconcile::decide::plan::{JustJoined, Learned, SecretProblem};
 use jiff::Timestamp;
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
@@ -121,7 +122,7 @@ impl Reconciler<'_> {
             &spec.broadcast_token_secret_ref.name,
             &spec.broadcast_token_secret_ref.key,
         );
-        let broadcast_token = self.ctx.secrets.read(&token_ref).await??;
+        let broadcast_token = self.ctx.secrets.read(&token_ref).await?;
         let api_key = self.api_key(false).await?;
         let meeting_url = self.meeting_url().await?;
         let request = JoinRequest {
@@ -141,7 +142,7 @@ impl Reconciler<'_> {
             return Ok(spec.meeting_url.clone().unwrap_or_default());
         };
         let at = self.secret_at(&reference.name, &reference.key);
-        let url = self.ctx.secrets.read(&at).await??;
+        let url = self.ctx.secrets.read(&at).await?;
         let url = url.expose().trim().to_owned();
         match Platform::from_meeting_url(&url) {
             Ok(_) => Ok(url),

@@ -4,8 +4,8 @@ use super::{Reconciler, Step};
 use crate::Result;
 use crate::api::{RecordedBot, event};
 use crate::lemonslice::{Admission, LeaveOutcome, SecretString};
-use crate::reconcile::memo::Call;
-use crate::reconcile::plan::LeavePurpose;
+use crate::reconcile::decide::memo::Call;
+use crate::reconcile::decide::plan::LeavePurpose;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use tracing::{info, warn};
@@ -59,7 +59,7 @@ impl Reconciler<'_> {
     }
 
     /// Calls leave and counts it.
-    pub(in crate::reconcile) async fn call_leave(
+    pub(super) async fn call_leave(
         &self,
         admission: Admission,
         api_key: &SecretString,

@@ -1,47 +1,34 @@
 //! One reconcile as a recipe: ask `decide` for the next step, carry it out
 //! (one vendor call or one Kubernetes write), and plan again until the plan
-//! settles: a file per step (`join`, `leave`, `session`, and `record` for the
-//! writes of the record and the finalizer). The writes themselves live in `writes`.
+//! settles: a file per step (`join`, `leave`, `session`, `record` for the
+//! writes of the record and the finalizer, and `settle` for the ending and
+//! the recording of a join). The fenced writes themselves are the cluster's.
 
 mod join;
 mod leave;
 mod record;
 mod session;
+mod settle;
 
-use super::context::Context;
-use super::decide::{Facts, decide};
-use super::lanes::Turn;
-use super::memo::Call;
-use super::plan::{Learned, Plan, SecretProblem};
-use super::secrets::SecretKeyRef;
-use crate::api::{FINALIZER, MeetingBot};
+use crate::api::{FINALIZER, MeetingBot, Phase, reason};
 use crate::lemonslice::{Admission, Answered, Priority, SecretString};
-use crate::{Error, Result};
+use crate::reconcile::cluster::{BotWrites, SecretKeyRef, Unmet};
+use crate::reconcile::context::Context;
+use crate::reconcile::decide::memo::Call;
+use crate::reconcile::decide::plan::{Ending, Learned, Plan};
+use crate::reconcile::decide::{Facts, decide};
+use crate::reconcile::schedule::Turn;
+use crate::{Error, Result, is_conflict};
 use jiff::Timestamp;
 use kube::runtime::controller::Action;
-use kube::{Api, ResourceExt};
+use kube::runtime::events::EventType;
+use kube::{Api, Resource, ResourceExt};
 use std::future::Future;
 use std::time::{Duration, Instant};
 use tracing::{info, warn};
 
-/// Why a step cannot make its call: a Secret it needs cannot be used (the
-/// step ends, saying so in status), or Kubernetes failed (the reconcile ends).
-pub(super) enum Unmet {
-    Secret(SecretProblem),
-    Error(Error),
-}
-
-impl From<SecretProblem> for Unmet {
-    fn from(problem: SecretProblem) -> Unmet {
-        Unmet::Secret(problem)
-    }
-}
-
-impl From<Error> for Unmet {
-    fn from(error: Error) -> Unmet {
-        Unmet::Error(error)
-    }
-}
+/// After a write conflict, how soon to look again (the watch brings the newer object).
+const CONFLICT_RETRY: Duration = Duration::from_millis(200);
 
 /// A reconcile that keeps planning steps past this many is cut short and requeued.
 const MAX_STEPS: usize = 8;
@@ -51,7 +38,7 @@ const MAX_STEPS: usize = 8;
     clippy::large_enum_variant,
     reason = "one short-lived value per step; boxing buys nothing"
 )]
-pub(super) enum Step {
+enum Step {
     /// Plan again with this object (and what the step learned).
     Continue(MeetingBot, Option<Learned>),
     /// End the reconcile.
@@ -59,14 +46,14 @@ pub(super) enum Step {
 }
 
 pub(super) struct Reconciler<'a> {
-    pub(super) ctx: &'a Context,
+    ctx: &'a Context,
     /// This reconcile's turn (see `lanes`): given up while a join or leave is out.
     turn: &'a Turn,
-    pub(super) api: Api<MeetingBot>,
-    pub(super) namespace: String,
+    api: Api<MeetingBot>,
+    namespace: String,
     /// The object as this reconcile last saw or wrote it: every write of the
     /// record is conditional on its resourceVersion.
-    pub(super) bot: MeetingBot,
+    bot: MeetingBot,
 }
 
 impl<'a> Reconciler<'a> {
@@ -156,14 +143,14 @@ impl<'a> Reconciler<'a> {
     }
 
     /// The API key for this bot: its own Secret's, or the operator's.
-    pub(super) async fn api_key(&self, for_leave: bool) -> Result<SecretString, Unmet> {
+    async fn api_key(&self, for_leave: bool) -> Result<SecretString, Unmet> {
         let Some(at) = self.api_key_ref() else {
             return Ok(self.ctx.operator_key.current().await?);
         };
         let key = if for_leave {
-            self.ctx.secrets.read_api_key_for_leave(&at).await??
+            self.ctx.secrets.read_api_key_for_leave(&at).await?
         } else {
-            self.ctx.secrets.read_api_key(&at).await??
+            self.ctx.secrets.read_api_key(&at).await?
         };
         Ok(key)
     }
@@ -206,4 +193,68 @@ impl<'a> Reconciler<'a> {
     fn learned(&self, learned: Learned) -> Step {
         Step::Continue(self.bot.clone(), Some(learned))
     }
+
+    /// This reconcile's fenced writes of MeetingBots.
+    fn writes(&self) -> BotWrites<'_> {
+        BotWrites {
+            api: self.api.clone(),
+            own_writes: &self.ctx.own_writes,
+        }
+    }
+
+    /// A metadata merge patch that applies only to the version of the object
+    /// this reconcile has seen: on a conflict, the reconcile starts over.
+    async fn patch_versioned(&self, patch: serde_json::Value) -> Result<Step> {
+        self.fenced_patch(&self.bot, patch).await
+    }
+
+    /// A metadata merge patch that applies only to `seen`'s version.
+    async fn fenced_patch(&self, seen: &MeetingBot, patch: serde_json::Value) -> Result<Step> {
+        match self.writes().patch(seen, patch).await {
+            Ok(bot) => Ok(Step::Continue(bot, None)),
+            Err(error) if is_conflict(&error) => Ok(Step::Stop(start_over())),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Removes the record's copy (and what came with the bot) from status,
+    /// which says the bot left and the next step is under way (not Ready: a
+    /// replica that stops here must not leave a Ready without an avatar),
+    /// applied only to `seen`'s version.
+    async fn clear_status_record(&self, seen: &MeetingBot) -> Result<Step> {
+        let left = Ending::reconciling(
+            Phase::Leaving,
+            reason::LEAVING,
+            "the avatar left the meeting; what the spec asks for comes next".into(),
+        );
+        let status = self.status_for(seen, &left);
+        match self.writes().replace_status(seen, &status).await {
+            Ok(bot) => Ok(Step::Continue(bot, None)),
+            Err(error) if is_conflict(&error) => Ok(Step::Stop(start_over())),
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    async fn publish(&self, type_: EventType, reason: &str, note: &str) {
+        let regarding = self.bot.object_ref(&());
+        self.ctx
+            .events
+            .publish(type_, reason, note, &regarding)
+            .await;
+    }
+
+    /// Publishes an Event off the path to Ready (see `events`).
+    fn publish_later(&self, type_: EventType, reason: &'static str, note: String) {
+        let regarding = self.bot.object_ref(&());
+        self.ctx
+            .events
+            .publish_later(type_, reason, note, regarding);
+    }
+}
+
+/// After a write refused because the object changed meanwhile: the watch
+/// brings the newer object, and the reconcile starts over from it.
+fn start_over() -> Action {
+    info!("the object changed meanwhile; starting over");
+    Action::requeue(CONFLICT_RETRY)
 }

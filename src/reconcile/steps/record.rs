@@ -6,7 +6,7 @@ use crate::Result;
 use crate::api::{
     FINALIZER, RecordedBot, annotation, event, forgotten_annotations, joined_annotations,
 };
-use crate::reconcile::plan::{Learned, LeavePurpose};
+use crate::reconcile::decide::plan::{Learned, LeavePurpose};
 use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;

@@ -4,8 +4,8 @@ use super::{Reconciler, Step};
 use crate::Result;
 use crate::api::BotRecord;
 use crate::lemonslice::{Priority, SessionOutcome};
-use crate::reconcile::memo::Call;
-use crate::reconcile::plan::Learned;
+use crate::reconcile::decide::memo::Call;
+use crate::reconcile::decide::plan::Learned;
 use tracing::info;
 
 impl Reconciler<'_> {

@@ -61,7 +61,7 @@ pub(super) async fn follow(
                         .or_default()
                         .insert(bot.resource_version().unwrap_or_default());
                 }
-                if condition(&bot, "Ready").is_some_and(|c| c.status == "True") {
+                if bot.condition("Ready").is_some_and(|c| c.status == "True") {
                     timeline
                         .ready
                         .entry(name.clone())

@@ -26,7 +26,7 @@ pub(super) async fn wait_settled(client: &Client, ns: &str) -> Vec<MeetingBot> {
                 observed == bot.metadata.generation
                     && ["Ready", "Stalled"]
                         .iter()
-                        .any(|t| condition(bot, t).is_some_and(|c| c.status == "True"))
+                        .any(|t| bot.condition(t).is_some_and(|c| c.status == "True"))
             };
             list.iter().all(settled).then_some(list)
         },
@@ -42,7 +42,7 @@ pub(super) async fn check_end_state(bots: &[MeetingBot], admin: &Admin) -> HashS
     let mut unknown = HashSet::new();
     for bot in bots {
         let session = &bot.spec.session_id;
-        if let Some(stalled) = condition(bot, "Stalled").filter(|c| c.status == "True") {
+        if let Some(stalled) = bot.condition("Stalled").filter(|c| c.status == "True") {
             assert!(
                 !stalled.reason.is_empty(),
                 "{} is Stalled without a reason",

@@ -37,7 +37,8 @@ async fn hostile_secrets_end_in_a_clear_status() {
     scene.create("binary", spec).await;
     let pending = scene.wait_reconciling("binary", "SecretKeyNotFound").await;
     assert!(
-        condition(&pending, "Ready")
+        pending
+            .condition("Ready")
             .unwrap()
             .message
             .contains("binary")
@@ -58,7 +59,7 @@ async fn hostile_secrets_end_in_a_clear_status() {
                 ["Ready", "Stalled", "Reconciling"]
                     .iter()
                     .any(|t| {
-                        condition(bot, t)
+                        bot.condition(t)
                             .is_some_and(|c| c.status == "True" && !c.reason.is_empty())
                     })
                     .then_some(())
@@ -77,7 +78,7 @@ async fn hostile_secrets_end_in_a_clear_status() {
         .unwrap();
     scene
         .wait_bot("fleeting", "Ready (Joined or SecretNotFound)", |bot| {
-            let ready = condition(bot, "Ready")?;
+            let ready = bot.condition("Ready")?;
             (ready.reason == "Joined" || ready.reason == "SecretNotFound").then_some(())
         })
         .await;
@@ -107,7 +108,7 @@ async fn hostile_secrets_end_in_a_clear_status() {
         .wait_bot("echoed", "Stalled or Reconciling, saying why", |bot| {
             ["Stalled", "Reconciling"]
                 .iter()
-                .any(|t| condition(bot, t).is_some_and(|c| c.status == "True"))
+                .any(|t| bot.condition(t).is_some_and(|c| c.status == "True"))
                 .then_some(())
         })
         .await;

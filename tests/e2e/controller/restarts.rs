@@ -148,8 +148,10 @@ async fn a_killed_operator_never_leaves_two_bots() {
             "interrupted",
             "Ready, or Stalled (JoinOutcomeUnknown)",
             |bot| {
-                let settled = condition(bot, "Ready").is_some_and(|c| c.status == "True")
-                    || condition(bot, "Stalled").is_some_and(|c| c.reason == "JoinOutcomeUnknown");
+                let settled = bot.condition("Ready").is_some_and(|c| c.status == "True")
+                    || bot
+                        .condition("Stalled")
+                        .is_some_and(|c| c.reason == "JoinOutcomeUnknown");
                 settled.then(|| bot.clone())
             },
         )

@@ -23,7 +23,7 @@ pub async fn unknown_outcome(prefix: &str, session: &str) -> (Scene, MeetingBot)
 #[tokio::test]
 async fn an_unknown_join_outcome_never_joins_twice_until_asked() {
     let (scene, bot) = unknown_outcome("unknown", "session-unknown").await;
-    let message = &condition(&bot, "Stalled").unwrap().message;
+    let message = &bot.condition("Stalled").unwrap().message;
     assert!(
         message.contains(annotation::MEETING_BOT_ID) && message.contains(annotation::RETRY_JOIN),
         "{message}"
@@ -31,7 +31,7 @@ async fn an_unknown_join_outcome_never_joins_twice_until_asked() {
     // A reconcile with the vendor healthy again, proven by its echo: it must still not join.
     let reconciled = scene.reconcile("unsure").await;
     assert_eq!(
-        condition(&reconciled, "Stalled").map(|c| c.reason.as_str()),
+        reconciled.condition("Stalled").map(|c| c.reason.as_str()),
         Some("JoinOutcomeUnknown")
     );
     assert_eq!(scene.calls().await.total("join"), 1, "no second join");

@@ -29,7 +29,7 @@ async fn a_copy_of_a_joined_meetingbot_is_stalled_and_leaves_the_original_alone(
         .create_object(&copy_of(&original, "standup-copy"))
         .await;
     let copy = scene.wait_stalled("standup-copy", "ForeignRecord").await;
-    let message = &condition(&copy, "Stalled").unwrap().message;
+    let message = &copy.condition("Stalled").unwrap().message;
     assert!(message.contains(&original_uid), "{message}");
     assert!(message.contains(annotation::ADOPT_RECORD), "{message}");
 
@@ -40,7 +40,9 @@ async fn a_copy_of_a_joined_meetingbot_is_stalled_and_leaves_the_original_alone(
     assert_eq!(scene.calls().await.total("leave"), 0);
     let still = scene.bot("standup").await;
     assert_eq!(
-        condition(&still, "Ready").map(|c| (c.status.as_str(), c.reason.as_str())),
+        still
+            .condition("Ready")
+            .map(|c| (c.status.as_str(), c.reason.as_str())),
         Some(("True", "Joined"))
     );
     assert_eq!(still.status.unwrap().meeting_bot_id, original_id);

@@ -3,7 +3,6 @@
 
 use super::Scene;
 use crate::support::Operator;
-use crate::support::condition;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::events::v1::Event;
 use kube::{Api, ResourceExt};
@@ -54,7 +53,7 @@ pub trait Waits {
     ) -> MeetingBot {
         let what = format!("{type_}={status} ({reason})");
         self.wait_bot(name, &what, |bot| {
-            let condition = condition(bot, type_)?;
+            let condition = bot.condition(type_)?;
             (condition.status == status && condition.reason == reason).then(|| bot.clone())
         })
         .await

@@ -63,7 +63,7 @@ async fn an_echoing_vendor_learns_nothing_secret_into_status_events_or_logs() {
     };
     scene.create("echoed", spec).await;
     let bot = scene.wait_stalled("echoed", "InvalidRequest").await;
-    let message = &condition(&bot, "Ready").unwrap().message;
+    let message = &bot.condition("Ready").unwrap().message;
     assert!(
         message.contains("x-api-key") && message.contains("[redacted]"),
         "the status still says which field the vendor refused: {message}"

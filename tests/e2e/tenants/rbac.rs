@@ -113,7 +113,7 @@ async fn a_meetingbot_cannot_take_over_or_delete_a_secret_it_did_not_create() {
             "ConnectionSecretNotOwned",
         )
         .await;
-    let refused = condition(&thief, "ConnectionSecretReady").unwrap();
+    let refused = thief.condition("ConnectionSecretReady").unwrap();
     assert!(
         refused.message.contains("Secret victim"),
         "{}",
@@ -132,7 +132,7 @@ async fn a_meetingbot_cannot_take_over_or_delete_a_secret_it_did_not_create() {
     // The honest bot's Secret is created, owned by it as controller.
     let honest = scene
         .wait_bot("honest", "ConnectionSecretReady=True", |bot| {
-            let ready = condition(bot, "ConnectionSecretReady")?;
+            let ready = bot.condition("ConnectionSecretReady")?;
             (ready.status == "True").then(|| bot.clone())
         })
         .await;

@@ -6,13 +6,13 @@ mod join;
 mod joined;
 mod record;
 
+use super::memo::{Call, Memo};
+use super::plan::{Health, LeavePurpose, Notice, SecretProblem};
 use super::*;
 use crate::api::{
     DeletionPolicy, FINALIZER, JoinAttempt, MeetingBot, MeetingBotSpec, MeetingBotStatus,
 };
 use crate::lemonslice::{Failure, FailureKind, SessionOutcome, SessionStatus};
-use crate::reconcile::memo::{Call, Memo};
-use crate::reconcile::plan::{Health, LeavePurpose, Notice, SecretProblem};
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use std::time::Duration;

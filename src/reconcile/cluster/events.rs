@@ -9,14 +9,14 @@
 //! bookkeeping lane: a waiting Event holds only its own fields, where a task
 //! per Event held a whole publishing future (about 4.5 KiB each).
 
-use super::lanes::{Lane, Lanes};
+use crate::reconcile::schedule::{Lane, Lanes};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use tokio::sync::mpsc;
 use tracing::warn;
 
-pub(super) struct Events {
+pub struct Events {
     publisher: Publisher,
     deferred: mpsc::UnboundedSender<Deferred>,
 }
@@ -38,7 +38,7 @@ struct Deferred {
 
 impl Events {
     /// Starts the publisher of deferred Events, which takes turns in `lanes`.
-    pub(super) fn new(kube: kube::Client, reporter: Reporter, lanes: Lanes) -> Events {
+    pub fn new(kube: kube::Client, reporter: Reporter, lanes: Lanes) -> Events {
         let publisher = Publisher {
             warnings: Recorder::new(kube.clone(), reporter.clone()),
             kube,
@@ -67,7 +67,7 @@ impl Events {
     }
 
     /// Publishes an Event about `regarding`; a failure is only logged.
-    pub(super) async fn publish(
+    pub async fn publish(
         &self,
         type_: EventType,
         reason: &str,
@@ -79,7 +79,7 @@ impl Events {
 
     /// Publishes an Event off the path to Ready: in the bookkeeping lane,
     /// once no join waits, so that no join waits for another bot's Event.
-    pub(super) fn publish_later(
+    pub fn publish_later(
         &self,
         type_: EventType,
         reason: &'static str,

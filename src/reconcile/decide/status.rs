@@ -8,8 +8,8 @@ use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::ResourceExt;
 
-/// The status that `ending` describes. Conditions whose status did not change
-/// keep their lastTransitionTime, and fields the plan does not touch keep their
+/// The status that `ending` describes. Conditions are merged into the
+/// current ones (see `api::conditions`), and fields the plan does not touch keep their
 /// value, so that an unchanged state yields an equal status and no write.
 /// With `redact_token`, the websocket URL's query (its token) is kept out of status.
 pub fn build(
@@ -40,28 +40,26 @@ pub fn build(
         .and_then(|b| b.joined_at.map(Time))
         .or_else(|| current.joined_at.clone().filter(|_| same_bot));
 
-    let condition = |type_: &str, status: bool| {
-        let status = if status { "True" } else { "False" };
-        let previous = current.conditions.iter().find(|c| c.type_ == type_);
-        let last_transition_time = match previous {
-            Some(previous) if previous.status == status => previous.last_transition_time.clone(),
-            _ => Time(now),
-        };
-        Condition {
-            type_: type_.to_owned(),
-            status: status.to_owned(),
-            reason: ending.reason.to_owned(),
-            message: ending.message.clone(),
-            observed_generation: generation,
-            last_transition_time,
-        }
+    let condition = |type_: &str, status: bool| Condition {
+        type_: type_.to_owned(),
+        status: if status { "True" } else { "False" }.to_owned(),
+        reason: ending.reason.to_owned(),
+        message: ending.message.clone(),
+        observed_generation: generation,
+        last_transition_time: Time(now),
     };
     // Reconciling and Stalled are "abnormal-true" conditions: present only while true.
-    let mut conditions = vec![condition(READY, ending.health == Health::Ready)];
-    match ending.health {
-        Health::Ready => {}
-        Health::Reconciling => conditions.push(condition(RECONCILING, true)),
-        Health::Stalled => conditions.push(condition(STALLED, true)),
+    let mut conditions = current.clone();
+    conditions.set_condition(condition(READY, ending.health == Health::Ready));
+    for (abnormal, health) in [
+        (RECONCILING, Health::Reconciling),
+        (STALLED, Health::Stalled),
+    ] {
+        if ending.health == health {
+            conditions.set_condition(condition(abnormal, true));
+        } else {
+            conditions.remove_condition(abnormal);
+        }
     }
 
     MeetingBotStatus {
@@ -75,19 +73,10 @@ pub fn build(
         record_uid: recorded.and_then(|b| b.uid.clone()),
         joined_spec: recorded.and_then(|b| b.joined_spec.clone()),
         observed_generation: generation,
-        conditions,
+        conditions: conditions.conditions,
         last_handled_reconcile_at: bot
             .annotations()
             .get(annotation::RECONCILE_REQUESTED_AT)
             .cloned(),
     }
-}
-
-/// The reason of the Ready condition, if any.
-pub fn ready_reason(status: Option<&MeetingBotStatus>) -> Option<&str> {
-    status?
-        .conditions
-        .iter()
-        .find(|c| c.type_ == READY)
-        .map(|c| c.reason.as_str())
 }

@@ -102,7 +102,7 @@ impl Resource for Watched {
 }
 
 /// What status and the Event say of an object the operator cannot decode.
-pub(super) fn invalid_message(problem: &str) -> String {
+pub fn invalid_message(problem: &str) -> String {
     format!(
         "the operator cannot read this MeetingBot ({problem}); nothing is joined or left for it until \
          the field is fixed. To delete it meanwhile without leave, remove its finalizer by hand"

@@ -1,10 +1,10 @@
 //! Reading the credentials a vendor call needs: the broadcast token and API
 //! key Secrets a MeetingBot references, and the operator's own API key.
 
-use super::plan::SecretProblem;
-use crate::Result;
 use crate::api::API_KEY_FINALIZER_PREFIX;
 use crate::lemonslice::SecretString;
+use crate::reconcile::decide::plan::SecretProblem;
+use crate::{Error, Result};
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 use kube::api::{GetParams, Patch, PatchParams};
@@ -12,6 +12,26 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::path::PathBuf;
 use std::sync::Mutex;
+
+/// Why a Secret a call needs cannot be used: a problem with the Secret
+/// itself (the step ends, saying so in status), or Kubernetes failed (the
+/// reconcile ends).
+pub enum Unmet {
+    Secret(SecretProblem),
+    Error(Error),
+}
+
+impl From<SecretProblem> for Unmet {
+    fn from(problem: SecretProblem) -> Unmet {
+        Unmet::Secret(problem)
+    }
+}
+
+impl From<Error> for Unmet {
+    fn from(error: Error) -> Unmet {
+        Unmet::Error(error)
+    }
+}
 
 /// The operator's own LemonSlice API key, used by MeetingBots without `apiKeySecretRef`.
 #[derive(Debug)]
@@ -189,10 +209,10 @@ impl SecretReader {
     /// the operator's own watch of Secrets, whose next change triggers the
     /// MeetingBot again; what it does not hold (a Secret or key created a
     /// moment ago) is read from etcd before it counts as missing.
-    pub async fn read(&self, at: &SecretKeyRef) -> Result<Result<SecretString, SecretProblem>> {
-        match self.read_at(at, &GetParams::any()).await? {
-            Ok(value) => Ok(Ok(value)),
-            Err(_) => self.read_at(at, &GetParams::default()).await,
+    pub async fn read(&self, at: &SecretKeyRef) -> Result<SecretString, Unmet> {
+        match self.read_at(at, &GetParams::any()).await {
+            Err(Unmet::Secret(_)) => self.read_at(at, &GetParams::default()).await,
+            read => read,
         }
     }
 
@@ -200,16 +220,17 @@ impl SecretReader {
         &self,
         at: &SecretKeyRef,
         freshness: &GetParams,
-    ) -> Result<Result<SecretString, SecretProblem>> {
+    ) -> Result<SecretString, Unmet> {
         let secrets: Api<Secret> = Api::namespaced(self.client.clone(), &at.namespace);
         let secret = match secrets.get_with(&at.name, freshness).await {
             Ok(secret) => secret,
             Err(kube::Error::Api(status)) if status.is_not_found() => {
-                return Ok(Err(SecretProblem::NotFound {
+                return Err(SecretProblem::NotFound {
                     secret: at.name.clone(),
-                }));
+                }
+                .into());
             }
-            Err(error) => return Err(error.into()),
+            Err(error) => return Err(Error::from(error).into()),
         };
         let digest = self.digest(&secret);
         self.digests()
@@ -221,36 +242,27 @@ impl SecretReader {
             .and_then(|bytes| std::str::from_utf8(&bytes.0).ok())
             .map(str::trim)
             .filter(|value| !value.is_empty());
-        Ok(value
-            .map(SecretString::new)
-            .ok_or_else(|| SecretProblem::KeyNotFound {
-                secret: at.name.clone(),
-                key: at.key.clone(),
-            }))
+        let problem = || SecretProblem::KeyNotFound {
+            secret: at.name.clone(),
+            key: at.key.clone(),
+        };
+        Ok(value.map(SecretString::new).ok_or_else(problem)?)
     }
 
     /// Reads a per-bot API key for a join, and remembers it for the leave.
-    pub async fn read_api_key(
-        &self,
-        at: &SecretKeyRef,
-    ) -> Result<Result<SecretString, SecretProblem>> {
-        let read = self.read(at).await?;
-        if let Ok(key) = &read {
-            self.remembered().insert(at.clone(), key.clone());
-        }
-        Ok(read)
+    pub async fn read_api_key(&self, at: &SecretKeyRef) -> Result<SecretString, Unmet> {
+        let key = self.read(at).await?;
+        self.remembered().insert(at.clone(), key.clone());
+        Ok(key)
     }
 
     /// Reads a per-bot API key for a leave: when the Secret is gone, the value a
     /// join last used.
-    pub async fn read_api_key_for_leave(
-        &self,
-        at: &SecretKeyRef,
-    ) -> Result<Result<SecretString, SecretProblem>> {
-        Ok(match self.read(at).await? {
-            Ok(key) => Ok(key),
-            Err(problem) => self.remembered().get(at).cloned().ok_or(problem),
-        })
+    pub async fn read_api_key_for_leave(&self, at: &SecretKeyRef) -> Result<SecretString, Unmet> {
+        match self.read(at).await {
+            Err(Unmet::Secret(problem)) => Ok(self.remembered().get(at).cloned().ok_or(problem)?),
+            read => read,
+        }
     }
 
     fn remembered(&self) -> std::sync::MutexGuard<'_, HashMap<SecretKeyRef, SecretString>> {

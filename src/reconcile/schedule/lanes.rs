@@ -23,7 +23,7 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 /// Which turn a reconcile waits for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Lane {
+pub enum Lane {
     /// Joins, leaves, and whatever a bot that is not (or no longer) joined needs.
     Path,
     /// Work on a bot that is joined and stays: it can wait for new joins.
@@ -31,7 +31,7 @@ pub(super) enum Lane {
 }
 
 impl Lane {
-    pub(super) fn of(bot: &MeetingBot) -> Lane {
+    pub fn of(bot: &MeetingBot) -> Lane {
         if !bot.is_deleting() && matches!(bot.bot_record(), BotRecord::Joined(_)) {
             Lane::Bookkeeping
         } else {
@@ -41,10 +41,10 @@ impl Lane {
 }
 
 /// How long bookkeeping waits before it looks again whether joins still wait.
-pub(super) const YIELD: Duration = Duration::from_millis(100);
+pub const YIELD: Duration = Duration::from_millis(100);
 
 #[derive(Clone)]
-pub(super) struct Lanes {
+pub struct Lanes {
     path: Arc<Semaphore>,
     bookkeeping: Arc<Semaphore>,
     bookkeeping_width: usize,
@@ -53,7 +53,7 @@ pub(super) struct Lanes {
 }
 
 impl Lanes {
-    pub(super) fn new(concurrency: u16) -> Lanes {
+    pub fn new(concurrency: u16) -> Lanes {
         let path = usize::from(concurrency.max(1));
         let bookkeeping_width = (path / 4).max(1);
         Lanes {
@@ -65,7 +65,7 @@ impl Lanes {
     }
 
     /// Told whenever a turn ends or steps aside.
-    pub(super) fn freed(&self) -> &Notify {
+    pub fn freed(&self) -> &Notify {
         &self.freed
     }
 
@@ -76,7 +76,7 @@ impl Lanes {
 
     /// A free turn in `lane`, if there is one now, without going ahead of
     /// anyone waiting for it.
-    pub(super) fn try_permit(&self, lane: Lane) -> Option<OwnedSemaphorePermit> {
+    pub fn try_permit(&self, lane: Lane) -> Option<OwnedSemaphorePermit> {
         match lane {
             Lane::Path => self.path.clone().try_acquire_owned().ok(),
             Lane::Bookkeeping if self.path_has_room() => {
@@ -87,7 +87,7 @@ impl Lanes {
     }
 
     /// The turn that `permit`, of `lane`, gives.
-    pub(super) fn turn_with(&self, permit: OwnedSemaphorePermit, lane: Lane) -> Turn {
+    pub fn turn_with(&self, permit: OwnedSemaphorePermit, lane: Lane) -> Turn {
         Turn {
             permit: Mutex::new(Some(permit)),
             lanes: self.clone(),
@@ -96,12 +96,12 @@ impl Lanes {
     }
 
     /// How many bookkeeping turns may run at once.
-    pub(super) fn bookkeeping_width(&self) -> usize {
+    pub fn bookkeeping_width(&self) -> usize {
         self.bookkeeping_width
     }
 
     /// Waits for a turn in `lane`, after everyone who asked before.
-    pub(super) async fn turn(&self, lane: Lane) -> Turn {
+    pub async fn turn(&self, lane: Lane) -> Turn {
         self.turn_with(self.permit(lane).await, lane)
     }
 
@@ -132,7 +132,7 @@ impl Lanes {
 }
 
 /// One reconcile's turn, held until it ends or steps aside.
-pub(super) struct Turn {
+pub struct Turn {
     permit: Mutex<Option<OwnedSemaphorePermit>>,
     lanes: Lanes,
     lane: Lane,
@@ -145,14 +145,14 @@ impl Turn {
 
     /// Lets the next reconcile go while this one waits for the vendor; what
     /// follows the call (writing its result) goes on without a turn.
-    pub(super) fn step_aside(&self) {
+    pub fn step_aside(&self) {
         self.permit().take();
         self.lanes.freed.notify_one();
     }
 
     /// Before a further call that changes a meeting: waits in line again if
     /// this reconcile stepped aside.
-    pub(super) async fn take_back(&self) {
+    pub async fn take_back(&self) {
         if self.permit().is_some() {
             return;
         }

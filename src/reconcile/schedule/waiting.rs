@@ -24,7 +24,7 @@ const CLAIM_WITHIN: Duration = Duration::from_secs(2);
 type Key = ObjectRef<Watched>;
 
 #[derive(Clone)]
-pub(super) struct WaitingRoom {
+pub struct WaitingRoom {
     lanes: Lanes,
     line: Arc<Mutex<Line>>,
 }
@@ -57,7 +57,7 @@ impl Line {
 }
 
 impl WaitingRoom {
-    pub(super) fn new(lanes: Lanes) -> WaitingRoom {
+    pub fn new(lanes: Lanes) -> WaitingRoom {
         WaitingRoom {
             lanes,
             line: Arc::default(),
@@ -71,7 +71,7 @@ impl WaitingRoom {
     /// A turn in `lane` for `key`'s reconcile now: the one kept for it, or a
     /// free one when nobody waits ahead. `None` when it waits in line: its
     /// reconcile ends, and the dispatcher calls it again.
-    pub(super) fn enter(&self, key: &Key, lane: Lane) -> Option<Turn> {
+    pub fn enter(&self, key: &Key, lane: Lane) -> Option<Turn> {
         let mut line = self.line();
         if let Some(kept) = line.called.remove(key) {
             return Some(self.lanes.turn_with(kept.permit, kept.lane));
@@ -134,7 +134,7 @@ impl WaitingRoom {
 
     /// Calls the objects whose turn came, through `call`, for as long as the
     /// process runs; `exists` says whether an object is still there.
-    pub(super) async fn dispatch(self, exists: impl Fn(&Key) -> bool, call: impl Fn(Key)) {
+    pub async fn dispatch(self, exists: impl Fn(&Key) -> bool, call: impl Fn(Key)) {
         loop {
             self.call_next(&exists).into_iter().for_each(&call);
             // Also without being told: bookkeeping waits for room in the path

@@ -2,7 +2,6 @@
 //! decisions read, made by someone other than this process. And what is
 //! remembered of an object goes when the watch says it is gone.
 
-use super::context::Context;
 use super::watched::Watched;
 use kube::runtime::watcher::Event;
 use kube::{Resource, ResourceExt};
@@ -11,23 +10,14 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
 
 /// What the operator remembers of objects, as the triggers see it.
-pub(super) trait Remembered {
+pub trait Remembered {
     /// The watch delivered `seen`: whether it is the echo of this process's write.
     fn observed(&self, seen: &Watched) -> bool;
     /// The object is gone: what is remembered of it goes too.
     fn forget(&self, uid: &str);
 }
 
-impl Remembered for Context {
-    fn observed(&self, seen: &Watched) -> bool {
-        self.own_writes.observed(seen)
-    }
-    fn forget(&self, uid: &str) {
-        Context::forget(self, uid)
-    }
-}
-
-pub(super) struct Triggers<R> {
+pub struct Triggers<R> {
     remembered: Arc<R>,
     /// Per UID, the hash of what matters in the object as last delivered.
     delivered: HashMap<String, u64>,
@@ -36,7 +26,7 @@ pub(super) struct Triggers<R> {
 }
 
 impl<R: Remembered> Triggers<R> {
-    pub(super) fn new(remembered: Arc<R>) -> Triggers<R> {
+    pub fn new(remembered: Arc<R>) -> Triggers<R> {
         Triggers {
             remembered,
             delivered: HashMap::new(),
@@ -50,7 +40,7 @@ impl<R: Remembered> Triggers<R> {
     /// reconcile that wrote it goes on by itself, and a trigger for an object
     /// whose reconcile still runs would wait in kube's scheduler, which scans
     /// every waiting trigger each time it is polled.
-    pub(super) fn admit(&mut self, event: Event<Watched>) -> Option<Watched> {
+    pub fn admit(&mut self, event: Event<Watched>) -> Option<Watched> {
         match event {
             Event::Init => {
                 self.relisted = Some(HashMap::new());

@@ -58,16 +58,20 @@
 //! path plans a second join.
 
 mod backoff;
+pub mod connection_secret;
 mod deletion;
 mod join;
 mod joined;
 mod leave;
+pub mod memo;
+pub mod plan;
 mod session;
+pub mod status;
 
-use super::memo::{Call, CallMemo, Memo};
-use super::plan::{Ending, Learned, Plan};
 use crate::api::{BotRecord, MeetingBot, Phase, RecordedBot, annotation, event, reason};
 use jiff::Timestamp;
+use memo::{Call, CallMemo, Memo};
+use plan::{Ending, Learned, Plan};
 use std::time::Duration;
 
 /// Everything `decide` looks at.

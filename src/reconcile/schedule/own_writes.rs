@@ -23,7 +23,7 @@ use std::sync::{Mutex, MutexGuard};
 /// waiting for one would only hold a trigger in kube's scheduler while the
 /// object's reconcile runs (see `triggers`).
 #[derive(Default)]
-pub(super) struct OwnWrites(Mutex<HashMap<String, Written>>);
+pub struct OwnWrites(Mutex<HashMap<String, Written>>);
 
 struct Written {
     /// The newest object a write returned.
@@ -45,7 +45,7 @@ impl OwnWrites {
     }
 
     /// Remembers what a write returned (less what nobody reads).
-    pub(super) fn wrote(&self, bot: &MeetingBot) {
+    pub fn wrote(&self, bot: &MeetingBot) {
         let (Some(uid), Some(written_version)) = (bot.uid(), version(bot)) else {
             return;
         };
@@ -76,7 +76,7 @@ impl OwnWrites {
 
     /// The watch delivered `seen`: what of ours is no newer goes. Answers
     /// whether `seen` is exactly a version this process wrote.
-    pub(super) fn observed(&self, seen: &impl ResourceExt) -> bool {
+    pub fn observed(&self, seen: &impl ResourceExt) -> bool {
         let (Some(uid), Some(seen_version)) = (seen.uid(), version(seen)) else {
             return false;
         };
@@ -93,14 +93,14 @@ impl OwnWrites {
     }
 
     /// Our last write of `cached`'s object when it is newer than `cached`.
-    pub(super) fn newer_than(&self, cached: &MeetingBot) -> Option<MeetingBot> {
+    pub fn newer_than(&self, cached: &MeetingBot) -> Option<MeetingBot> {
         let uid = cached.uid()?;
         let written = self.lock();
         let known = &written.get(&uid)?.newest;
         (version(known)? > version(cached)?).then(|| known.clone())
     }
 
-    pub(super) fn forget(&self, uid: &str) {
+    pub fn forget(&self, uid: &str) {
         self.lock().remove(uid);
     }
 

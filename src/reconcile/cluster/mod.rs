@@ -1,0 +1,16 @@
+//! The reconciler's Kubernetes services: fenced writes of MeetingBots
+//! (`writes`), the Secrets a call needs (`secrets`), the connection Secret a
+//! join fills (`connection_secret`) and Events (`events`). They answer with
+//! Kubernetes results; what a result means for a reconcile is the steps'.
+
+pub mod connection_secret;
+mod events;
+mod secrets;
+mod writes;
+
+pub use events::Events;
+pub use secrets::{OperatorApiKey, SecretKeyRef, SecretReader, Unmet};
+pub use writes::BotWrites;
+
+/// Name of the operator as a field manager and Event reporter.
+pub const MANAGER: &str = "meetingbot-operator";

@@ -1,0 +1,17 @@
+//! Whether and when a reconcile runs: which watch deliveries ask for one
+//! (`triggers`, with `own_writes` telling the operator's own echoes apart),
+//! whose turn it is (`lanes`) and where reconciles wait for it (`waiting`),
+//! and objects as the watch decodes them (`watched`). Knows nothing of a
+//! reconcile's decisions or of the shared `Context`.
+
+mod lanes;
+mod own_writes;
+mod triggers;
+mod waiting;
+mod watched;
+
+pub use lanes::{Lane, Lanes, Turn};
+pub use own_writes::OwnWrites;
+pub use triggers::{Remembered, Triggers};
+pub use waiting::WaitingRoom;
+pub use watched::{Watched, invalid_message};
