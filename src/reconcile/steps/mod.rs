@@ -9,6 +9,8 @@ mod leave;
 mod record;
 mod session;
 mod settle;
+#[cfg(test)]
+mod tests;
 
 use crate::api::{FINALIZER, MeetingBot, Phase, reason};
 use crate::lemonslice::{Admission, Answered, Priority, SecretString};
