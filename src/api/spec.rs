@@ -179,18 +179,20 @@ fn join_at_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     })
 }
 
+/// A Secret's name as the API server accepts it (a DNS subdomain).
+const SECRET_NAME: &str = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$";
+/// A key of a Secret's data as the API server accepts it.
+const SECRET_KEY: &str = r"^[-._a-zA-Z0-9]+$";
+
 /// A key of a Secret, in the MeetingBot's own namespace, holding the meeting URL.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 pub struct MeetingUrlSecretRef {
     /// Name of the Secret.
-    #[schemars(
-        length(min = 1, max = 253),
-        pattern(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
-    )]
+    #[schemars(length(min = 1, max = 253), pattern(SECRET_NAME))]
     pub name: String,
     /// Key in the Secret's data that holds the meeting URL.
     #[serde(default = "MeetingUrlSecretRef::default_key")]
-    #[schemars(length(min = 1, max = 253), pattern(r"^[-._a-zA-Z0-9]+$"))]
+    #[schemars(length(min = 1, max = 253), pattern(SECRET_KEY))]
     pub key: String,
 }
 
@@ -204,10 +206,7 @@ impl MeetingUrlSecretRef {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 pub struct ConnectionSecretRef {
     /// Name of the Secret, in the MeetingBot's namespace.
-    #[schemars(
-        length(min = 1, max = 253),
-        pattern(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
-    )]
+    #[schemars(length(min = 1, max = 253), pattern(SECRET_NAME))]
     pub name: String,
 }
 
@@ -221,14 +220,11 @@ const MEETING_HOST_RULE: &str = r"self.matches('^(?i)https://((zoom\\.us|zoom\\.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 pub struct BroadcastTokenSecretRef {
     /// Name of the Secret.
-    #[schemars(
-        length(min = 1, max = 253),
-        pattern(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
-    )]
+    #[schemars(length(min = 1, max = 253), pattern(SECRET_NAME))]
     pub name: String,
     /// Key in the Secret's data that holds the broadcast token.
     #[serde(default = "BroadcastTokenSecretRef::default_key")]
-    #[schemars(length(min = 1, max = 253), pattern(r"^[-._a-zA-Z0-9]+$"))]
+    #[schemars(length(min = 1, max = 253), pattern(SECRET_KEY))]
     pub key: String,
 }
 
@@ -242,14 +238,11 @@ impl BroadcastTokenSecretRef {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 pub struct ApiKeySecretRef {
     /// Name of the Secret.
-    #[schemars(
-        length(min = 1, max = 253),
-        pattern(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
-    )]
+    #[schemars(length(min = 1, max = 253), pattern(SECRET_NAME))]
     pub name: String,
     /// Key in the Secret's data that holds the LemonSlice API key.
     #[serde(default = "ApiKeySecretRef::default_key")]
-    #[schemars(length(min = 1, max = 253), pattern(r"^[-._a-zA-Z0-9]+$"))]
+    #[schemars(length(min = 1, max = 253), pattern(SECRET_KEY))]
     pub key: String,
 }
 

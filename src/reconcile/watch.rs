@@ -167,7 +167,7 @@ fn controller_for(
 /// waits in line, and the waiting room calls it again.
 async fn reconcile(watched: Arc<Watched>, ctx: Arc<Context>) -> Result<Action> {
     let lane = match &*watched {
-        Watched::Valid(bot) => Lane::of(ctx.own_writes.newer_than(bot).as_ref().unwrap_or(bot)),
+        Watched::Valid(bot) => ctx.own_writes.with_newest(bot, Lane::of),
         Watched::Invalid { .. } => Lane::Path,
     };
     let key = ObjectRef::from_obj(&*watched);

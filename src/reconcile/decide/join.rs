@@ -85,11 +85,11 @@ pub(super) fn decide(facts: &Facts) -> Plan {
         .with_requeue(wait)
         .into();
     }
-    if let Some(Learned::SecretMissing(problem)) = facts.last {
+    if let Some(Learned::SecretMissing(problem)) = facts.just_learned {
         return secret_missing(problem).into();
     }
     let session_id = &bot.spec.session_id;
-    match facts.last {
+    match facts.just_learned {
         Some(Learned::Session(SessionOutcome::Status(SessionStatus::Active))) => {
             return Plan::Join(JoinAttempt {
                 session_id: session_id.clone(),
@@ -162,7 +162,7 @@ fn secret_missing(problem: &SecretProblem) -> Ending {
 /// the annotations (which survive a restore without status) or status say
 /// for this spec.
 fn completed(facts: &Facts) -> bool {
-    if let Some(Learned::Left(LeavePurpose::Complete, _)) = facts.last {
+    if let Some(Learned::Left(LeavePurpose::Complete, _)) = facts.just_learned {
         return true;
     }
     let bot = facts.bot;

@@ -25,7 +25,7 @@ pub(super) fn decide(facts: &Facts, recorded: RecordedBot) -> Plan {
         ..recorded
     };
     // Status is written first after a join; the annotations follow.
-    let fresh = matches!(facts.last, Some(Learned::Joined(_)));
+    let fresh = matches!(facts.just_learned, Some(Learned::Joined(_)));
     if !fresh && (!bot.annotations_hold(&recorded) || !bot.has_finalizer()) {
         return Plan::Record(recorded);
     }
@@ -69,7 +69,7 @@ fn leave_unless_ended(facts: &Facts, recorded: RecordedBot, purpose: LeavePurpos
 /// A joined bot with an unchanged spec: still in the meeting, unless its
 /// session ended, which the session's status is read now and then to learn.
 fn in_session(facts: &Facts, recorded: RecordedBot, until_max: Option<Duration>) -> Plan {
-    let ended = match facts.last {
+    let ended = match facts.just_learned {
         Some(Learned::Session(SessionOutcome::Status(session))) => ended_reason(*session),
         Some(Learned::Session(SessionOutcome::Failed(failure)))
             if failure.kind == FailureKind::NotFound =>
@@ -85,7 +85,10 @@ fn in_session(facts: &Facts, recorded: RecordedBot, until_max: Option<Duration>)
             .into();
     }
     let poll = jittered(facts.session_poll, facts.bot).min(until_not_found_read(facts));
-    let fresh = matches!(facts.last, Some(Learned::Session(_) | Learned::Joined(_)));
+    let fresh = matches!(
+        facts.just_learned,
+        Some(Learned::Session(_) | Learned::Joined(_))
+    );
     let next_check = if fresh {
         poll
     } else {
@@ -102,7 +105,7 @@ fn in_session(facts: &Facts, recorded: RecordedBot, until_max: Option<Duration>)
             }
         }
     };
-    let joined = match facts.last {
+    let joined = match facts.just_learned {
         Some(Learned::Joined(joined)) => Some(joined.clone()),
         _ => None,
     };

@@ -8,7 +8,7 @@ use crate::api::{Phase, RecordedBot, event, reason};
 
 /// Leave now, or report why not yet; status keeps showing the bot meanwhile.
 pub(super) fn leave_or_wait(facts: &Facts, recorded: RecordedBot, purpose: LeavePurpose) -> Plan {
-    if let Some(Learned::SecretMissing(problem)) = facts.last {
+    if let Some(Learned::SecretMissing(problem)) = facts.just_learned {
         return Ending::stalled(
             Phase::Leaving,
             reason::LEAVE_FAILED,

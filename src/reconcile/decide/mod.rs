@@ -83,7 +83,7 @@ pub struct Facts<'a> {
     /// Operator option: after an unknown join outcome, join again (presence over uniqueness).
     pub retry_unknown_joins: bool,
     /// What the previous step of this reconcile learned that the object does not show.
-    pub last: Option<&'a Learned>,
+    pub just_learned: Option<&'a Learned>,
     /// How often the session of a joined bot is read (operator option), before
     /// a per-object jitter that keeps a thousand bots from polling in step.
     pub session_poll: Duration,
@@ -154,7 +154,7 @@ pub fn decide(facts: &Facts) -> Plan {
 /// learned and has not yet written everywhere.
 fn record(facts: &Facts) -> BotRecord {
     let record = facts.bot.bot_record();
-    match (record, facts.last) {
+    match (record, facts.just_learned) {
         (_, Some(Learned::Joined(joined))) => BotRecord::Joined(joined.recorded.clone()),
         (BotRecord::Joined(recorded), Some(Learned::Left(_, left)))
             if recorded.meeting_bot_id == *left =>

@@ -94,10 +94,24 @@ impl OwnWrites {
 
     /// Our last write of `cached`'s object when it is newer than `cached`.
     pub fn newer_than(&self, cached: &MeetingBot) -> Option<MeetingBot> {
-        let uid = cached.uid()?;
+        self.with_newest(cached, |newest| {
+            (!std::ptr::eq(newest, cached)).then(|| newest.clone())
+        })
+    }
+
+    /// `look` at the newer of `cached` and our last write of its object,
+    /// lent rather than cloned.
+    pub fn with_newest<R>(&self, cached: &MeetingBot, look: impl FnOnce(&MeetingBot) -> R) -> R {
         let written = self.lock();
-        let known = &written.get(&uid)?.newest;
-        (version(known)? > version(cached)?).then(|| known.clone())
+        let newer = cached
+            .uid()
+            .and_then(|uid| written.get(&uid))
+            .map(|known| &known.newest)
+            .filter(|known| match (version(*known), version(cached)) {
+                (Some(known), Some(cached)) => known > cached,
+                _ => false,
+            });
+        look(newer.unwrap_or(cached))
     }
 
     pub fn forget(&self, uid: &str) {

@@ -84,7 +84,7 @@ impl<'a> Reconciler<'a> {
                 memo: &memo,
                 now: Timestamp::now(),
                 retry_unknown_joins: self.ctx.settings.retry_unknown_joins,
-                last: learned.as_ref(),
+                just_learned: learned.as_ref(),
                 session_poll: self.ctx.settings.session_poll,
                 session_checked_at: memo.session_checked_at.unwrap_or(self.ctx.started_at),
             });

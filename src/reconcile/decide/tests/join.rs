@@ -109,7 +109,7 @@ fn a_scheduled_bot_waits_for_join_at() {
 #[test]
 fn retryable_failures_back_off_and_refusals_wait_for_a_change() {
     let busy = memo_after(Call::Join, failure(FailureKind::Unavailable, 503));
-    let ending = ending_of(plan_with(&bot(), &busy, None, false));
+    let ending = ending_of(plan_with(&bot(), &busy, None));
     assert_eq!(
         (ending.phase, ending.health),
         (Phase::Joining, Health::Reconciling)
@@ -118,7 +118,7 @@ fn retryable_failures_back_off_and_refusals_wait_for_a_change() {
     assert_eq!(ending.event, Some(Notice::Warning(event::JOIN_FAILED)));
 
     let refused = memo_after(Call::Join, failure(FailureKind::Unauthorized, 401));
-    let ending = ending_of(plan_with(&bot(), &refused, None, false));
+    let ending = ending_of(plan_with(&bot(), &refused, None));
     assert_eq!(
         (ending.phase, ending.health, ending.reason),
         (Phase::Failed, Health::Stalled, "Unauthorized")
@@ -126,17 +126,12 @@ fn retryable_failures_back_off_and_refusals_wait_for_a_change() {
     let mut changed = bot();
     changed.metadata.generation = Some(2);
     assert!(
-        is_check(&plan_with(&changed, &refused, None, false), "session-a"),
+        is_check(&plan_with(&changed, &refused, None), "session-a"),
         "a new spec tries again"
     );
 
     let leave_refused = memo_after(Call::Leave, failure(FailureKind::Unauthorized, 401));
-    let ending = ending_of(plan_with(
-        &deleting(joined(bot())),
-        &leave_refused,
-        None,
-        false,
-    ));
+    let ending = ending_of(plan_with(&deleting(joined(bot())), &leave_refused, None));
     assert_eq!(
         (ending.phase, ending.health, ending.reason),
         (Phase::Leaving, Health::Stalled, reason::LEAVE_FAILED)
@@ -146,7 +141,7 @@ fn retryable_failures_back_off_and_refusals_wait_for_a_change() {
 #[test]
 fn an_unknown_session_stalls_before_the_join() {
     let unknown = memo_after(Call::Session, failure(FailureKind::NotFound, 404));
-    let ending = ending_of(plan_with(&bot(), &unknown, None, false));
+    let ending = ending_of(plan_with(&bot(), &unknown, None));
     assert_eq!(
         (ending.health, ending.reason),
         (Health::Stalled, reason::SESSION_NOT_FOUND)
@@ -173,11 +168,11 @@ fn a_join_record_whose_call_was_never_sent_is_cleared() {
     let bot = in_flight(bot(), None);
     let mut unsent = Memo::default();
     unsent.unsent_join = Some(at(-5));
-    assert_eq!(plan_with(&bot, &unsent, None, false), Plan::ClearUnsentJoin);
+    assert_eq!(plan_with(&bot, &unsent, None), Plan::ClearUnsentJoin);
     let mut another = Memo::default();
     another.unsent_join = Some(at(-60));
     assert_eq!(
-        ending_of(plan_with(&bot, &another, None, false)).reason,
+        ending_of(plan_with(&bot, &another, None)).reason,
         reason::JOIN_OUTCOME_UNKNOWN,
         "only the attempt that was not sent"
     );
@@ -201,7 +196,12 @@ fn a_new_retry_join_value_allows_exactly_one_more_attempt() {
 
 #[test]
 fn retry_unknown_joins_prefers_presence() {
-    let plan = plan_with(&in_flight(bot(), None), &Memo::default(), None, true);
+    let plan = plan_of(
+        &in_flight(bot(), None),
+        &Memo::default(),
+        None,
+        UnknownJoins::Retry,
+    );
     assert!(is_check(&plan, "session-a"));
 }
 
@@ -209,7 +209,7 @@ fn retry_unknown_joins_prefers_presence() {
 fn no_join_while_a_join_is_in_flight_unless_allowed() {
     let retry_values = [None, Some("same"), Some("new")];
     for deleting_it in [false, true] {
-        for retry_unknown in [false, true] {
+        for unknown in [UnknownJoins::Stall, UnknownJoins::Retry] {
             for annotation_value in retry_values {
                 for last in [None, session(SessionStatus::Active)] {
                     let mut bot = in_flight(bot(), Some("same"));
@@ -219,13 +219,13 @@ fn no_join_while_a_join_is_in_flight_unless_allowed() {
                     if deleting_it {
                         bot = deleting(bot);
                     }
-                    let plan = plan_with(&bot, &Memo::default(), last, retry_unknown);
-                    let allowed =
-                        !deleting_it && (retry_unknown || annotation_value == Some("new"));
+                    let plan = plan_of(&bot, &Memo::default(), last, unknown);
+                    let allowed = !deleting_it
+                        && (unknown == UnknownJoins::Retry || annotation_value == Some("new"));
                     if !allowed {
                         assert!(
                             !matches!(plan, Plan::Join(_) | Plan::CheckSession { .. }),
-                            "deleting {deleting_it}, flag {retry_unknown}, annotation {annotation_value:?}: {plan:?}"
+                            "deleting {deleting_it}, {unknown:?}, annotation {annotation_value:?}: {plan:?}"
                         );
                     }
                 }

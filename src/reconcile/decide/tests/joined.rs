@@ -21,7 +21,7 @@ fn a_joined_bot_rests_until_its_session_is_due_for_a_read() {
         memo: &Memo::default(),
         now: now(),
         retry_unknown_joins: false,
-        last: None,
+        just_learned: None,
         session_poll: POLL,
         session_checked_at: at(-60),
     });
@@ -161,7 +161,7 @@ fn a_404_while_joined_is_evidence_not_proof() {
     let not_found = failure(FailureKind::NotFound, 404);
     let last = Some(Learned::Session(SessionOutcome::Failed(not_found.clone())));
     let once = memo_after(Call::Session, not_found.clone());
-    let ending = ending_of(plan_with(&bot, &once, last.clone(), false));
+    let ending = ending_of(plan_with(&bot, &once, last.clone()));
     assert_eq!(ending.phase, Phase::Joined, "one 404 ends nothing");
     assert!(
         ending.requeue.unwrap() <= Duration::from_secs(5),
@@ -179,7 +179,7 @@ fn a_404_while_joined_is_evidence_not_proof() {
             1.0,
         );
     }
-    let ending = ending_of(plan_with(&bot, &lasting, last.clone(), false));
+    let ending = ending_of(plan_with(&bot, &lasting, last.clone()));
     assert_eq!(
         (ending.phase, ending.reason),
         (Phase::SessionEnded, reason::SESSION_NOT_FOUND)
@@ -195,7 +195,7 @@ fn a_404_while_joined_is_evidence_not_proof() {
         );
     }
     assert_eq!(
-        ending_of(plan_with(&bot, &quick, last, false)).phase,
+        ending_of(plan_with(&bot, &quick, last)).phase,
         Phase::Joined,
         "three 404s within seconds are not yet a minute"
     );

@@ -110,17 +110,30 @@ fn deleting(mut bot: MeetingBot) -> MeetingBot {
 }
 
 /// Decides with an empty memo, the session read a second ago.
-fn plan(bot: &MeetingBot, last: Option<Learned>) -> Plan {
-    plan_with(bot, &Memo::default(), last, false)
+fn plan(bot: &MeetingBot, learned: Option<Learned>) -> Plan {
+    plan_with(bot, &Memo::default(), learned)
 }
 
-fn plan_with(bot: &MeetingBot, memo: &Memo, last: Option<Learned>, retry_unknown: bool) -> Plan {
+/// The plan of an operator started without `--retry-unknown-joins`.
+fn plan_with(bot: &MeetingBot, memo: &Memo, learned: Option<Learned>) -> Plan {
+    plan_of(bot, memo, learned, UnknownJoins::Stall)
+}
+
+/// What the operator does with a join whose outcome it never learned:
+/// `--retry-unknown-joins` or not.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum UnknownJoins {
+    Stall,
+    Retry,
+}
+
+fn plan_of(bot: &MeetingBot, memo: &Memo, learned: Option<Learned>, unknown: UnknownJoins) -> Plan {
     decide(&Facts {
         bot,
         memo,
         now: now(),
-        retry_unknown_joins: retry_unknown,
-        last: last.as_ref(),
+        retry_unknown_joins: unknown == UnknownJoins::Retry,
+        just_learned: learned.as_ref(),
         session_poll: POLL,
         session_checked_at: at(-1),
     })

@@ -175,13 +175,13 @@ fn a_bot_seen_to_leave_is_never_taken_for_live_again() {
     // `kubectl replace` restored the spec the bot joined with).
     let mut memo = Memo::default();
     memo.left = Some(("bot-1".into(), LeavePurpose::Rejoin));
-    let plan = plan_with(&joined(bot()), &memo, None, false);
+    let plan = plan_with(&joined(bot()), &memo, None);
     assert!(
         matches!(&plan, Plan::Forget { recorded, purpose: LeavePurpose::Rejoin } if recorded.meeting_bot_id == "bot-1"),
         "{plan:?}"
     );
     assert_eq!(
-        plan_with(&deleting(joined(bot())), &memo, None, false),
+        plan_with(&deleting(joined(bot())), &memo, None),
         Plan::RemoveFinalizer {
             unknown_join: false
         }
