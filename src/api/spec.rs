@@ -107,12 +107,14 @@ pub struct MeetingBotSpec {
     pub join_at: Option<Time>,
 
     /// Leave once the avatar has been in the meeting this long, e.g. `90m` or
-    /// `1h30m`; the phase becomes Completed and the avatar does not rejoin.
+    /// `1h30m`, from 1s to 2562047h; the phase becomes Completed and the avatar does not rejoin.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(
         length(min = 2, max = 64),
         pattern(r"^([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+$")
     )]
+    #[x_kube(validation = Rule::new("duration(self) >= duration('1s')")
+        .message("must be at least 1s and at most 2562047h"))]
     pub max_duration: Option<String>,
 
     /// True takes the avatar out of the meeting and keeps it out (phase
@@ -211,10 +213,10 @@ pub struct ConnectionSecretRef {
 }
 
 /// CEL rule on `spec.meetingUrl`: right after `https://` comes a platform's
-/// host — exactly its domain or, where allowed, a subdomain — and then a port,
-/// a path, a query or the end. One regular expression keeps the rule's cost
+/// host — exactly its domain or, where allowed, a subdomain — and then a port
+/// (at most 65535, as a URL parser reads it), a path, a query or the end. One regular expression keeps the rule's cost
 /// within the API server's budget; `api::Platform` holds the same rules in Rust.
-const MEETING_HOST_RULE: &str = r"self.matches('^(?i)https://((zoom\\.us|zoom\\.com|meet\\.google\\.com|teams\\.microsoft\\.com|teams\\.live\\.com)|([a-z0-9-]+\\.)+(zoom\\.us|webex\\.com))(:[0-9]+)?([/?#]|$)')";
+const MEETING_HOST_RULE: &str = r"self.matches('^(?i)https://((zoom\\.us|zoom\\.com|meet\\.google\\.com|teams\\.microsoft\\.com|teams\\.live\\.com)|([a-z0-9-]+\\.)+(zoom\\.us|webex\\.com))(:0*([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?([/?#]|$)')";
 
 /// A key of a Secret in the MeetingBot's own namespace.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
@@ -287,6 +289,15 @@ impl MeetingBot {
 
     /// `spec.maxDuration`, parsed; `Err` names what is wrong with it.
     pub fn max_duration(&self) -> Option<Result<std::time::Duration, String>> {
-        self.spec.max_duration.as_deref().map(parse_go_duration)
+        let text = self.spec.max_duration.as_deref()?;
+        // The CRD's rule: at least a second, so that no leave is due before
+        // the join's record is written.
+        Some(parse_go_duration(text).and_then(|max| {
+            if max < std::time::Duration::from_secs(1) {
+                Err(format!("{text:?} must be at least 1s"))
+            } else {
+                Ok(max)
+            }
+        }))
     }
 }

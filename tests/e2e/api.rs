@@ -6,7 +6,7 @@ use crate::support::{kubectl, repo_root, run, spec};
 use kube::api::{DynamicObject, PostParams};
 use kube::core::ApiResource;
 use kube::{Api, Client};
-use meetingbot_operator::api::MeetingBot;
+use meetingbot_operator::api::{MeetingBot, Platform};
 use serde_json::{Value, json};
 
 fn bot_json(spec: Value) -> DynamicObject {
@@ -253,4 +253,69 @@ async fn the_examples_are_accepted_by_the_api_server() {
         let applied = kubectl(&["apply", "--dry-run=server", "-n", ns, "-f", file]);
         assert!(applied.contains("(server dry run)"), "{file}: {applied}");
     }
+}
+
+/// Values at the edge of what the CRD admits, each with the API server's
+/// verdict and the operator's: an edit the API server takes is one the
+/// operator can act on, so that no admitted edit stalls a joined bot.
+#[tokio::test]
+async fn what_the_api_server_admits_the_operator_accepts() {
+    let scene = Scene::builder("api-agree").bare().start().await;
+    let (client, ns) = (&scene.client, &scene.ns);
+    let durations = [
+        "0s",
+        "0.5s",
+        "999ms",
+        "1s",
+        "1000ms",
+        "90m",
+        "1h30m",
+        "1.5h",
+        "0.0000001h",
+        "2562047h",
+        "2562048h",
+        "9999999999h",
+        "1h0m0s",
+    ];
+    let urls = [
+        "https://zoom.us/j/1",
+        "https://zoom.us:443/j/1",
+        "https://zoom.us:65535/j/1",
+        "https://zoom.us:065535/j/1",
+        "https://zoom.us:65536/j/1",
+        "https://zoom.us:99999/j/1",
+        "https://zoom.us:0/j/1",
+        "https://ZOOM.US/j/1",
+        "https://acme.zoom.us/j/1?pwd=x",
+        "https://teams.live.com/meet/1",
+        "https://x.webex.com/meet/y#z",
+        "https://meet.google.com",
+    ];
+    let mut disagreements = Vec::new();
+    for text in durations {
+        let admitted = dry_run(client, ns, with("maxDuration", json!(text))).await;
+        let mut bot = MeetingBot::new("candidate", spec("s"));
+        bot.spec.max_duration = Some(text.into());
+        let accepted = bot.max_duration().is_some_and(|parsed| parsed.is_ok());
+        if admitted.is_ok() != accepted {
+            disagreements.push(format!(
+                "maxDuration {text}: API server {admitted:?}, operator {:?}",
+                bot.max_duration()
+            ));
+        }
+    }
+    for url in urls {
+        let admitted = dry_run(client, ns, with("meetingUrl", json!(url))).await;
+        let accepted = Platform::from_meeting_url(url);
+        if admitted.is_ok() != accepted.is_ok() {
+            disagreements.push(format!(
+                "meetingUrl {url}: API server {admitted:?}, operator {accepted:?}"
+            ));
+        }
+    }
+    assert!(
+        disagreements.is_empty(),
+        "the CRD admits what the operator refuses (or the other way):\n{}",
+        disagreements.join("\n")
+    );
 }

@@ -29,6 +29,14 @@ pub(super) fn decide(facts: &Facts, recorded: RecordedBot) -> Plan {
     if !fresh && (!bot.annotations_hold(&recorded) || !bot.has_finalizer()) {
         return Plan::Record(recorded);
     }
+    // A bot just joined is recorded in status before anything else is
+    // planned for it (a leave the spec asks for comes in the next reconcile).
+    if fresh {
+        return in_session(facts, recorded, None);
+    }
+    if let Some(invalid) = super::invalid_spec(bot) {
+        return invalid.showing(Some(recorded)).into();
+    }
     let spec_changed = recorded
         .joined_spec
         .as_ref()

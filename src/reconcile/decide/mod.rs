@@ -18,10 +18,12 @@
 //!    `deletion::a_leave_without_its_api_key_names_the_ways_out`).
 //! 3. A record made by another MeetingBot stalls, with no call
 //!    (`record::a_copy_of_another_objects_record_is_foreign_and_gets_no_call`).
-//! 4. An invalid spec (meeting URL, then maxDuration) stalls, with no call
-//!    (`join::an_unsupported_meeting_url_stalls_without_a_call`).
-//! 5. A joined bot (`joined`), in this order: one copy of the record restores
-//!    the other (`record::one_copy_of_the_record_restores_the_other`); a
+//! 4. A joined bot (`joined`), in this order: one copy of the record restores
+//!    the other (`record::one_copy_of_the_record_restores_the_other`); a bot
+//!    just joined is recorded in status before anything else
+//!    (`joined::a_bot_just_joined_is_recorded_before_any_leave`); an invalid
+//!    spec stalls, with no call, still showing the record
+//!    (`joined::an_invalid_spec_keeps_the_joined_bots_record_in_status`); a
 //!    changed spec leaves to rejoin
 //!    (`joined::a_spec_change_leaves_under_the_old_session_then_joins_anew`,
 //!    `joined::a_new_broadcast_token_alone_does_not_rejoin`); suspend leaves
@@ -32,6 +34,8 @@
 //!    `joined::a_404_while_joined_is_evidence_not_proof`); otherwise the
 //!    session is read when due, and the bot rests meanwhile
 //!    (`joined::a_joined_bot_rests_until_its_session_is_due_for_a_read`).
+//! 5. An invalid spec (meeting URL, then maxDuration) stalls, with no call
+//!    (`join::an_unsupported_meeting_url_stalls_without_a_call`).
 //! 6. A join in flight (`join`): add the finalizer first
 //!    (`record::the_finalizer_comes_with_the_first_record_not_before`); clear
 //!    it when its call was never sent
@@ -124,30 +128,35 @@ pub fn decide(facts: &Facts) -> Plan {
     if let BotRecord::Foreign { uid, recorded } = record {
         return foreign(facts, &uid, recorded).into();
     }
-    if let Some(Err(invalid)) = bot.platform() {
-        return Ending::stalled(
-            Phase::Failed,
+    if let BotRecord::Joined(recorded) = record {
+        return joined::decide(facts, recorded);
+    }
+    if let Some(invalid) = invalid_spec(bot) {
+        return invalid.into();
+    }
+    match record {
+        BotRecord::JoinInFlight(attempt) => join::decide_unknown(facts, attempt),
+        BotRecord::None => join::decide(facts),
+        BotRecord::Joined(_) | BotRecord::Foreign { .. } => unreachable!("handled above"),
+    }
+}
+
+/// The stall of a spec the operator cannot act on, if it is one: a meeting
+/// URL or a maxDuration that reached it past admission (stored before the
+/// CRD's rules, or by another road). It makes no call; a joined bot stays
+/// in the meeting, and its record in status (see `joined`).
+fn invalid_spec(bot: &MeetingBot) -> Option<Ending> {
+    let (reason, message) = if let Some(Err(invalid)) = bot.platform() {
+        (
             reason::INVALID_MEETING_URL,
             format!("spec.meetingUrl {invalid}"),
         )
-        .with_warning(event::JOIN_FAILED)
-        .into();
-    }
-    if let Some(Err(invalid)) = bot.max_duration() {
-        return Ending::stalled(
-            Phase::Failed,
-            reason::INVALID_SPEC,
-            format!("spec.maxDuration: {invalid}"),
-        )
-        .with_warning(event::JOIN_FAILED)
-        .into();
-    }
-    match record {
-        BotRecord::Joined(recorded) => joined::decide(facts, recorded),
-        BotRecord::JoinInFlight(attempt) => join::decide_unknown(facts, attempt),
-        BotRecord::None => join::decide(facts),
-        BotRecord::Foreign { .. } => unreachable!("handled above"),
-    }
+    } else if let Some(Err(invalid)) = bot.max_duration() {
+        (reason::INVALID_SPEC, format!("spec.maxDuration: {invalid}"))
+    } else {
+        return None;
+    };
+    Some(Ending::stalled(Phase::Failed, reason, message).with_warning(event::JOIN_FAILED))
 }
 
 /// The record as the object shows it, updated with what this reconcile

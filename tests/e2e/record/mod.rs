@@ -1,10 +1,12 @@
 //! The bot record against the rest of a cluster: rolling updates, `kubectl
-//! replace`, copies and an object the operator cannot decode (`copies`), a
+//! replace`, copies and an object the operator cannot decode (`copies`),
+//! edits the operator could not act on (`edits`), a
 //! vendor that answers 404 for a moment and a mistyped base URL
 //! (`failures`). Each ends with the fake's own account: never two live bots
 //! for one MeetingBot, and none left after deletion.
 
 mod copies;
+mod edits;
 mod failures;
 
 pub use copies::copy_of;

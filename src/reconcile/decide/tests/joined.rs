@@ -200,3 +200,52 @@ fn a_404_while_joined_is_evidence_not_proof() {
         "three 404s within seconds are not yet a minute"
     );
 }
+
+#[test]
+fn an_invalid_spec_keeps_the_joined_bots_record_in_status() {
+    let mut zero = joined(bot());
+    zero.spec.max_duration = Some("500ms".into());
+    let mut port = joined(bot());
+    port.spec.meeting_url = Some("https://zoom.us:65536/j/1".into());
+    for (bot, reason) in [
+        (zero, reason::INVALID_SPEC),
+        (port, reason::INVALID_MEETING_URL),
+    ] {
+        let ending = ending_of(plan(&bot, None));
+        assert_eq!((ending.health, ending.reason), (Health::Stalled, reason));
+        assert_eq!(
+            ending.recorded.map(|r| r.meeting_bot_id).as_deref(),
+            Some("bot-1"),
+            "status keeps the record (and with it the websocket URL)"
+        );
+    }
+}
+
+#[test]
+fn a_bot_just_joined_is_recorded_before_any_leave() {
+    let mut suspended = bot();
+    suspended.spec.suspend = true;
+    let mut over = bot();
+    over.spec.max_duration = Some("1s".into());
+    for bot in [suspended, over] {
+        let recorded = RecordedBot {
+            meeting_bot_id: "bot-2".into(),
+            session_id: "session-a".into(),
+            joined_spec: Some(bot.spec.join_fingerprint()),
+            joined_at: Some(at(-5)),
+            uid: Some("uid-1".into()),
+        };
+        let just_joined = Learned::Joined(JustJoined {
+            recorded,
+            websocket_url: crate::lemonslice::WebsocketUrl::new("wss://ws/x?token=t"),
+            joined_at: at(-5),
+            platform: None,
+        });
+        let ending = ending_of(plan(&bot, Some(just_joined)));
+        assert_eq!(
+            ending.joined.map(|j| j.recorded.meeting_bot_id).as_deref(),
+            Some("bot-2"),
+            "the join's result is written first"
+        );
+    }
+}

@@ -7,7 +7,7 @@ mod joined;
 mod record;
 
 use super::memo::{Call, Memo};
-use super::plan::{Health, LeavePurpose, Notice, SecretProblem};
+use super::plan::{Health, JustJoined, LeavePurpose, Notice, SecretProblem};
 use super::*;
 use crate::api::{
     DeletionPolicy, FINALIZER, JoinAttempt, MeetingBot, MeetingBotSpec, MeetingBotStatus,
