@@ -26,8 +26,12 @@ pub struct JoinedBot {
 /// The result of a leave call.
 #[derive(Clone, Debug, PartialEq)]
 pub enum LeaveOutcome {
-    /// The bot is gone: it left now, or was already gone (404).
+    /// The bot left now.
     Left,
+    /// The vendor answered 404: the bot is gone, if this base URL and key
+    /// reach the account that made it (which the caller checks before
+    /// believing it: a wrong base URL answers 404 to everything).
+    NotFound(Failure),
     /// The call may succeed later (connection failure, timeout, 429, 5xx).
     Retryable(Failure),
     /// The vendor refused the call; retrying as is will not help.
@@ -145,7 +149,7 @@ impl LeaveOutcome {
     /// Classifies an HTTP answer to a leave.
     pub(super) fn from_status(failure: Failure) -> LeaveOutcome {
         match failure.status {
-            Some(404) => LeaveOutcome::Left,
+            Some(404) => LeaveOutcome::NotFound(failure),
             Some(429) | Some(500..) | None => LeaveOutcome::Retryable(failure),
             Some(_) => LeaveOutcome::Refused(failure),
         }
@@ -171,7 +175,9 @@ impl Answered for LeaveOutcome {
     fn http_code(&self) -> Option<u16> {
         match self {
             LeaveOutcome::Left => Some(200),
-            LeaveOutcome::Retryable(failure) | LeaveOutcome::Refused(failure) => failure.status,
+            LeaveOutcome::NotFound(failure)
+            | LeaveOutcome::Retryable(failure)
+            | LeaveOutcome::Refused(failure) => failure.status,
         }
     }
 }

@@ -159,6 +159,13 @@ impl Context {
         });
     }
 
+    /// `call` succeeded for `bot`: its earlier failures are forgotten.
+    pub(super) fn call_succeeded(&self, bot: &MeetingBot, call: Call) {
+        if let Some(memo) = self.memos().get_mut(&bot.uid().unwrap_or_default()) {
+            memo.succeeded(call);
+        }
+    }
+
     pub(super) fn forget_failures(&self, bot: &MeetingBot) {
         if let Some(memo) = self.memos().get_mut(&bot.uid().unwrap_or_default()) {
             memo.clear_failures();

@@ -84,18 +84,21 @@ async fn join_and_leave_succeed() {
         LeaveOutcome::Left
     );
     assert!(fake.admin().bots().await.unwrap().is_empty());
-    // A bot that is already gone: leave got what it wanted.
-    assert_eq!(
-        client
-            .leave(
-                Admission::unbounded(),
-                &key(),
-                "session-a",
-                &joined.meeting_bot_id
-            )
-            .await,
-        LeaveOutcome::Left
+    // A bot that is already gone: 404, which the caller believes once the
+    // account answers with the same key.
+    let again = client
+        .leave(
+            Admission::unbounded(),
+            &key(),
+            "session-a",
+            &joined.meeting_bot_id,
+        )
+        .await;
+    assert!(
+        matches!(&again, LeaveOutcome::NotFound(failure) if failure.status == Some(404)),
+        "{again:?}"
     );
+    assert_eq!(client.check_account(&key()).await, Ok(()));
 }
 
 #[tokio::test]

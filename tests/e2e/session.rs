@@ -1,8 +1,9 @@
 //! Session awareness: the operator joins only an active session, and says so
 //! when the session has ended.
 
-use crate::scene::{Scene, SceneBuilder, Waits};
+use crate::scene::{Scene, SceneBuilder, Waits, failing};
 use crate::support::*;
+use fake_lemonslice::Faults;
 use meetingbot_operator::api::{MeetingBot, Phase};
 use std::time::Duration;
 
@@ -100,4 +101,85 @@ async fn a_failed_session_is_never_joined() {
     let stalled = scene.wait_stalled("late", "SessionFailed").await;
     assert_eq!(phase(&stalled), Some(Phase::SessionEnded));
     assert_eq!(scene.calls().await.total("join"), 0);
+}
+
+/// The session reads of `session` answered `status`, oldest first.
+async fn reads_answered(scene: &Scene, status: &str) -> Vec<chrono::DateTime<chrono::Utc>> {
+    let reads = scene.requests_to("session").await;
+    reads
+        .iter()
+        .filter(|r| r.status == status)
+        .map(|r| r.at)
+        .collect()
+}
+
+/// Waits for a session read answered `status` after `after`, and returns when it came.
+async fn wait_read(
+    scene: &Scene,
+    status: &str,
+    after: chrono::DateTime<chrono::Utc>,
+) -> chrono::DateTime<chrono::Utc> {
+    poll(
+        &format!("a session read answered {status}"),
+        Duration::from_secs(60),
+        || async {
+            let reads = reads_answered(scene, status).await;
+            reads
+                .into_iter()
+                .find(|at| *at > after)
+                .ok_or_else(|| "none yet".to_owned())
+        },
+    )
+    .await
+}
+
+#[tokio::test]
+async fn blips_long_ago_and_a_single_404_never_end_a_joined_bot() {
+    let scene = polling_often("blips").start().await;
+    scene.create("blips", spec("session-blips")).await;
+    scene.wait_joined("blips").await;
+    let start = chrono::Utc::now();
+
+    // The vendor is busy for a moment, then answers again.
+    scene
+        .admin
+        .set_faults(&failing("session", 429))
+        .await
+        .unwrap();
+    let first_blip = wait_read(&scene, "429", start).await;
+    wait_read(&scene, "429", first_blip).await;
+    scene.admin.set_faults(&Faults::default()).await.unwrap();
+    let answered = wait_read(&scene, "200", first_blip).await;
+
+    // A minute after the blips (the age a 404 needs to be believed), one 404.
+    poll(
+        "a minute since the first blip",
+        Duration::from_secs(90),
+        || async {
+            let waited = chrono::Utc::now() - first_blip;
+            (waited >= chrono::Duration::seconds(61))
+                .then_some(())
+                .ok_or(format!("{waited}"))
+        },
+    )
+    .await;
+    scene
+        .admin
+        .set_faults(&failing("session", 404))
+        .await
+        .unwrap();
+    let not_found = wait_read(&scene, "404", answered).await;
+    scene.admin.set_faults(&Faults::default()).await.unwrap();
+
+    // The operator reads the session again: proof it acted on the 404.
+    wait_read(&scene, "200", not_found).await;
+    let bot = scene.bot("blips").await;
+    assert_eq!(phase(&bot), Some(Phase::Joined));
+    let ended = scene
+        .events()
+        .await
+        .into_iter()
+        .any(|e| e.reason.as_deref() == Some("SessionEnded"));
+    assert!(!ended, "no SessionEnded Event");
+    assert_eq!(scene.live_bots("session-blips").await.len(), 1);
 }

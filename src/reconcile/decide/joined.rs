@@ -17,6 +17,9 @@ const NOT_FOUND_PROOF_READS: u32 = 3;
 const NOT_FOUND_PROOF_AGE: Duration = Duration::from_secs(60);
 /// Step by which reads of a joined bot's session come sooner after failures.
 const FAILED_READ_RETRY: Duration = Duration::from_secs(5);
+/// How often the session of a bot whose session answered only 404 is read
+/// again, in case the vendor finds it.
+const NOT_FOUND_READ: Duration = Duration::from_secs(5 * 60);
 
 pub(super) fn decide(facts: &Facts, recorded: RecordedBot) -> Plan {
     let bot = facts.bot;
@@ -48,10 +51,10 @@ pub(super) fn decide(facts: &Facts, recorded: RecordedBot) -> Plan {
                 purpose: LeavePurpose::Rejoin,
             };
         }
-        return leave_unless_ended(facts, recorded, LeavePurpose::Rejoin);
+        return leave_or_wait(facts, recorded, LeavePurpose::Rejoin);
     }
     if bot.spec.suspend {
-        return leave_unless_ended(facts, recorded, LeavePurpose::Suspend);
+        return leave_or_wait(facts, recorded, LeavePurpose::Suspend);
     }
     let until_max = match (bot.max_duration(), recorded.joined_at) {
         (Some(Ok(max)), Some(joined_at)) if said_ended(bot, &recorded).is_none() => {
@@ -66,52 +69,42 @@ pub(super) fn decide(facts: &Facts, recorded: RecordedBot) -> Plan {
     in_session(facts, recorded, until_max)
 }
 
-/// Leave, or just forget a bot whose session already ended (leave would answer 404).
-fn leave_unless_ended(facts: &Facts, recorded: RecordedBot, purpose: LeavePurpose) -> Plan {
-    if said_ended(facts.bot, &recorded).is_some() {
-        return Plan::Forget { recorded, purpose };
-    }
-    leave_or_wait(facts, recorded, purpose)
-}
-
 /// A joined bot with an unchanged spec: still in the meeting, unless its
 /// session ended, which the session's status is read now and then to learn.
+/// A session that only answered 404 is still read, slowly: an ACTIVE answer
+/// brings the bot back to Joined (a 404 proves nothing once the vendor
+/// answers again), any other end settles it for good.
 fn in_session(facts: &Facts, recorded: RecordedBot, until_max: Option<Duration>) -> Plan {
+    let said = said_ended(facts.bot, &recorded);
     let ended = match facts.just_learned {
         Some(Learned::Session(SessionOutcome::Status(session))) => ended_reason(*session),
         Some(Learned::Session(SessionOutcome::Failed(failure)))
             if failure.kind == FailureKind::NotFound =>
         {
-            not_found_proven(facts).then_some(reason::SESSION_NOT_FOUND)
+            (not_found_proven(facts) || said == Some(reason::SESSION_NOT_FOUND))
+                .then_some(reason::SESSION_NOT_FOUND)
         }
-        _ => said_ended(facts.bot, &recorded),
+        _ => said,
     };
     if let Some(ended) = ended {
-        return over(&recorded.session_id, ended)
-            .showing(Some(recorded))
-            .with_event(Notice::Normal(event::SESSION_ENDED))
-            .into();
+        let ending = over(&recorded.session_id, ended)
+            .showing(Some(recorded.clone()))
+            .with_event(Notice::Normal(event::SESSION_ENDED));
+        if ended != reason::SESSION_NOT_FOUND {
+            return ending.into();
+        }
+        return match due_in(facts, NOT_FOUND_READ) {
+            Some(remaining) => ending.with_requeue(remaining).into(),
+            None => Plan::CheckSession {
+                session_id: recorded.session_id,
+            },
+        };
     }
     let poll = jittered(facts.session_poll, facts.bot).min(until_not_found_read(facts));
-    let fresh = matches!(
-        facts.just_learned,
-        Some(Learned::Session(_) | Learned::Joined(_))
-    );
-    let next_check = if fresh {
-        poll
-    } else {
-        let due = facts
-            .session_checked_at
-            .checked_add(poll)
-            .unwrap_or(Timestamp::MAX);
-        match Duration::try_from(due.duration_since(facts.now)) {
-            Ok(remaining) if !remaining.is_zero() => remaining,
-            _ => {
-                return Plan::CheckSession {
-                    session_id: recorded.session_id,
-                };
-            }
-        }
+    let Some(next_check) = due_in(facts, poll) else {
+        return Plan::CheckSession {
+            session_id: recorded.session_id,
+        };
     };
     let joined = match facts.just_learned {
         Some(Learned::Joined(joined)) => Some(joined.clone()),
@@ -129,11 +122,30 @@ fn in_session(facts: &Facts, recorded: RecordedBot, until_max: Option<Duration>)
     })
 }
 
-/// Whether the session's 404s have lasted long enough to be believed.
+/// How long until the session is due for a read `interval` after the last
+/// one (a read just made, or the join, counts as the last); `None` when due.
+fn due_in(facts: &Facts, interval: Duration) -> Option<Duration> {
+    if matches!(
+        facts.just_learned,
+        Some(Learned::Session(_) | Learned::Joined(_))
+    ) {
+        return Some(interval);
+    }
+    let due = facts
+        .session_checked_at
+        .checked_add(interval)
+        .unwrap_or(Timestamp::MAX);
+    Duration::try_from(due.duration_since(facts.now))
+        .ok()
+        .filter(|remaining| !remaining.is_zero())
+}
+
+/// Whether the session's 404s, in a row with nothing else between them,
+/// have lasted long enough to be believed.
 fn not_found_proven(facts: &Facts) -> bool {
     facts.failures(Call::Session).is_some_and(|memo| {
-        memo.consecutive_failures >= NOT_FOUND_PROOF_READS
-            && Duration::try_from(facts.now.duration_since(memo.first_failed_at))
+        memo.not_found_in_a_row >= NOT_FOUND_PROOF_READS
+            && Duration::try_from(facts.now.duration_since(memo.not_found_since))
                 .is_ok_and(|age| age >= NOT_FOUND_PROOF_AGE)
     })
 }

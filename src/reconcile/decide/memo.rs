@@ -8,7 +8,7 @@
 //! success, a new spec generation, or a change of a referenced Secret's data
 //! (see `secret_digests`): never because a Secret was merely touched or relisted.
 
-use crate::lemonslice::Failure;
+use crate::lemonslice::{Failure, FailureKind};
 use jiff::Timestamp;
 use prometheus_client::encoding::EncodeLabelValue;
 use std::time::Duration;
@@ -56,6 +56,10 @@ pub struct CallMemo {
     /// True when retrying as is cannot help.
     pub gave_up: bool,
     pub retry_at: Timestamp,
+    /// How many of the latest failures in a row were 404s, and since when:
+    /// the evidence that something is gone, which any other answer breaks.
+    pub not_found_in_a_row: u32,
+    pub not_found_since: Timestamp,
 }
 
 /// Reconciles of one MeetingBot that ended in an error, in a row.
@@ -94,6 +98,13 @@ impl Memo {
         self.calls = Default::default();
     }
 
+    /// `call` succeeded: its earlier failures are no evidence any more.
+    pub fn succeeded(&mut self, call: Call) {
+        if let Some(calls) = &mut self.calls {
+            calls[call.index()] = CallMemo::default();
+        }
+    }
+
     /// The failures of `call` on this generation of the spec, if any.
     pub fn current(&self, generation: Option<i64>, call: Call) -> Option<&CallMemo> {
         let memo = &self.calls.as_ref()?[call.index()];
@@ -128,6 +139,14 @@ impl Memo {
             memo.first_failed_at = now;
             1
         };
+        if failure.kind != FailureKind::NotFound {
+            memo.not_found_in_a_row = 0;
+        } else if same_run && memo.not_found_in_a_row > 0 {
+            memo.not_found_in_a_row += 1;
+        } else {
+            memo.not_found_in_a_row = 1;
+            memo.not_found_since = now;
+        }
         memo.generation = generation;
         memo.gave_up = !failure.kind.retryable();
         let delay = if memo.gave_up {
@@ -154,7 +173,6 @@ pub fn backoff(n: u32, jitter: f64) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::lemonslice::FailureKind;
 
     fn failure(kind: FailureKind, retry_after: Option<u64>) -> Failure {
         Failure {

@@ -93,7 +93,7 @@ pub enum Plan {
         purpose: LeavePurpose,
     },
     /// Drop the record of a bot without calling leave: users said skip-leave,
-    /// or its session already ended.
+    /// or this process saw it leave already.
     Forget {
         recorded: RecordedBot,
         purpose: LeavePurpose,

@@ -3,7 +3,7 @@
 use super::{Reconciler, Step};
 use crate::Result;
 use crate::api::{RecordedBot, event};
-use crate::lemonslice::{Admission, LeaveOutcome, SecretString};
+use crate::lemonslice::{Admission, FailureKind, LeaveOutcome, SecretString};
 use crate::reconcile::decide::memo::Call;
 use crate::reconcile::decide::plan::LeavePurpose;
 use kube::runtime::controller::Action;
@@ -50,7 +50,9 @@ impl Reconciler<'_> {
                     }
                 }
             }
-            LeaveOutcome::Retryable(failure) | LeaveOutcome::Refused(failure) => {
+            LeaveOutcome::NotFound(failure)
+            | LeaveOutcome::Retryable(failure)
+            | LeaveOutcome::Refused(failure) => {
                 warn!(failure = failure.describe(), "leave failed");
                 self.ctx.record_failure(&self.bot, Call::Leave, failure);
                 Ok(Step::Continue(self.bot.clone(), None))
@@ -58,7 +60,8 @@ impl Reconciler<'_> {
         }
     }
 
-    /// Calls leave and counts it.
+    /// Calls leave and counts it. A 404 is the bot already gone once the
+    /// account answers with the same key; otherwise it is retried.
     pub(super) async fn call_leave(
         &self,
         admission: Admission,
@@ -76,6 +79,21 @@ impl Reconciler<'_> {
                 ),
             )
             .await;
+        let outcome = match outcome {
+            LeaveOutcome::NotFound(failure) => {
+                let believed = self.believed_not_found(api_key, failure).await;
+                if believed.kind == FailureKind::NotFound {
+                    info!(
+                        meeting_bot_id = recorded.meeting_bot_id,
+                        "leave answered 404 and the account answers: the bot is gone"
+                    );
+                    LeaveOutcome::Left
+                } else {
+                    LeaveOutcome::Retryable(believed)
+                }
+            }
+            outcome => outcome,
+        };
         if outcome == LeaveOutcome::Left {
             info!(meeting_bot_id = recorded.meeting_bot_id, "left");
         }

@@ -3,7 +3,7 @@
 use super::{Reconciler, Step};
 use crate::Result;
 use crate::api::BotRecord;
-use crate::lemonslice::{Priority, SessionOutcome};
+use crate::lemonslice::{Failure, FailureKind, Priority, SecretString, SessionOutcome};
 use crate::reconcile::decide::memo::Call;
 use crate::reconcile::decide::plan::Learned;
 use tracing::info;
@@ -29,11 +29,45 @@ impl Reconciler<'_> {
             )
             .await;
         self.ctx.session_checked(&self.bot);
-        if let SessionOutcome::Failed(failure) = &outcome {
-            info!(failure = failure.describe(), "reading the session failed");
-            self.ctx
-                .record_failure(&self.bot, Call::Session, failure.clone());
+        let outcome = match outcome {
+            SessionOutcome::Failed(failure) if failure.kind == FailureKind::NotFound => {
+                SessionOutcome::Failed(self.believed_not_found(&api_key, failure).await)
+            }
+            outcome => outcome,
+        };
+        match &outcome {
+            SessionOutcome::Status(_) => self.ctx.call_succeeded(&self.bot, Call::Session),
+            SessionOutcome::Failed(failure) => {
+                info!(failure = failure.describe(), "reading the session failed");
+                self.ctx
+                    .record_failure(&self.bot, Call::Session, failure.clone());
+            }
         }
         Ok(self.learned(Learned::Session(outcome)))
+    }
+
+    /// A 404 (`not_found`) counts as one only when the account answers with
+    /// the same key (as the vendor contract advises: a wrong base URL, or a
+    /// key of another account, answers 404 too); otherwise the check's own
+    /// failure, which proves nothing gone.
+    pub(super) async fn believed_not_found(
+        &self,
+        api_key: &SecretString,
+        not_found: Failure,
+    ) -> Failure {
+        match self.ctx.vendor.check_account(api_key).await {
+            Ok(()) => not_found,
+            Err(check) => Failure {
+                kind: match check.kind {
+                    FailureKind::NotFound => FailureKind::ServerError,
+                    kind => kind,
+                },
+                detail: format!(
+                    "answered 404, but the account check with the same key failed: {}",
+                    check.detail
+                ),
+                ..check
+            },
+        }
     }
 }

@@ -249,3 +249,98 @@ fn a_bot_just_joined_is_recorded_before_any_leave() {
         );
     }
 }
+
+#[test]
+fn only_404s_in_a_row_count_toward_a_session_gone() {
+    let bot = joined(bot());
+    let not_found = failure(FailureKind::NotFound, 404);
+    let last = Some(Learned::Session(SessionOutcome::Failed(not_found.clone())));
+    // Two blips long ago, a good read, then a single 404.
+    let mut blips = Memo::default();
+    for seconds_ago in [300, 290] {
+        let busy = failure(FailureKind::RateLimited, 429);
+        blips.record(Some(1), Call::Session, busy, at(-seconds_ago), 1.0);
+    }
+    blips.succeeded(Call::Session);
+    blips.record(Some(1), Call::Session, not_found.clone(), at(0), 1.0);
+    let ending = ending_of(plan_with(&bot, &blips, last.clone()));
+    assert_eq!(ending.phase, Phase::Joined, "a good read clears the blips");
+
+    // 404s broken by a timeout start their count again.
+    let mut broken = Memo::default();
+    let timeout = failure(FailureKind::NoAnswer, 0);
+    for (seconds_ago, failure) in [
+        (120, not_found.clone()),
+        (100, not_found.clone()),
+        (80, timeout),
+        (60, not_found.clone()),
+        (1, not_found.clone()),
+    ] {
+        broken.record(Some(1), Call::Session, failure, at(-seconds_ago), 1.0);
+    }
+    let ending = ending_of(plan_with(&bot, &broken, last));
+    assert_eq!(
+        ending.phase,
+        Phase::Joined,
+        "two 404s in a row are not three"
+    );
+}
+
+#[test]
+fn a_session_not_found_is_read_again_slowly_and_an_active_answer_rejoins_nothing() {
+    let mut lost = joined(bot());
+    lost.status = Some(status(
+        Phase::SessionEnded,
+        reason::SESSION_NOT_FOUND,
+        Some(at(-10)),
+    ));
+    let ending = ending_of(plan(&lost, None));
+    assert_eq!(ending.reason, reason::SESSION_NOT_FOUND);
+    assert!(
+        ending.requeue.unwrap() > Duration::from_secs(60),
+        "read again, slowly: {:?}",
+        ending.requeue
+    );
+    let due = decide(&Facts {
+        bot: &lost,
+        memo: &Memo::default(),
+        now: now(),
+        retry_unknown_joins: false,
+        just_learned: None,
+        session_poll: POLL,
+        session_checked_at: at(-600),
+    });
+    assert!(is_check(&due, "session-a"), "{due:?}");
+    let found = ending_of(plan(&lost, session(SessionStatus::Active)));
+    assert_eq!(
+        (found.phase, found.reason),
+        (Phase::Joined, reason::JOINED),
+        "the same bot is in the meeting again; no second join"
+    );
+    let completed = ending_of(plan(&lost, session(SessionStatus::Completed)));
+    assert_eq!(completed.reason, reason::SESSION_COMPLETED);
+}
+
+#[test]
+fn a_bot_whose_session_ended_still_gets_its_leave() {
+    let mut ended = joined(bot());
+    ended.status = Some(status(
+        Phase::SessionEnded,
+        reason::SESSION_NOT_FOUND,
+        Some(at(-10)),
+    ));
+    let mut suspended = ended.clone();
+    suspended.spec.suspend = true;
+    let mut moved = ended.clone();
+    moved.spec.session_id = "session-b".into();
+    for (bot, purpose) in [
+        (suspended, LeavePurpose::Suspend),
+        (moved, LeavePurpose::Rejoin),
+    ] {
+        let plan = plan(&bot, None);
+        assert!(
+            matches!(&plan, Plan::Leave { recorded, purpose: p } if *p == purpose && recorded.session_id == "session-a"),
+            "{plan:?}"
+        );
+    }
+}
