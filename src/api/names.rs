@@ -107,6 +107,8 @@ names! {
         INVALID_SPEC = "InvalidSpec";
         /// The bot record names another MeetingBot's UID (a copy or a restore).
         FOREIGN_RECORD = "ForeignRecord";
+        /// The annotations name a bot that another MeetingBot's status records.
+        ADOPTION_CONFLICT = "AdoptionConflict";
 
         /// A vendor call's connection failed before the request was sent.
         CONNECT_FAILED = "ConnectFailed";
@@ -173,6 +175,8 @@ names! {
         JOIN_OUTCOME_UNKNOWN = "JoinOutcomeUnknown";
         /// Warning: the bot record names another MeetingBot's UID.
         FOREIGN_RECORD = "ForeignRecord";
+        /// Warning: the annotations name a bot that another MeetingBot records.
+        ADOPTION_CONFLICT = super::reason::ADOPTION_CONFLICT;
         /// Warning: the object cannot be decoded.
         INVALID_SPEC = super::reason::INVALID_SPEC;
         /// Warning: the connection Secret belongs to someone else.

@@ -8,7 +8,7 @@ use super::cluster::{Events, OperatorApiKey, SecretReader};
 use super::decide::memo::{Call, Memo};
 use super::decide::plan::LeavePurpose;
 use super::metrics::Metrics;
-use super::schedule::{Lanes, OwnWrites, Remembered, WaitingRoom, Watched};
+use super::schedule::{Lanes, OwnWrites, RecordedIds, Remembered, WaitingRoom, Watched};
 use crate::api::MeetingBot;
 use crate::lemonslice;
 use jiff::Timestamp;
@@ -81,6 +81,8 @@ pub struct Context {
     pub(super) waiting: WaitingRoom,
     /// What the operator's own writes returned, until the watch has it.
     pub(super) own_writes: OwnWrites,
+    /// Which objects' statuses record which bot ids, as last delivered.
+    pub(super) recorded_ids: RecordedIds,
 }
 
 impl Context {
@@ -111,6 +113,7 @@ impl Context {
             gate,
             waiting: WaitingRoom::new(lanes),
             own_writes: OwnWrites::default(),
+            recorded_ids: RecordedIds::default(),
         })
     }
 
@@ -273,6 +276,7 @@ impl Context {
     pub(super) fn forget(&self, uid: &str) {
         self.memos().remove(uid);
         self.own_writes.forget(uid);
+        self.recorded_ids.forget(uid);
     }
 
     /// Counts MeetingBots by phase (and stalled reason, and deletion age)
@@ -296,6 +300,7 @@ impl Context {
 /// The triggers (see `schedule::triggers`) ask the context what it remembers.
 impl Remembered for Context {
     fn observed(&self, seen: &Watched) -> bool {
+        self.recorded_ids.observed(seen);
         self.own_writes.observed(seen)
     }
     fn forget(&self, uid: &str) {

@@ -72,7 +72,9 @@ pub mod plan;
 mod session;
 pub mod status;
 
-use crate::api::{BotRecord, MeetingBot, Phase, RecordedBot, annotation, event, reason};
+use crate::api::{
+    BotRecord, DeletionPolicy, MeetingBot, Phase, RecordedBot, annotation, event, reason,
+};
 use jiff::Timestamp;
 use memo::{Call, CallMemo, Memo};
 use plan::{Ending, Learned, Plan};
@@ -88,6 +90,9 @@ pub struct Facts<'a> {
     pub retry_unknown_joins: bool,
     /// What the previous step of this reconcile learned that the object does not show.
     pub just_learned: Option<&'a Learned>,
+    /// Whether the bot id this object's record names is recorded in the
+    /// status of another MeetingBot (see `schedule::recorded_ids`).
+    pub recorded_elsewhere: bool,
     /// How often the session of a joined bot is read (operator option), before
     /// a per-object jitter that keeps a thousand bots from polling in step.
     pub session_poll: Duration,
@@ -122,6 +127,9 @@ pub fn decide(facts: &Facts) -> Plan {
             purpose: *purpose,
         };
     }
+    if let Some(conflict) = claimed_elsewhere(facts, &record) {
+        return conflict;
+    }
     if bot.is_deleting() {
         return deletion::decide(facts, record);
     }
@@ -139,6 +147,45 @@ pub fn decide(facts: &Facts) -> Plan {
         BotRecord::None => join::decide(facts),
         BotRecord::Joined(_) | BotRecord::Foreign { .. } => unreachable!("handled above"),
     }
+}
+
+/// A bot id that this object's status does not record, but another
+/// MeetingBot's does: written into this object's annotations by hand or by a
+/// tenant. The operator neither leaves nor adopts it from here, deleting the
+/// object included; skip-leave lets it go.
+fn claimed_elsewhere(facts: &Facts, record: &BotRecord) -> Option<Plan> {
+    let BotRecord::Joined(recorded) = record else {
+        return None;
+    };
+    let bot = facts.bot;
+    let in_own_status = bot.status.as_ref().is_some_and(|status| {
+        status.meeting_bot_id.as_deref() == Some(recorded.meeting_bot_id.as_str())
+            && status.record_uid == bot.metadata.uid
+    });
+    if !facts.recorded_elsewhere || in_own_status {
+        return None;
+    }
+    // A deletion that makes no call goes its usual way.
+    let no_leave = !bot.has_finalizer()
+        || bot.skip_leave()
+        || bot.spec.deletion_policy == DeletionPolicy::Orphan;
+    if bot.is_deleting() && no_leave {
+        return None;
+    }
+    Some(
+        Ending::stalled(
+            Phase::Failed,
+            reason::ADOPTION_CONFLICT,
+            format!(
+                "bot {} is recorded by another MeetingBot: the operator makes no call for it from                  this object. Remove this object's record annotations ({} and the others of                  liveai.lemonslice.com/) if they were written by mistake; to delete the object                  without leave, set the annotation {}=true",
+                recorded.meeting_bot_id,
+                annotation::MEETING_BOT_ID,
+                annotation::SKIP_LEAVE,
+            ),
+        )
+        .with_warning(event::ADOPTION_CONFLICT)
+        .into(),
+    )
 }
 
 /// The stall of a spec the operator cannot act on, if it is one: a meeting

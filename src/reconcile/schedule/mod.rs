@@ -1,17 +1,20 @@
 //! Whether and when a reconcile runs: which watch deliveries ask for one
 //! (`triggers`, with `own_writes` telling the operator's own echoes apart),
 //! whose turn it is (`lanes`) and where reconciles wait for it (`waiting`),
-//! and objects as the watch decodes them (`watched`). Knows nothing of a
+//! objects as the watch decodes them (`watched`), and the bot ids their
+//! statuses record (`recorded_ids`). Knows nothing of a
 //! reconcile's decisions or of the shared `Context`.
 
 mod lanes;
 mod own_writes;
+mod recorded_ids;
 mod triggers;
 mod waiting;
 mod watched;
 
 pub use lanes::{Lane, Lanes, Turn};
 pub use own_writes::OwnWrites;
+pub use recorded_ids::RecordedIds;
 pub use triggers::{Remembered, Triggers};
 pub use waiting::WaitingRoom;
 pub use watched::{Watched, invalid_message};

@@ -12,7 +12,7 @@ mod settle;
 #[cfg(test)]
 mod tests;
 
-use crate::api::{FINALIZER, MeetingBot, Phase, reason};
+use crate::api::{BotRecord, FINALIZER, MeetingBot, Phase, reason};
 use crate::lemonslice::{Admission, Answered, Priority, SecretString};
 use crate::reconcile::cluster::{BotWrites, SecretKeyRef, Unmet};
 use crate::reconcile::context::Context;
@@ -78,13 +78,22 @@ impl<'a> Reconciler<'a> {
     pub(super) async fn run(mut self) -> Result<Action> {
         let mut learned = None;
         for _ in 0..MAX_STEPS {
-            let memo = self.ctx.memo(&self.bot.uid().unwrap_or_default());
+            let uid = self.bot.uid().unwrap_or_default();
+            let memo = self.ctx.memo(&uid);
+            let recorded_elsewhere = match self.bot.bot_record() {
+                BotRecord::Joined(recorded) => self
+                    .ctx
+                    .recorded_ids
+                    .elsewhere(&recorded.meeting_bot_id, &uid),
+                _ => false,
+            };
             let plan = decide(&Facts {
                 bot: &self.bot,
                 memo: &memo,
                 now: Timestamp::now(),
                 retry_unknown_joins: self.ctx.settings.retry_unknown_joins,
                 just_learned: learned.as_ref(),
+                recorded_elsewhere,
                 session_poll: self.ctx.settings.session_poll,
                 session_checked_at: memo.session_checked_at.unwrap_or(self.ctx.started_at),
             });

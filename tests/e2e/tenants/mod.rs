@@ -1,9 +1,10 @@
 //! Tenants cannot use the operator against each other, and secrets stay
 //! secret: a vendor that echoes what it was sent, one namespace's storm
-//! against another's joins, and (`rbac`) tenants and an operator with less
-//! than every right.
+//! against another's joins, (`rbac`) tenants and an operator with less
+//! than every right, and (`stolen`) a bot id written into another object.
 
 mod rbac;
+mod stolen;
 
 use crate::scene::{Scene, Waits, failing};
 use crate::support::*;

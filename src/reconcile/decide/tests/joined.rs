@@ -22,6 +22,7 @@ fn a_joined_bot_rests_until_its_session_is_due_for_a_read() {
         now: now(),
         retry_unknown_joins: false,
         just_learned: None,
+        recorded_elsewhere: false,
         session_poll: POLL,
         session_checked_at: at(-60),
     });
@@ -307,6 +308,7 @@ fn a_session_not_found_is_read_again_slowly_and_an_active_answer_rejoins_nothing
         now: now(),
         retry_unknown_joins: false,
         just_learned: None,
+        recorded_elsewhere: false,
         session_poll: POLL,
         session_checked_at: at(-600),
     });

@@ -134,6 +134,7 @@ fn plan_of(bot: &MeetingBot, memo: &Memo, learned: Option<Learned>, unknown: Unk
         now: now(),
         retry_unknown_joins: unknown == UnknownJoins::Retry,
         just_learned: learned.as_ref(),
+        recorded_elsewhere: false,
         session_poll: POLL,
         session_checked_at: at(-1),
     })

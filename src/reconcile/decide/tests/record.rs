@@ -187,3 +187,57 @@ fn a_bot_seen_to_leave_is_never_taken_for_live_again() {
         }
     );
 }
+
+#[test]
+fn a_bot_another_meetingbot_records_is_neither_left_nor_adopted_from_here() {
+    // A tenant wrote the victim's bot id into its own object's annotations.
+    let mut tenant = joined(bot());
+    tenant.status = None;
+    let mut suspended = tenant.clone();
+    suspended.spec.suspend = true;
+    let deleted = deleting(tenant.clone());
+    for subject in [tenant.clone(), suspended, deleted] {
+        let plan = decide(&Facts {
+            bot: &subject,
+            memo: &Memo::default(),
+            now: now(),
+            retry_unknown_joins: false,
+            just_learned: None,
+            recorded_elsewhere: true,
+            session_poll: POLL,
+            session_checked_at: at(-1),
+        });
+        let ending = ending_of(plan);
+        assert_eq!(
+            (ending.health, ending.reason),
+            (Health::Stalled, reason::ADOPTION_CONFLICT)
+        );
+        assert!(!ending.message.contains("uid-"), "names no other object");
+    }
+    let letting_go = annotate(deleting(tenant), annotation::SKIP_LEAVE, "true");
+    let plan = decide(&Facts {
+        bot: &letting_go,
+        memo: &Memo::default(),
+        now: now(),
+        retry_unknown_joins: false,
+        just_learned: None,
+        recorded_elsewhere: true,
+        session_poll: POLL,
+        session_checked_at: at(-1),
+    });
+    assert!(matches!(plan, Plan::RemoveFinalizer { .. }), "{plan:?}");
+
+    // The object whose own status records the bot is not held back.
+    let owner = joined(bot());
+    let plan = decide(&Facts {
+        bot: &deleting(owner),
+        memo: &Memo::default(),
+        now: now(),
+        retry_unknown_joins: false,
+        just_learned: None,
+        recorded_elsewhere: true,
+        session_poll: POLL,
+        session_checked_at: at(-1),
+    });
+    assert!(matches!(plan, Plan::Leave { .. }), "{plan:?}");
+}
