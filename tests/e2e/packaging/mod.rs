@@ -49,6 +49,40 @@ fn helm_lint_passes_and_unknown_values_are_refused() {
     );
 }
 
+#[test]
+fn the_chart_refuses_two_replicas_without_leader_election_and_outwaits_the_drain() {
+    let refused = run(
+        "helm",
+        &[
+            "template",
+            CHART,
+            "--set",
+            "replicaCount=2",
+            "--set",
+            "leaderElection.enabled=false",
+        ],
+        "",
+    );
+    assert!(
+        !refused.status.success(),
+        "two active reconcilers are refused"
+    );
+    let error = String::from_utf8_lossy(&refused.stderr);
+    assert!(error.contains("leaderElection.enabled"), "{error}");
+
+    // The pod outlives the operator's drain on SIGTERM: max(shutdown
+    // timeout, call timeout + 5 s) at the defaults.
+    let rendered = helm_template("meetingbot-system", &[]);
+    let grace: u64 = rendered
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("terminationGracePeriodSeconds: "))
+        .expect("a grace period")
+        .parse()
+        .unwrap();
+    let drain = 25_u64.max(30 + 5);
+    assert!(grace > drain, "grace period {grace} s, drain {drain} s");
+}
+
 #[tokio::test]
 async fn the_rendered_chart_passes_the_restricted_pod_security_level() {
     let scene = Scene::builder("restricted")
