@@ -101,6 +101,11 @@ async fn suspend_leaves_and_resume_joins_with_one_bot_at_a_time() {
         .map(|r| r.endpoint.as_str())
         .collect();
     assert_eq!(order, ["join", "leave", "join"]);
+    assert_eq!(
+        scene.admin.peak_live("session-pause").await.unwrap(),
+        1,
+        "one bot at a time"
+    );
 }
 
 #[tokio::test]

@@ -87,6 +87,9 @@ async fn only_the_leader_reconciles_and_a_standby_takes_over() {
     assert!(leads(&third).await);
     for session in ["session-leader-1", "session-leader-2", "session-leader-3"] {
         assert_eq!(scene.live_bots(session).await.len(), 1, "{session}");
+        // Through every change of leader, never a second bot even for a moment.
+        let peak = scene.admin.peak_live(session).await.unwrap();
+        assert_eq!(peak, 1, "{session}: most bots live at once");
     }
     // The last leader lets every bot go, even those its predecessors joined.
     for (name, session) in [

@@ -1,7 +1,7 @@
 //! The shared kube-apiserver restarted while MeetingBots join.
 
 use super::create_bots;
-use super::harness::{DuplicateWatch, Scenario, conclude};
+use super::harness::{Scenario, conclude};
 use crate::scene::Scene;
 use crate::support::*;
 
@@ -11,7 +11,6 @@ async fn a_restarted_api_server() {
     let bots = 100;
     let scene = Scene::start("chaos-apiserver").await;
     let ns = &scene.ns;
-    let watch = DuplicateWatch::start(scene.admin.clone());
     create_bots(&scene.client, ns, 0..bots / 2).await;
 
     // Async, so that the fake in this process keeps answering meanwhile.
@@ -28,7 +27,6 @@ async fn a_restarted_api_server() {
         Scenario::new("restarted API server", bots, ns),
         &client,
         &scene.admin,
-        watch,
         || vec![scene.operator().log_text()],
         |_| "1 kube-apiserver restart".into(),
     )

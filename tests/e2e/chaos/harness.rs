@@ -1,6 +1,6 @@
-//! How a scenario runs and ends: a watch for duplicate bots on the fake, the
-//! churn of MeetingBots a disruption runs alongside, and the conclusion —
-//! settle, check, delete, search for secrets, write the table's row and
+//! How a scenario runs and ends: the churn of MeetingBots a disruption runs
+//! alongside, and the conclusion — settle, check, delete, read the fake's
+//! count of duplicate bots, search for secrets, write the table's row and
 //! assert the invariants.
 
 use super::checks::{check_end_state, delete_all, secrets_found, wait_settled};
@@ -12,49 +12,15 @@ use kube::{Api, Client};
 use meetingbot_operator::api::MeetingBot;
 use rand::Rng;
 use serde_json::json;
-use std::collections::BTreeMap;
 use std::io::Write;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-/// Watches the fake while a scenario runs: the most live bots seen at once
-/// for any one session (every MeetingBot has a session of its own).
-pub(super) struct DuplicateWatch {
-    stop: Arc<AtomicBool>,
-    worst: Arc<AtomicUsize>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl DuplicateWatch {
-    pub(super) fn start(admin: Admin) -> DuplicateWatch {
-        let stop = Arc::new(AtomicBool::new(false));
-        let worst = Arc::new(AtomicUsize::new(0));
-        let task = tokio::spawn({
-            let (stop, worst) = (stop.clone(), worst.clone());
-            async move {
-                while !stop.load(Ordering::Relaxed) {
-                    if let Ok(bots) = admin.bots().await {
-                        let mut per_session: BTreeMap<String, usize> = BTreeMap::new();
-                        for bot in bots {
-                            *per_session.entry(bot.session_id).or_default() += 1;
-                        }
-                        let most = per_session.into_values().max().unwrap_or(0);
-                        worst.fetch_max(most, Ordering::Relaxed);
-                    }
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            }
-        });
-        DuplicateWatch { stop, worst, task }
-    }
-
-    /// Sessions that had more than one live bot at some moment: 0 or 1.
-    async fn duplicates(self) -> usize {
-        self.stop.store(true, Ordering::Relaxed);
-        self.task.await.unwrap();
-        self.worst.load(Ordering::Relaxed).saturating_sub(1)
-    }
+/// How many bots more than one the worst session had live at once, as the
+/// fake counted them at every join, leave and session end since it started
+/// (every MeetingBot has a session of its own): 0 when none ever had two.
+async fn duplicates(admin: &Admin) -> usize {
+    let peaks = admin.peaks().await.expect("the fake answers");
+    peaks.worst_session().saturating_sub(1)
 }
 
 /// Appends a scenario's row to target/chaos/table.md, which `make chaos` prints.
@@ -95,7 +61,6 @@ pub(super) async fn conclude(
     scenario: Scenario,
     client: &Client,
     admin: &Admin,
-    watch: DuplicateWatch,
     logs: impl FnOnce() -> Vec<String>,
     injected: impl FnOnce(&CallCounts) -> String,
 ) -> usize {
@@ -103,7 +68,7 @@ pub(super) async fn conclude(
     let settled = wait_settled(client, ns).await;
     let unknown = check_end_state(&settled, admin).await;
     let (left_behind, unknown) = delete_all(client, ns, admin, unknown).await;
-    let duplicates = watch.duplicates().await;
+    let duplicates = duplicates(admin).await;
     let secrets = secrets_found(client, ns, &logs(), &[API_KEY, BROADCAST_TOKEN]).await;
     let injected = injected(&admin.calls().await.unwrap());
     let line = format!(
@@ -153,16 +118,14 @@ pub(super) struct Disrupted {
 }
 
 /// Runs `disruption` while the scenario's MeetingBots are created, changed
-/// and deleted at random, watching for duplicate bots from before the first
-/// operator starts, then [`conclude`]s with the logs of every operator that
-/// ran. Returns how many MeetingBots said JoinOutcomeUnknown.
+/// and deleted at random, then [`conclude`]s with the logs of every operator
+/// that ran. Returns how many MeetingBots said JoinOutcomeUnknown.
 pub(super) async fn alongside_churn(
     scenario: Scenario,
     client: &Client,
     admin: &Admin,
     disruption: impl Future<Output = Disrupted>,
 ) -> usize {
-    let watch = DuplicateWatch::start(admin.clone());
     let churned = churn(client, &scenario.ns, scenario.bots);
     let (disrupted, ()) = tokio::join!(disruption, churned);
     let Disrupted {
@@ -174,5 +137,5 @@ pub(super) async fn alongside_churn(
         stopped.extend(running.iter().map(Operator::log_text));
         stopped
     };
-    conclude(scenario, client, admin, watch, logs, |_| injected).await
+    conclude(scenario, client, admin, logs, |_| injected).await
 }

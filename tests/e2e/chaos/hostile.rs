@@ -82,7 +82,8 @@ async fn hostile_secrets_end_in_a_clear_status() {
             (ready.reason == "Joined" || ready.reason == "SecretNotFound").then_some(())
         })
         .await;
-    assert!(scene.live_bots(&session_of(ns, 2)).await.len() <= 1);
+    let peak = scene.admin.peak_live(&session_of(ns, 2)).await.unwrap();
+    assert!(peak <= 1, "{peak} live bots at once");
     // A Zoom URL with its password in a Secret, and a vendor that echoes
     // every request field (and the key) in FastAPI 422 bodies for it.
     let password = "hostilePwd7x3";

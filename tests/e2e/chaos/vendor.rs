@@ -2,7 +2,7 @@
 //! joins whose answer is lost, and latency on every call.
 
 use super::create_bots;
-use super::harness::{DuplicateWatch, Scenario, conclude};
+use super::harness::{Scenario, conclude};
 use crate::scene::Scene;
 use fake_lemonslice::Faults;
 
@@ -19,14 +19,12 @@ async fn vendor_faults(bots: usize) {
         })
         .start()
         .await;
-    let watch = DuplicateWatch::start(scene.admin.clone());
 
     create_bots(&scene.client, &scene.ns, 0..bots).await;
     conclude(
         Scenario::new("vendor faults", bots, &scene.ns),
         &scene.client,
         &scene.admin,
-        watch,
         || vec![scene.operator().log_text()],
         |calls| {
             let errors: u64 = ["429", "503", "502"]

@@ -136,6 +136,11 @@ async fn a_changed_meeting_url_moves_the_bot() {
     let leaves = scene.admin.leaves().await.unwrap();
     assert_eq!(leaves.len(), 1);
     assert_eq!(leaves[0].meeting_bot_id, old_id, "the old bot left");
+    assert_eq!(
+        scene.admin.peak_live("session-move").await.unwrap(),
+        1,
+        "the old bot left before the new one joined"
+    );
 }
 
 #[tokio::test]

@@ -157,7 +157,12 @@ async fn a_killed_operator_never_leaves_two_bots() {
         )
         .await;
     let live = scene.live_bots("session-kill").await;
-    assert_eq!(live.len(), 1, "never two live bots: {live:?}");
+    assert_eq!(live.len(), 1, "one live bot: {live:?}");
+    assert_eq!(
+        scene.admin.peak_live("session-kill").await.unwrap(),
+        1,
+        "never two live bots"
+    );
     let status = bot.status.unwrap();
     if status.phase == Some(Phase::Joined) {
         assert_eq!(

@@ -35,6 +35,28 @@ async fn seconds_of_session_404s_keep_the_bot_and_deletion_still_leaves() {
     .await;
     scene.admin.set_faults(&Faults::default()).await.unwrap();
 
+    // The fake answered the last 404 before the operator could act on it:
+    // the operator's next read of the session, which only the reconcile
+    // that handled that 404 plans (one at a time per MeetingBot), is the
+    // proof that it has acted, and an ended session would have none.
+    poll(
+        "a session read after the last 404",
+        std::time::Duration::from_secs(30),
+        || async {
+            let reads: Vec<_> = scene
+                .requests_to("session")
+                .await
+                .into_iter()
+                .filter(|r| r.session_id == "session-404")
+                .map(|r| r.status)
+                .collect();
+            match reads.iter().rposition(|status| status == "404") {
+                Some(last) if reads[last + 1..].iter().any(|status| status == "200") => Ok(()),
+                _ => Err(format!("reads answered {reads:?}")),
+            }
+        },
+    )
+    .await;
     let bot = scene.bot("standup").await;
     assert_eq!(bot.status.unwrap().phase, Some(Phase::Joined));
     let events = kubectl(&["get", "events", "-n", &scene.ns, "-o", "json"]);

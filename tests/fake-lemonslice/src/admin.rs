@@ -2,7 +2,7 @@
 //! process or running as the `fake-lemonslice` binary.
 
 use crate::faults::Faults;
-use crate::model::{Bot, CallCounts, Leave, RequestRecord};
+use crate::model::{Bot, CallCounts, Leave, Peaks, RequestRecord};
 use anyhow::Context;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -47,6 +47,17 @@ impl Admin {
     /// Every successful leave.
     pub async fn leaves(&self) -> anyhow::Result<Vec<Leave>> {
         self.get("leaves").await
+    }
+
+    /// The most bots ever live at once, by session and in all, counted
+    /// exactly at every join, leave and session end.
+    pub async fn peaks(&self) -> anyhow::Result<Peaks> {
+        self.get("peaks").await
+    }
+
+    /// The most bots of `session_id` ever live at once; 0 if it never had one.
+    pub async fn peak_live(&self, session_id: &str) -> anyhow::Result<usize> {
+        Ok(self.peaks().await?.session(session_id))
     }
 
     pub async fn calls(&self) -> anyhow::Result<CallCounts> {

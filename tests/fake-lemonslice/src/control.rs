@@ -18,6 +18,7 @@ pub(crate) fn routes() -> Router<Arc<Store>> {
         .route("/bots", show(Store::bots))
         .route("/joins", show(Store::joins))
         .route("/leaves", show(Store::leaves))
+        .route("/peaks", show(Store::peaks))
         .route("/calls", show(Store::calls))
         .route("/requests", show(Store::requests))
         .route("/faults", show(Store::faults).post(set_faults))

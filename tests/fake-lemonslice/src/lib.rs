@@ -20,5 +20,5 @@ mod vendor;
 
 pub use admin::Admin;
 pub use faults::Faults;
-pub use model::{Bot, CallCounts, Leave, RequestRecord};
+pub use model::{Bot, CallCounts, Leave, Peaks, RequestRecord};
 pub use server::{Config, FakeServer};

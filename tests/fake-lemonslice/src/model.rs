@@ -62,6 +62,30 @@ impl CallCounts {
     }
 }
 
+/// The most bots that were ever live (joined, and neither left nor ended
+/// with their session) at the same time. The fake counts at every join,
+/// leave and session end, under the lock that changes its bots, so that an
+/// overlap however short is counted, unlike by reading `/_fake/bots` now and then.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Peaks {
+    /// For every session together.
+    pub all: usize,
+    /// By session, for every session that ever had a bot.
+    pub sessions: BTreeMap<String, usize>,
+}
+
+impl Peaks {
+    /// The most bots of `session_id` live at once; 0 if it never had one.
+    pub fn session(&self, session_id: &str) -> usize {
+        self.sessions.get(session_id).copied().unwrap_or(0)
+    }
+
+    /// The most bots live at once in any one session; 0 if none had one.
+    pub fn worst_session(&self) -> usize {
+        self.sessions.values().copied().max().unwrap_or(0)
+    }
+}
+
 /// The current time, to the millisecond: what the records show, so that a
 /// record read back through JSON equals the one kept.
 pub(crate) fn now() -> DateTime<Utc> {

@@ -4,7 +4,7 @@
 
 use crate::Config;
 use crate::faults::{Endpoint, Faults};
-use crate::model::{Bot, CallCounts, Leave, RequestRecord, now};
+use crate::model::{Bot, CallCounts, Leave, Peaks, RequestRecord, now};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::fmt;
@@ -79,8 +79,13 @@ struct Inner {
     api_keys: HashSet<String>,
     /// Sessions named at start or through `/_fake/sessions`.
     sessions: HashMap<String, SessionStatus>,
-    /// The live bots, by id.
+    /// The live bots, by id. Changed only through [`Inner::add_bot`],
+    /// [`Inner::remove_bot`] and [`Inner::end_session`], which keep `live`.
     bots: HashMap<String, Bot>,
+    /// How many bots are live now and the most ever live at once, by session
+    /// and for every session together: kept at each change of `bots`, under
+    /// the same lock, so that no overlap is too short to count.
+    live: Live,
     joins: Vec<Bot>,
     leaves: Vec<Leave>,
     calls: CallCounts,
@@ -100,6 +105,7 @@ impl Store {
                 api_keys: config.api_keys.iter().cloned().collect(),
                 sessions,
                 bots: HashMap::new(),
+                live: Live::default(),
                 joins: Vec::new(),
                 leaves: Vec::new(),
                 calls: no_calls(),
@@ -161,7 +167,7 @@ impl Store {
         let mut inner = self.lock();
         inner.sessions.insert(session_id.to_owned(), status);
         if status.ended() {
-            inner.bots.retain(|_, bot| bot.session_id != session_id);
+            inner.end_session(session_id);
         }
     }
 
@@ -180,7 +186,7 @@ impl Store {
             bot_name: request.bot_name,
             joined_at: now(),
         };
-        inner.bots.insert(bot.meeting_bot_id.clone(), bot.clone());
+        inner.add_bot(bot.clone());
         inner.joins.push(bot.clone());
         Ok(bot)
     }
@@ -199,7 +205,7 @@ impl Store {
             // A bot of another session is not this session's to remove.
             _ => return Err(LeaveRefusal::BotNotFound),
         }
-        inner.bots.remove(meeting_bot_id);
+        inner.remove_bot(meeting_bot_id);
         inner.leaves.push(Leave {
             meeting_bot_id: meeting_bot_id.to_owned(),
             session_id: session_id.to_owned(),
@@ -233,6 +239,19 @@ impl Store {
         bots
     }
 
+    /// The most bots that were ever live at once, by session and in all.
+    pub(crate) fn peaks(&self) -> Peaks {
+        let live = &self.lock().live;
+        Peaks {
+            all: live.all.peak,
+            sessions: live
+                .sessions
+                .iter()
+                .map(|(id, tally)| (id.clone(), tally.peak))
+                .collect(),
+        }
+    }
+
     pub(crate) fn joins(&self) -> Vec<Bot> {
         self.lock().joins.clone()
     }
@@ -259,6 +278,7 @@ impl Store {
         let mut inner = self.lock();
         inner.sessions.clear();
         inner.bots.clear();
+        inner.live = Live::default();
         inner.joins.clear();
         inner.leaves.clear();
         inner.calls = no_calls();
@@ -267,7 +287,66 @@ impl Store {
     }
 }
 
+/// Bots live now, and the most ever live at once.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Tally {
+    now: usize,
+    peak: usize,
+}
+
+impl Tally {
+    fn up(&mut self) {
+        self.now += 1;
+        self.peak = self.peak.max(self.now);
+    }
+
+    fn down(&mut self, by: usize) {
+        self.now = self.now.saturating_sub(by);
+    }
+}
+
+/// The tallies of live bots: by session (every session that ever had one),
+/// and for all sessions together.
+#[derive(Default)]
+struct Live {
+    sessions: HashMap<String, Tally>,
+    all: Tally,
+}
+
 impl Inner {
+    fn add_bot(&mut self, bot: Bot) {
+        self.live
+            .sessions
+            .entry(bot.session_id.clone())
+            .or_default()
+            .up();
+        self.live.all.up();
+        self.bots.insert(bot.meeting_bot_id.clone(), bot);
+    }
+
+    fn remove_bot(&mut self, meeting_bot_id: &str) {
+        if let Some(bot) = self.bots.remove(meeting_bot_id) {
+            self.gone(&bot.session_id, 1);
+        }
+    }
+
+    /// Takes every bot of the session away, as its end does.
+    fn end_session(&mut self, session_id: &str) {
+        let before = self.bots.len();
+        self.bots.retain(|_, bot| bot.session_id != session_id);
+        self.gone(session_id, before - self.bots.len());
+    }
+
+    /// Counts `count` bots of the session out.
+    fn gone(&mut self, session_id: &str, count: usize) {
+        // Every bot was counted in when it joined, so its session has a
+        // tally; nothing panics under the lock, whatever the case.
+        if let Some(tally) = self.live.sessions.get_mut(session_id) {
+            tally.down(count);
+        }
+        self.live.all.down(count);
+    }
+
     fn session_status(&self, session_id: &str, only_known_sessions: bool) -> Option<SessionStatus> {
         match self.sessions.get(session_id) {
             Some(status) => Some(*status),
@@ -293,4 +372,63 @@ pub(crate) fn random_hex<const N: usize>() -> String {
         .iter()
         .map(|byte| format!("{byte:02x}"))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn store() -> Store {
+        Store::new(&Config::default(), "127.0.0.1:0".into())
+    }
+
+    fn join(store: &Store, session_id: &str) -> String {
+        let request = JoinRequest {
+            meeting_url: "https://meet.google.com/abc-defg-hij".into(),
+            bot_name: None,
+        };
+        store.join(session_id, request).unwrap().meeting_bot_id
+    }
+
+    /// The tallies of bots live now agree with the bots themselves.
+    fn assert_tallies_match_bots(store: &Store) {
+        let inner = store.lock();
+        let mut live: HashMap<&str, usize> = HashMap::new();
+        for bot in inner.bots.values() {
+            *live.entry(&bot.session_id).or_default() += 1;
+        }
+        for (session_id, tally) in &inner.live.sessions {
+            let now = live.get(session_id.as_str()).copied().unwrap_or(0);
+            assert_eq!(tally.now, now, "{session_id}");
+            assert!(tally.peak >= tally.now, "{session_id}");
+        }
+        assert!(live.keys().all(|id| inner.live.sessions.contains_key(*id)));
+        assert_eq!(inner.live.all.now, inner.bots.len());
+    }
+
+    #[test]
+    fn every_change_of_the_bots_keeps_the_tallies() {
+        let store = store();
+        let a = join(&store, "a");
+        join(&store, "a");
+        join(&store, "b");
+        assert_tallies_match_bots(&store);
+        store.leave("a", &a).unwrap();
+        assert_eq!(store.leave("b", &a), Err(LeaveRefusal::BotNotFound));
+        assert_tallies_match_bots(&store);
+        store.set_session_status("a", SessionStatus::Failed);
+        store.set_session_status("c", SessionStatus::Completed);
+        assert_tallies_match_bots(&store);
+        store.set_session_status("a", SessionStatus::Active);
+        join(&store, "a");
+        assert_tallies_match_bots(&store);
+        let peaks = store.peaks();
+        assert_eq!(
+            (peaks.all, peaks.session("a"), peaks.session("b")),
+            (3, 2, 1)
+        );
+        store.reset();
+        assert_tallies_match_bots(&store);
+        assert_eq!(store.peaks(), Peaks::default());
+    }
 }

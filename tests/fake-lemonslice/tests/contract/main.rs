@@ -4,6 +4,7 @@
 
 mod calls;
 mod faults;
+mod peaks;
 mod refusals;
 mod server;
 mod sessions;
