@@ -71,7 +71,7 @@ fn the_chart_refuses_two_replicas_without_leader_election_and_outwaits_the_drain
     assert!(error.contains("leaderElection.enabled"), "{error}");
 
     // The pod outlives the operator's drain on SIGTERM: max(shutdown
-    // timeout, call timeout + 5 s) at the defaults.
+    // timeout, call timeout + 5 s) at the defaults (`meetingbot-operator run --help`).
     let rendered = helm_template("meetingbot-system", &[]);
     let grace: u64 = rendered
         .lines()
@@ -79,7 +79,17 @@ fn the_chart_refuses_two_replicas_without_leader_election_and_outwaits_the_drain
         .expect("a grace period")
         .parse()
         .unwrap();
-    let drain = 25_u64.max(30 + 5);
+    let help = succeed(
+        env!("CARGO_BIN_EXE_meetingbot-operator"),
+        &["run", "--help"],
+        "",
+    );
+    let default_secs = |flag: &str| -> u64 {
+        let line = help.split(flag).nth(1).expect("the flag is documented");
+        let default = line.split("[default: ").nth(1).expect("a default");
+        default.split('s').next().unwrap().parse().unwrap()
+    };
+    let drain = default_secs("--shutdown-timeout").max(default_secs("--call-timeout") + 5);
     assert!(grace > drain, "grace period {grace} s, drain {drain} s");
 }
 
