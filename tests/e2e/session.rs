@@ -4,6 +4,7 @@
 use crate::scene::{Scene, SceneBuilder, Waits, failing};
 use crate::support::*;
 use fake_lemonslice::Faults;
+use jiff::Timestamp;
 use meetingbot_operator::api::{MeetingBot, Phase};
 use std::time::Duration;
 
@@ -104,7 +105,7 @@ async fn a_failed_session_is_never_joined() {
 }
 
 /// The session reads of `session` answered `status`, oldest first.
-async fn reads_answered(scene: &Scene, status: &str) -> Vec<chrono::DateTime<chrono::Utc>> {
+async fn reads_answered(scene: &Scene, status: &str) -> Vec<Timestamp> {
     let reads = scene.requests_to("session").await;
     reads
         .iter()
@@ -114,11 +115,7 @@ async fn reads_answered(scene: &Scene, status: &str) -> Vec<chrono::DateTime<chr
 }
 
 /// Waits for a session read answered `status` after `after`, and returns when it came.
-async fn wait_read(
-    scene: &Scene,
-    status: &str,
-    after: chrono::DateTime<chrono::Utc>,
-) -> chrono::DateTime<chrono::Utc> {
+async fn wait_read(scene: &Scene, status: &str, after: Timestamp) -> Timestamp {
     poll(
         &format!("a session read answered {status}"),
         Duration::from_secs(60),
@@ -138,7 +135,7 @@ async fn blips_long_ago_and_a_single_404_never_end_a_joined_bot() {
     let scene = polling_often("blips").start().await;
     scene.create("blips", spec("session-blips")).await;
     scene.wait_joined("blips").await;
-    let start = chrono::Utc::now();
+    let start = Timestamp::now();
 
     // The vendor is busy for a moment, then answers again.
     scene
@@ -156,8 +153,8 @@ async fn blips_long_ago_and_a_single_404_never_end_a_joined_bot() {
         "a minute since the first blip",
         Duration::from_secs(90),
         || async {
-            let waited = chrono::Utc::now() - first_blip;
-            (waited >= chrono::Duration::seconds(61))
+            let waited = Timestamp::now().duration_since(first_blip);
+            (waited >= jiff::SignedDuration::from_secs(61))
                 .then_some(())
                 .ok_or(format!("{waited}"))
         },

@@ -86,8 +86,7 @@ async fn run(client: &Client, n: u64, latency_ms: u64) -> (Value, Vec<f64>, Vec<
         .iter()
         .filter_map(|join| {
             let name = format!("bot-{}", join.session_id.rsplit('-').next()?);
-            let at = Timestamp::from_millisecond(join.joined_at.timestamp_millis()).ok()?;
-            Some((name, at))
+            Some((name, join.joined_at))
         })
         .collect();
     let mut latencies: Vec<f64> = joined

@@ -62,9 +62,9 @@ async fn retry_after_is_honoured() {
     let joins = scene.requests_to("join").await;
     assert!(joins.len() >= 2, "{joins:?}");
     for pair in joins.windows(2) {
-        let gap = pair[1].at - pair[0].at;
+        let gap = pair[1].at.duration_since(pair[0].at);
         assert!(
-            gap >= chrono::Duration::seconds(2),
+            gap >= jiff::SignedDuration::from_secs(2),
             "a retry came {gap} after a 429 with Retry-After: 2"
         );
     }

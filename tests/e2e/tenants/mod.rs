@@ -184,7 +184,7 @@ async fn a_namespace_touching_its_secret_under_a_429_storm_cannot_reset_backoff_
             joins.len()
         );
         for (n, pair) in joins.windows(2).enumerate() {
-            let gap = (pair[1] - pair[0]).num_milliseconds() as f64 / 1000.0;
+            let gap = pair[1].duration_since(pair[0]).as_secs_f64();
             let least = least_gap(n as u32 + 1);
             assert!(
                 gap >= least,

@@ -1,7 +1,7 @@
 //! The records the fake keeps, in the shapes its control API (`/_fake/`)
 //! shows them: the server serializes them and [`crate::Admin`] reads them back.
 
-use chrono::{DateTime, SubsecRound, Utc};
+use jiff::{RoundMode, Timestamp, TimestampRound, Unit};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -12,7 +12,7 @@ pub struct Bot {
     pub session_id: String,
     pub meeting_url: String,
     pub bot_name: Option<String>,
-    pub joined_at: DateTime<Utc>,
+    pub joined_at: Timestamp,
 }
 
 /// A successful leave.
@@ -20,7 +20,7 @@ pub struct Bot {
 pub struct Leave {
     pub meeting_bot_id: String,
     pub session_id: String,
-    pub left_at: DateTime<Utc>,
+    pub left_at: Timestamp,
 }
 
 /// One vendor call, as it arrived and as it was answered.
@@ -33,7 +33,7 @@ pub struct RequestRecord {
     pub status: String,
     /// When the request arrived, before any injected latency: tests compare
     /// these to check that retries respect `Retry-After`.
-    pub at: DateTime<Utc>,
+    pub at: Timestamp,
     /// The bot the call created (join) or named (leave).
     pub meeting_bot_id: Option<String>,
 }
@@ -88,6 +88,11 @@ impl Peaks {
 
 /// The current time, to the millisecond: what the records show, so that a
 /// record read back through JSON equals the one kept.
-pub(crate) fn now() -> DateTime<Utc> {
-    Utc::now().trunc_subsecs(3)
+pub(crate) fn now() -> Timestamp {
+    let millisecond = TimestampRound::new()
+        .smallest(Unit::Millisecond)
+        .mode(RoundMode::Trunc);
+    Timestamp::now()
+        .round(millisecond)
+        .expect("a millisecond is a valid rounding")
 }
