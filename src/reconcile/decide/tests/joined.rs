@@ -17,14 +17,8 @@ fn a_joined_bot_rests_until_its_session_is_due_for_a_read() {
     );
 
     let due = decide(&Facts {
-        bot: &bot,
-        memo: &Memo::default(),
-        now: now(),
-        retry_unknown_joins: false,
-        just_learned: None,
-        recorded_elsewhere: false,
-        session_poll: POLL,
         session_checked_at: at(-60),
+        ..facts(&bot, &Memo::default())
     });
     assert!(is_check(&due, "session-a"));
 }
@@ -303,14 +297,8 @@ fn a_session_not_found_is_read_again_slowly_and_an_active_answer_rejoins_nothing
         ending.requeue
     );
     let due = decide(&Facts {
-        bot: &lost,
-        memo: &Memo::default(),
-        now: now(),
-        retry_unknown_joins: false,
-        just_learned: None,
-        recorded_elsewhere: false,
-        session_poll: POLL,
         session_checked_at: at(-600),
+        ..facts(&lost, &Memo::default())
     });
     assert!(is_check(&due, "session-a"), "{due:?}");
     let found = ending_of(plan(&lost, session(SessionStatus::Active)));

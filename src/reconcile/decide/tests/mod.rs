@@ -129,15 +129,25 @@ enum UnknownJoins {
 
 fn plan_of(bot: &MeetingBot, memo: &Memo, learned: Option<Learned>, unknown: UnknownJoins) -> Plan {
     decide(&Facts {
+        retry_unknown_joins: unknown == UnknownJoins::Retry,
+        just_learned: learned.as_ref(),
+        ..facts(bot, memo)
+    })
+}
+
+/// What `decide` knows of `bot` with `memo` and nothing just learned, the
+/// session read a second ago; tests change the field they are about.
+fn facts<'a>(bot: &'a MeetingBot, memo: &'a Memo) -> Facts<'a> {
+    Facts {
         bot,
         memo,
         now: now(),
-        retry_unknown_joins: unknown == UnknownJoins::Retry,
-        just_learned: learned.as_ref(),
+        retry_unknown_joins: false,
+        just_learned: None,
         recorded_elsewhere: false,
         session_poll: POLL,
         session_checked_at: at(-1),
-    })
+    }
 }
 
 fn ending_of(plan: Plan) -> Ending {

@@ -198,14 +198,8 @@ fn a_bot_another_meetingbot_records_is_neither_left_nor_adopted_from_here() {
     let deleted = deleting(tenant.clone());
     for subject in [tenant.clone(), suspended, deleted] {
         let plan = decide(&Facts {
-            bot: &subject,
-            memo: &Memo::default(),
-            now: now(),
-            retry_unknown_joins: false,
-            just_learned: None,
             recorded_elsewhere: true,
-            session_poll: POLL,
-            session_checked_at: at(-1),
+            ..facts(&subject, &Memo::default())
         });
         let ending = ending_of(plan);
         assert_eq!(
@@ -216,28 +210,16 @@ fn a_bot_another_meetingbot_records_is_neither_left_nor_adopted_from_here() {
     }
     let letting_go = annotate(deleting(tenant), annotation::SKIP_LEAVE, "true");
     let plan = decide(&Facts {
-        bot: &letting_go,
-        memo: &Memo::default(),
-        now: now(),
-        retry_unknown_joins: false,
-        just_learned: None,
         recorded_elsewhere: true,
-        session_poll: POLL,
-        session_checked_at: at(-1),
+        ..facts(&letting_go, &Memo::default())
     });
     assert!(matches!(plan, Plan::RemoveFinalizer { .. }), "{plan:?}");
 
     // The object whose own status records the bot is not held back.
     let owner = joined(bot());
     let plan = decide(&Facts {
-        bot: &deleting(owner),
-        memo: &Memo::default(),
-        now: now(),
-        retry_unknown_joins: false,
-        just_learned: None,
         recorded_elsewhere: true,
-        session_poll: POLL,
-        session_checked_at: at(-1),
+        ..facts(&deleting(owner), &Memo::default())
     });
     assert!(matches!(plan, Plan::Leave { .. }), "{plan:?}");
 }
