@@ -124,8 +124,11 @@ names! {
         VENDOR_UNAVAILABLE = "VendorUnavailable";
         /// LemonSlice answered another 5xx, or an unexpected status.
         VENDOR_ERROR = "VendorError";
-        /// A vendor call was sent and no usable answer came back.
+        /// A vendor call was sent and no usable answer came back (also: a 404
+        /// that is not in LemonSlice's error shape, such as a proxy's page).
         NO_ANSWER = "NoAnswer";
+        /// A vendor call was answered with a redirect, which is not followed.
+        REDIRECTED = "Redirected";
 
         /// A reconcile failed: the API server answered 401 or 403 (RBAC).
         KUBERNETES_FORBIDDEN = "KubernetesForbidden";
@@ -148,6 +151,9 @@ names! {
         CONNECTION_SECRET_NOT_OWNED = "ConnectionSecretNotOwned";
         /// The connection Secret's write failed; the bot is in the meeting either way.
         CONNECTION_SECRET_FAILED = "ConnectionSecretFailed";
+        /// The connection Secret was not written: the join's answer carried no
+        /// websocket URL (the bot is in the meeting and recorded all the same).
+        WEBSOCKET_URL_MISSING = "WebsocketUrlMissing";
     }
 }
 

@@ -22,6 +22,13 @@ pub struct JoinAttempt {
     /// UID of the MeetingBot that began the join.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uid: Option<String>,
+    /// What the join's answer was, when one came that proves nothing (a
+    /// proxy's 503, a redirect, a body that could not be read): for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer: Option<String>,
+    /// A bot id seen in that answer: the bot that may be in the meeting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seen_meeting_bot_id: Option<String>,
 }
 
 /// A bot that the operator knows to be (or to have been) in the meeting.
@@ -86,6 +93,8 @@ impl MeetingBot {
                 retry_join: None,
                 started_at: Timestamp::UNIX_EPOCH,
                 uid: None,
+                answer: None,
+                seen_meeting_bot_id: None,
             })
         });
         let annotated = self

@@ -2,7 +2,7 @@
 //! each call sent once and its answer classified (see `answer`).
 
 use super::answer::{
-    SessionAnswer, http_failure, join_outcome, read_bounded, request_not_sent, retry_after,
+    Head, SessionAnswer, http_failure, join_outcome, read_bounded, request_not_sent,
     transport_failure, transport_kind,
 };
 use super::{
@@ -90,6 +90,10 @@ impl Client {
             .user_agent(concat!("meetingbot-operator/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(config.connect_timeout)
             .timeout(config.timeout)
+            // A redirect would carry X-API-Key and the join's body (with the
+            // broadcast token) to wherever it points: never followed; the
+            // answer is classified as it is (see `answer::http_failure`).
+            .redirect(reqwest::redirect::Policy::none())
             .build()?;
         Ok(Client {
             http,
@@ -150,8 +154,7 @@ impl Client {
                 ));
             }
         };
-        let status = response.status();
-        let retry_after = retry_after(&response);
+        let head = Head::of(&response);
         let body = match read_bounded(response).await {
             Ok(body) => body,
             Err(error) => {
@@ -162,7 +165,7 @@ impl Client {
                 ));
             }
         };
-        join_outcome(status, &body, retry_after, &secrets)
+        join_outcome(&head, &body, &secrets)
     }
 
     /// `POST /liveai/sessions/{session_id}/leave-meeting`.
@@ -188,13 +191,15 @@ impl Client {
                 ));
             }
         };
-        let status = response.status();
-        let retry_after = retry_after(&response);
-        let body = read_bounded(response).await.unwrap_or_default();
-        if status.is_success() {
+        let head = Head::of(&response);
+        let body = read_bounded(response)
+            .await
+            .map(|body| body.bytes)
+            .unwrap_or_default();
+        if head.status.is_success() {
             return LeaveOutcome::Left;
         }
-        LeaveOutcome::from_status(http_failure(status, &body, retry_after, &secrets))
+        LeaveOutcome::from_status(http_failure(&head, &body, &secrets))
     }
 
     /// `GET /liveai/sessions/{session_id}`.
@@ -212,22 +217,22 @@ impl Client {
             Ok(response) => response,
             Err(error) => return failed(error),
         };
-        let status = response.status();
-        let retry_after = retry_after(&response);
+        let head = Head::of(&response);
         let body = match read_bounded(response).await {
-            Ok(body) => body,
+            Ok(body) => body.bytes,
             Err(error) => return failed(error),
         };
-        if !status.is_success() {
-            return SessionOutcome::Failed(http_failure(status, &body, retry_after, &secrets));
+        if !head.status.is_success() {
+            return SessionOutcome::Failed(http_failure(&head, &body, &secrets));
         }
         match serde_json::from_slice::<SessionAnswer>(&body) {
             Ok(answer) => SessionOutcome::Status(answer.session_status),
             Err(_) => SessionOutcome::Failed(Failure {
                 kind: FailureKind::NoAnswer,
-                status: Some(status.as_u16()),
+                status: Some(head.status.as_u16()),
                 detail: "the answer lacks a known session_status".into(),
                 retry_after: None,
+                meeting_bot_id: None,
             }),
         }
     }
@@ -247,21 +252,21 @@ impl Client {
             .await;
         let response =
             sent.map_err(|error| transport_failure(transport_kind(&error), &error, &secrets))?;
-        let status = response.status();
-        let retry_after = retry_after(&response);
+        let head = Head::of(&response);
         let body = read_bounded(response)
             .await
             .map_err(|error| transport_failure(transport_kind(&error), &error, &secrets))?;
-        if !status.is_success() {
-            return Err(http_failure(status, &body, retry_after, &secrets));
+        if !head.status.is_success() {
+            return Err(http_failure(&head, &body.bytes, &secrets));
         }
-        match serde_json::from_slice::<serde_json::Value>(&body) {
+        match serde_json::from_slice::<serde_json::Value>(&body.bytes) {
             Ok(_) => Ok(()),
             Err(_) => Err(Failure {
                 kind: FailureKind::NoAnswer,
-                status: Some(status.as_u16()),
+                status: Some(head.status.as_u16()),
                 detail: "the session list is not JSON: is this LemonSlice's API base URL?".into(),
                 retry_after: None,
+                meeting_bot_id: None,
             }),
         }
     }

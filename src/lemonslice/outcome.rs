@@ -20,7 +20,9 @@ pub enum JoinOutcome {
 #[derive(Clone, Debug, PartialEq)]
 pub struct JoinedBot {
     pub meeting_bot_id: String,
-    pub websocket_url: WebsocketUrl,
+    /// `None` when the answer carried none (null, empty or absent): the bot
+    /// is in the meeting all the same, and must be recorded.
+    pub websocket_url: Option<WebsocketUrl>,
 }
 
 /// The result of a leave call.
@@ -66,6 +68,10 @@ pub struct Failure {
     pub detail: String,
     /// How long the vendor asked us to wait (429 and 503 with `Retry-After`).
     pub retry_after: Option<Duration>,
+    /// A bot id seen in a join's answer that could not be used whole (over
+    /// the read limit, or not the answer's shape): the bot it names may be in
+    /// the meeting. Ids are not secrets; this one is logged and shown.
+    pub meeting_bot_id: Option<String>,
 }
 
 /// Longest vendor detail kept.
@@ -90,8 +96,12 @@ pub enum FailureKind {
     Unavailable,
     /// 5xx other than 503, or any other unexpected status.
     ServerError,
+    /// 3xx: the call was redirected elsewhere, which the client does not
+    /// follow (the key and the body would go with it).
+    Redirected,
     /// The request was sent but no usable answer came back (timeout, broken
-    /// connection, a success without the required fields).
+    /// connection, a success without the required fields, a 404 that is not
+    /// in LemonSlice's error shape).
     NoAnswer,
 }
 
@@ -114,6 +124,7 @@ impl FailureKind {
             400 | 422 => FailureKind::InvalidRequest,
             401 | 403 => FailureKind::Unauthorized,
             404 => FailureKind::NotFound,
+            300..=399 => FailureKind::Redirected,
             409 => FailureKind::Conflict,
             429 => FailureKind::RateLimited,
             503 => FailureKind::Unavailable,
@@ -134,10 +145,12 @@ impl Failure {
 }
 
 impl JoinOutcome {
-    /// Classifies an HTTP answer to a join whose body did not give a bot.
+    /// Classifies LemonSlice's own error answer (its `{"detail": ...}`
+    /// shape) to a join; any other error answer is Unknown already.
     pub(super) fn from_error_status(failure: Failure) -> JoinOutcome {
-        // Only answers that prove that nothing was created are NotJoined; 500,
-        // 502, 504 and anything unexpected may come after the bot was made.
+        // Only refusals that prove that nothing was created are NotJoined;
+        // 500, 502, 504 and anything unexpected may come after the bot was
+        // made, even in the vendor's words.
         match failure.status {
             Some(400 | 401 | 403 | 404 | 409 | 422 | 429 | 503) => JoinOutcome::NotJoined(failure),
             _ => JoinOutcome::Unknown(failure),
@@ -146,12 +159,14 @@ impl JoinOutcome {
 }
 
 impl LeaveOutcome {
-    /// Classifies an HTTP answer to a leave.
+    /// Classifies an HTTP answer to a leave. Only LemonSlice's own 404 (kind
+    /// NotFound: see `answer::http_failure`) says the bot is gone; a proxy's
+    /// 404 page or 503 says nothing of the bot, and is tried again.
     pub(super) fn from_status(failure: Failure) -> LeaveOutcome {
         match failure.status {
-            Some(404) => LeaveOutcome::NotFound(failure),
-            Some(429) | Some(500..) | None => LeaveOutcome::Retryable(failure),
-            Some(_) => LeaveOutcome::Refused(failure),
+            Some(404) if failure.kind == FailureKind::NotFound => LeaveOutcome::NotFound(failure),
+            _ if failure.kind.retryable() => LeaveOutcome::Retryable(failure),
+            _ => LeaveOutcome::Refused(failure),
         }
     }
 }

@@ -69,6 +69,8 @@ async fn join_and_leave_succeed() {
     assert!(
         joined
             .websocket_url
+            .as_ref()
+            .expect("a websocket URL")
             .expose()
             .contains("/agent-audio/session-a?token=")
     );
@@ -282,10 +284,11 @@ type Expectation = fn(&JoinOutcome) -> bool;
 
 #[tokio::test]
 async fn answers_outside_the_contract_are_classified() {
-    let cases: [(&str, Expectation); 4] = [
+    let cases: [(&str, Expectation); 6] = [
+        // The bot exists and is named: recorded, though no websocket URL came.
         (
             "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 29\r\n\r\n{\"meeting_bot_id\":\"bot-only\"}",
-            |o| matches!(o, JoinOutcome::Unknown(_)),
+            |o| matches!(o, JoinOutcome::Joined(bot) if bot.meeting_bot_id == "bot-only" && bot.websocket_url.is_none()),
         ),
         (
             "HTTP/1.1 200 OK\r\ncontent-length: 9\r\n\r\nnot json!",
@@ -295,9 +298,22 @@ async fn answers_outside_the_contract_are_classified() {
             "HTTP/1.1 418 I'm a teapot\r\ncontent-length: 5\r\n\r\nshort",
             |o| matches!(o, JoinOutcome::Unknown(_)),
         ),
+        // Not LemonSlice's `{"detail": ...}`: a proxy's words prove nothing.
         (
             "HTTP/1.1 400 Bad Request\r\ncontent-length: 20\r\n\r\nplain text, no JSON.",
-            |o| matches!(o, JoinOutcome::NotJoined(f) if f.detail == "plain text, no JSON."),
+            |o| matches!(o, JoinOutcome::Unknown(f) if f.detail == "not LemonSlice's error answer: plain text, no JSON."),
+        ),
+        (
+            "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: 19\r\n\r\n{\"detail\":\"no way\"}",
+            |o| matches!(o, JoinOutcome::NotJoined(f) if f.detail == "no way"),
+        ),
+        // Not followed: the key and the token would go with it.
+        (
+            "HTTP/1.1 308 Permanent Redirect\r\nlocation: https://elsewhere.test/api?sig=s3cret\r\ncontent-length: 0\r\n\r\n",
+            |o| {
+                matches!(o, JoinOutcome::Unknown(f)
+                if f.kind == FailureKind::Redirected && f.detail.contains("elsewhere.test") && !f.detail.contains("s3cret"))
+            },
         ),
     ];
     for (answer, expected) in cases {
@@ -334,8 +350,8 @@ async fn no_secret_appears_in_errors_or_requests() {
     let JoinOutcome::Joined(bot) = &joined else {
         panic!("joined")
     };
-    let websocket_token = bot
-        .websocket_url
+    let websocket_url = bot.websocket_url.as_ref().expect("a websocket URL");
+    let websocket_token = websocket_url
         .expose()
         .split("token=")
         .nth(1)
@@ -347,7 +363,7 @@ async fn no_secret_appears_in_errors_or_requests() {
         format!("{joined:?}"),
         format!("{:?}", request()),
         failure.describe(),
-        bot.websocket_url.to_string(),
+        websocket_url.to_string(),
         format!("{:?}", key()),
     ];
     for text in printed {

@@ -135,6 +135,8 @@ fn of_two_different_copies_the_later_join_wins_and_a_status_written_after_the_at
         retry_join: None,
         started_at: "2026-01-01T12:00:00Z".parse().unwrap(),
         uid: Some("u1".into()),
+        answer: None,
+        seen_meeting_bot_id: None,
     };
     let mut joining = b.clone();
     joining.metadata.annotations = Some(BTreeMap::from([(

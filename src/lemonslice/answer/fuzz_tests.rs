@@ -30,12 +30,10 @@ fn body(rng: &mut StdRng, secret: &str) -> Vec<u8> {
     }
 }
 
-fn complete(body: &[u8]) -> bool {
-    serde_json::from_slice::<serde_json::Value>(body).is_ok_and(|v| {
-        ["meeting_bot_id", "websocket_url"]
-            .iter()
-            .all(|k| v[k].as_str().is_some_and(|s| !s.is_empty()))
-    })
+/// Whether the body names a bot: a success with it is Joined, with or without a websocket URL.
+fn names_a_bot(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .is_ok_and(|v| v["meeting_bot_id"].as_str().is_some_and(|s| !s.is_empty()))
 }
 
 #[test]
@@ -43,19 +41,32 @@ fn every_answer_is_classified_without_panic_or_leak() {
     let secret = SecretString::new("sk-live-5ecret-key");
     let mut rng = StdRng::seed_from_u64(20261124);
     let statuses = [
-        200, 201, 204, 400, 401, 404, 409, 422, 429, 500, 502, 503, 504, 418, 302,
+        200, 201, 204, 400, 401, 404, 409, 422, 429, 500, 502, 503, 504, 418, 302, 307,
     ];
     for _ in 0..CASES {
         let status = StatusCode::from_u16(statuses[rng.random_range(0..statuses.len())]).unwrap();
-        let body = body(&mut rng, secret.expose());
-        match join_outcome(status, &body, None, &Scrubber::of(&[&secret])) {
+        let bytes = body(&mut rng, secret.expose());
+        let head = Head {
+            status,
+            retry_after: None,
+            location_host: Some("elsewhere.test".into()),
+        };
+        let truncated = rng.random_bool(0.1);
+        let answer = Body {
+            bytes: bytes.clone(),
+            truncated,
+        };
+        match join_outcome(&head, &answer, &Scrubber::of(&[&secret])) {
             JoinOutcome::Joined(_) => {
-                assert!(status.is_success() && complete(&body), "{status} {body:?}")
+                assert!(
+                    status.is_success() && !truncated && names_a_bot(&bytes),
+                    "{status} {bytes:?}"
+                )
             }
             JoinOutcome::NotJoined(failure) | JoinOutcome::Unknown(failure) => {
                 assert!(
-                    !(status.is_success() && complete(&body)),
-                    "{status} {body:?}"
+                    !(status.is_success() && !truncated && names_a_bot(&bytes)),
+                    "{status} {bytes:?}"
                 );
                 assert!(
                     !failure.detail.contains(secret.expose()),
@@ -64,7 +75,20 @@ fn every_answer_is_classified_without_panic_or_leak() {
                 );
                 assert!(!failure.detail.contains('\n'));
                 assert!(failure.detail.chars().count() <= MAX_DETAIL_CHARS);
+                if let Some(id) = &failure.meeting_bot_id {
+                    assert!(
+                        !id.contains(secret.expose()) && !id.contains("token"),
+                        "{id}"
+                    );
+                }
             }
+        }
+        // Only the vendor's own refusal is NotJoined.
+        if let JoinOutcome::NotJoined(_) = join_outcome(&head, &answer, &Scrubber::new()) {
+            assert!(
+                !status.is_success() && !status.is_redirection() && vendor_error(&bytes).is_some(),
+                "{status} {bytes:?}"
+            );
         }
     }
 }
@@ -72,12 +96,12 @@ fn every_answer_is_classified_without_panic_or_leak() {
 #[test]
 fn a_huge_error_body_is_cut_to_one_short_line() {
     let body = "x\n".repeat(1 << 16);
-    let failure = http_failure(
-        StatusCode::BAD_REQUEST,
-        body.as_bytes(),
-        None,
-        &Scrubber::new(),
-    );
+    let head = Head {
+        status: StatusCode::BAD_REQUEST,
+        retry_after: None,
+        location_host: None,
+    };
+    let failure = http_failure(&head, body.as_bytes(), &Scrubber::new());
     assert_eq!(failure.detail.chars().count(), MAX_DETAIL_CHARS);
     assert!(!failure.detail.contains('\n'));
 }

@@ -28,6 +28,7 @@ fn failure_reason(kind: FailureKind) -> &'static str {
         FailureKind::RateLimited => reason::RATE_LIMITED,
         FailureKind::Unavailable => reason::VENDOR_UNAVAILABLE,
         FailureKind::ServerError => reason::VENDOR_ERROR,
+        FailureKind::Redirected => reason::REDIRECTED,
         FailureKind::NoAnswer => reason::NO_ANSWER,
     }
 }

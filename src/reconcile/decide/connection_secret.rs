@@ -5,6 +5,7 @@
 use crate::api::condition::CONNECTION_SECRET_READY;
 use crate::api::reason::{
     CONNECTION_SECRET_FAILED, CONNECTION_SECRET_NOT_OWNED, CONNECTION_SECRET_WRITTEN,
+    WEBSOCKET_URL_MISSING,
 };
 use crate::api::{MeetingBot, MeetingBotStatus};
 use jiff::Timestamp;
@@ -25,6 +26,9 @@ pub enum Outcome {
     NotOwned(String),
     /// The text is the (secret-free) Kubernetes error.
     Failed(String),
+    /// Nothing was written: the join's answer carried no websocket URL, and
+    /// a Secret with an empty one would only mislead the agent.
+    NoWebsocketUrl,
 }
 
 impl Written {
@@ -38,6 +42,7 @@ impl Written {
             Outcome::Created | Outcome::Updated => CONNECTION_SECRET_WRITTEN,
             Outcome::NotOwned(_) => CONNECTION_SECRET_NOT_OWNED,
             Outcome::Failed(_) => CONNECTION_SECRET_FAILED,
+            Outcome::NoWebsocketUrl => WEBSOCKET_URL_MISSING,
         }
     }
 
@@ -57,6 +62,10 @@ impl Written {
                  spec.writeConnectionSecretToRef)"
             ),
             Outcome::Failed(error) => format!("could not write Secret {secret} ({error})"),
+            Outcome::NoWebsocketUrl => format!(
+                "Secret {secret} was not written: LemonSlice's join answer carried no websocket URL \
+                 (the bot is in the meeting and recorded; have it join again to get one)"
+            ),
         }
     }
 }

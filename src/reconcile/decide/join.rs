@@ -31,16 +31,32 @@ pub(super) fn decide_unknown(facts: &Facts, attempt: JoinAttempt) -> Plan {
     if retry_requested || facts.retry_unknown_joins {
         return decide(facts);
     }
+    // What the answer said, and the bot it named, when one came that proves nothing.
+    let answer = attempt
+        .answer
+        .as_deref()
+        .map(|answer| format!(" (the answer was {answer}, which is not LemonSlice refusing)"))
+        .unwrap_or_default();
+    let seen = match &attempt.seen_meeting_bot_id {
+        Some(id) => format!(
+            "The answer named the bot {id}: it is probably in the meeting; to have the operator record it \
+             (and take it out when asked), write {id} into the annotation {}",
+            annotation::MEETING_BOT_ID
+        ),
+        None => format!(
+            "If the bot is there, write its id into the annotation {}",
+            annotation::MEETING_BOT_ID
+        ),
+    };
     Ending::stalled(
         Phase::Failed,
         reason::JOIN_OUTCOME_UNKNOWN,
         format!(
-            "a join under session {} began at {} and its outcome was never learned: a bot may be in the \
-             meeting, so the operator will not join again on its own. If the bot is there, write its id \
-             into the annotation {}; to allow exactly one new join, set the annotation {} to a new value",
+            "a join under session {} began at {} and its outcome was never learned{answer}: a bot may be in \
+             the meeting, so the operator will not join again on its own. {seen}; to allow exactly one new \
+             join, set the annotation {} to a new value",
             attempt.session_id,
             attempt.started_at,
-            annotation::MEETING_BOT_ID,
             annotation::RETRY_JOIN,
         ),
     )
@@ -96,6 +112,8 @@ pub(super) fn decide(facts: &Facts) -> Plan {
                 retry_join: bot.retry_join().map(str::to_owned),
                 started_at: facts.now,
                 uid: bot.metadata.uid.clone(),
+                answer: None,
+                seen_meeting_bot_id: None,
             });
         }
         Some(Learned::Session(SessionOutcome::Status(SessionStatus::Queued))) => {

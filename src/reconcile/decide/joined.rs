@@ -110,10 +110,25 @@ fn in_session(facts: &Facts, recorded: RecordedBot, until_max: Option<Duration>)
         Some(Learned::Joined(joined)) => Some(joined.clone()),
         _ => None,
     };
-    let message = format!(
+    // Status keeps the URL of the bot it shows; a join just now brings its own.
+    let websocket_url_known = match &joined {
+        Some(joined) => joined.websocket_url.is_some(),
+        None => facts.bot.status.as_ref().is_some_and(|status| {
+            status.websocket_url.is_some()
+                && status.meeting_bot_id.as_deref() == Some(recorded.meeting_bot_id.as_str())
+        }),
+    };
+    let mut message = format!(
         "the avatar is in the meeting as {}",
         recorded.meeting_bot_id
     );
+    if !websocket_url_known {
+        message.push_str(
+            ", but no websocket URL is known for it (the join's answer carried none, or status lost \
+             it): the meeting's audio cannot be received; to get one, have it join again (suspend and \
+             resume, or change the spec)",
+        );
+    }
     Plan::Settle(Ending {
         joined,
         ..Ending::ready(Phase::Joined, reason::JOINED, message)

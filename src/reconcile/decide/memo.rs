@@ -180,6 +180,7 @@ mod tests {
             status: None,
             detail: String::new(),
             retry_after: retry_after.map(Duration::from_secs),
+            meeting_bot_id: None,
         }
     }
 

@@ -28,7 +28,8 @@ pub enum Learned {
 pub struct JustJoined {
     /// The record of the new bot, stamped with this object's UID.
     pub recorded: RecordedBot,
-    pub websocket_url: WebsocketUrl,
+    /// `None` when the join's answer carried none: the bot is recorded anyway.
+    pub websocket_url: Option<WebsocketUrl>,
     pub joined_at: Timestamp,
     /// The platform of the URL joined, also of one read from a Secret.
     pub platform: Option<Platform>,

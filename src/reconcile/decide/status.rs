@@ -25,13 +25,14 @@ pub fn build(
         && current.meeting_bot_id.as_deref() == recorded.map(|b| b.meeting_bot_id.as_str());
     let (websocket_url, joined_platform) = match (&ending.joined, same_bot) {
         (Some(joined), _) => {
-            let url = &joined.websocket_url;
-            let url = if redact_token {
-                url.redacted()
-            } else {
-                url.expose().to_owned()
-            };
-            (Some(url), joined.platform)
+            let url = joined.websocket_url.as_ref().map(|url| {
+                if redact_token {
+                    url.redacted()
+                } else {
+                    url.expose().to_owned()
+                }
+            });
+            (url, joined.platform)
         }
         (None, true) => (current.websocket_url.clone(), current.platform),
         (None, false) => (None, None),

@@ -3,8 +3,8 @@
 
 use super::{Reconciler, Step};
 use crate::Result;
-use crate::api::{JoinAttempt, Platform, RecordedBot, annotation};
-use crate::lemonslice::{JoinOutcome, JoinRequest, SecretString};
+use crate::api::{JoinAttempt, MeetingBot, Platform, RecordedBot, annotation};
+use crate::lemonslice::{Failure, JoinOutcome, JoinRequest, SecretString};
 use crate::reconcile::cluster::Unmet;
 use crate::reconcile::decide::memo::Call;
 use crate::reconcile::decide::plan::{JustJoined, Learned, SecretProblem};
@@ -72,6 +72,12 @@ impl Reconciler<'_> {
                     uid: self.bot.uid(),
                 };
                 info!(meeting_bot_id = recorded.meeting_bot_id, "joined");
+                if joined.websocket_url.is_none() {
+                    warn!(
+                        meeting_bot_id = recorded.meeting_bot_id,
+                        "the join's answer carried no websocket URL; the bot is recorded all the same"
+                    );
+                }
                 self.ctx.forget_failures(&bot);
                 // The status write that follows is the result's first copy.
                 return Ok(Step::Continue(
@@ -92,13 +98,19 @@ impl Reconciler<'_> {
                 failure
             }
             JoinOutcome::Unknown(failure) => {
+                // An id seen in an answer that could not be used whole: the
+                // bot may be in the meeting, and this line may be all that
+                // names it (ids are not secrets).
                 warn!(
                     failure = failure.describe(),
+                    seen_meeting_bot_id = failure.meeting_bot_id,
+                    session_id = attempt.session_id,
                     "join outcome unknown; a bot may exist"
                 );
                 if !self.ctx.settings.retry_unknown_joins {
-                    // The in-flight record stays: it is what stops a second join.
-                    return Ok(Step::Continue(bot, None));
+                    // The in-flight record stays: it is what stops a second
+                    // join. It takes what the answer said, for the stall's message.
+                    return self.note_unknown_answer(bot, attempt, &failure).await;
                 }
                 failure
             }
@@ -112,6 +124,37 @@ impl Reconciler<'_> {
             json!({ "metadata": { "annotations": { annotation::JOIN_IN_FLIGHT: null } } }),
         )
         .await
+    }
+
+    /// Keeps what an answer that proves nothing said (and the bot id it
+    /// named) in the join-in-flight record, where the stall shows it. A
+    /// failed write only loses the message: the record stays as it was, and
+    /// the log line above names the id.
+    async fn note_unknown_answer(
+        &self,
+        bot: MeetingBot,
+        attempt: JoinAttempt,
+        failure: &Failure,
+    ) -> Result<Step> {
+        if failure.status.is_none() && failure.meeting_bot_id.is_none() {
+            // No answer at all (a timeout, a broken connection): nothing to add.
+            return Ok(Step::Continue(bot, None));
+        }
+        let noted = JoinAttempt {
+            answer: Some(failure.describe()),
+            seen_meeting_bot_id: failure.meeting_bot_id.clone(),
+            ..attempt
+        };
+        let in_flight = serde_json::to_string(&noted).expect("a join attempt serializes");
+        let patch =
+            json!({ "metadata": { "annotations": { annotation::JOIN_IN_FLIGHT: in_flight } } });
+        match self.fenced_patch(&bot, patch).await {
+            Ok(step) => Ok(step),
+            Err(error) => {
+                warn!(%error, "could not note the join's answer in its in-flight record");
+                Ok(Step::Continue(bot, None))
+            }
+        }
     }
 
     /// What join sends, read in this order: the broadcast token, the API key,

@@ -132,8 +132,21 @@ impl Reconciler<'_> {
             &self.bot.spec.write_connection_secret_to_ref,
             &ending.joined,
         ) {
-            self.write_connection_secret(&target.name, recorded, &joined.websocket_url)
-                .await;
+            match &joined.websocket_url {
+                Some(url) => {
+                    self.write_connection_secret(&target.name, recorded, url)
+                        .await
+                }
+                None => {
+                    let written = connection_secret::Written {
+                        secret: target.name.clone(),
+                        outcome: connection_secret::Outcome::NoWebsocketUrl,
+                    };
+                    self.publish(EventType::Warning, written.reason(), &written.message())
+                        .await;
+                    self.ctx.connection_secret_written(&self.bot, written);
+                }
+            }
         }
         // The record's copy in the annotations follows in a reconcile of its
         // own, in the bookkeeping lane: this write's echo asks for none.

@@ -2,6 +2,7 @@
 //! operator as a process, and the fake LemonSlice. `restarts` is the operator
 //! stopped and started again; `vendor` the vendor's refusals and failures.
 
+mod answers;
 mod restarts;
 pub mod vendor;
 

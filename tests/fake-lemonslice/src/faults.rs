@@ -55,10 +55,42 @@ pub struct Faults {
     /// whole body (as `input`s, and URL-encoded in `msg`): a careless vendor.
     /// Such a call changes nothing.
     pub echo_rate: f64,
+    /// Share of calls that are carried out (a join makes its bot, a leave
+    /// takes effect) and then answered by a front proxy instead of the
+    /// vendor: `proxy_status` with a plain-text body, as Envoy answers when
+    /// the upstream reset after it received the request.
+    pub proxy_reset_rate: f64,
+    /// The status of those proxy answers (400 to 599).
+    pub proxy_status: u16,
+    /// When set, calls are not handled but answered `307 Temporary Redirect`
+    /// with this `Location` (another host, say). Such a call changes nothing.
+    pub redirect_to: Option<String>,
     /// The endpoints (`join`, `leave`, `session`) all the above applies to.
     pub endpoints: Vec<String>,
     /// The session ids all the above applies to; empty: every session.
     pub sessions: Vec<String>,
+    /// What every successful join answers as `websocket_url` (whatever the
+    /// endpoints and sessions above): the URL, as the contract says, or not.
+    pub join_websocket_url: WebsocketUrlAnswer,
+    /// Bytes of padding every successful join's answer carries in a field
+    /// `padding` between `meeting_bot_id` and `websocket_url`, so that it can
+    /// be as large as a test needs (the operator reads at most 64 KiB).
+    pub join_answer_padding: usize,
+}
+
+/// What a successful join answers as `websocket_url`.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum WebsocketUrlAnswer {
+    /// The URL, as the contract says.
+    #[default]
+    Url,
+    /// `null`.
+    Null,
+    /// `""`.
+    Empty,
+    /// No `websocket_url` field at all.
+    Absent,
 }
 
 impl Default for Faults {
@@ -73,8 +105,13 @@ impl Default for Faults {
             hang_rate: 0.0,
             hang_secs: 3600,
             echo_rate: 0.0,
+            proxy_reset_rate: 0.0,
+            proxy_status: 503,
+            redirect_to: None,
             sessions: Vec::new(),
             endpoints: Endpoint::ALL.iter().map(|e| e.name().to_owned()).collect(),
+            join_websocket_url: WebsocketUrlAnswer::Url,
+            join_answer_padding: 0,
         }
     }
 }
@@ -88,6 +125,11 @@ pub(crate) enum Fate {
     Inject(StatusCode),
     /// Not handled; answered 422, echoing the request.
     Echo,
+    /// Not handled; answered 307 with the `Location` of `redirect_to`.
+    Redirect,
+    /// Handled; then answered by a front proxy with this status and a
+    /// plain-text body instead of the vendor's answer.
+    ProxyReset(StatusCode),
     /// Handled; the connection is then closed without an answer.
     Drop,
     /// Handled; the answer is held back this long, then the connection closed.
@@ -110,6 +152,7 @@ impl Faults {
             ("drop_join_rate", self.drop_join_rate),
             ("hang_rate", self.hang_rate),
             ("echo_rate", self.echo_rate),
+            ("proxy_reset_rate", self.proxy_reset_rate),
         ] {
             if !(0.0..=1.0).contains(&rate) {
                 problems.push(format!("{name} must be between 0 and 1"));
@@ -126,6 +169,17 @@ impl Faults {
             problems.push(format!(
                 "error_statuses: {status} is not an error status (400 to 599)"
             ));
+        }
+        if !(400..=599).contains(&self.proxy_status) {
+            problems.push(format!(
+                "proxy_status: {} is not an error status (400 to 599)",
+                self.proxy_status
+            ));
+        }
+        if let Some(location) = &self.redirect_to
+            && axum::http::HeaderValue::from_str(location).is_err()
+        {
+            problems.push("redirect_to: not a valid Location header value".to_owned());
         }
         if let Some(name) = self
             .endpoints
@@ -155,12 +209,17 @@ impl Faults {
         }
         let mut rng = rand::rng();
         let delay = Duration::from_millis(self.latency_ms + rng.random_range(0..=self.jitter_ms));
-        let fate = if fires(&mut rng, self.echo_rate) {
+        let fate = if self.redirect_to.is_some() {
+            Fate::Redirect
+        } else if fires(&mut rng, self.echo_rate) {
             Fate::Echo
         } else if fires(&mut rng, self.error_rate) {
             // Valid faults have a status to draw, and only valid ones.
             let status = self.error_statuses.choose(&mut rng).copied().unwrap_or(503);
             Fate::Inject(StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE))
+        } else if fires(&mut rng, self.proxy_reset_rate) {
+            let status = StatusCode::from_u16(self.proxy_status);
+            Fate::ProxyReset(status.unwrap_or(StatusCode::SERVICE_UNAVAILABLE))
         } else if fires(&mut rng, self.hang_rate) {
             Fate::Hang(Duration::from_secs(self.hang_secs))
         } else if endpoint == Endpoint::Join && fires(&mut rng, self.drop_join_rate) {
@@ -180,6 +239,36 @@ impl Faults {
         self.retry_after_secs.filter(|_| throttles)
     }
 }
+
+impl Faults {
+    /// The body of a successful join's answer, shaped as `join_websocket_url`
+    /// and `join_answer_padding` say.
+    pub(crate) fn join_answer(&self, meeting_bot_id: &str, websocket_url: &str) -> String {
+        // Written by hand: the fields' order (the id first) is part of the shape.
+        let mut body = format!("{{\"meeting_bot_id\":{}", serde_json::json!(meeting_bot_id));
+        if self.join_answer_padding > 0 {
+            body.push_str(&format!(
+                ",\"padding\":\"{}\"",
+                "x".repeat(self.join_answer_padding)
+            ));
+        }
+        let url = match self.join_websocket_url {
+            WebsocketUrlAnswer::Url => Some(serde_json::json!(websocket_url)),
+            WebsocketUrlAnswer::Null => Some(serde_json::Value::Null),
+            WebsocketUrlAnswer::Empty => Some(serde_json::json!("")),
+            WebsocketUrlAnswer::Absent => None,
+        };
+        if let Some(url) = url {
+            body.push_str(&format!(",\"websocket_url\":{url}"));
+        }
+        body.push('}');
+        body
+    }
+}
+
+/// The plain-text body a front proxy answers with when its upstream reset
+/// after it received the request (Envoy's words).
+pub(crate) const PROXY_RESET_BODY: &str = "upstream connect error or disconnect/reset before headers. reset reason: connection termination";
 
 /// Whether a fault with this `rate` fires: `random::<f64>()` is in [0, 1),
 /// so a rate of 0 never does and a rate of 1 always does.
@@ -294,6 +383,69 @@ mod tests {
             .validate()
             .is_err()
         );
+    }
+
+    #[test]
+    fn a_redirect_comes_first_and_a_proxy_reset_before_hang_and_drop() {
+        let faults = Faults {
+            redirect_to: Some("http://elsewhere.test/x".into()),
+            proxy_reset_rate: 1.0,
+            proxy_status: 502,
+            hang_rate: 1.0,
+            echo_rate: 1.0,
+            ..Faults::default()
+        };
+        assert!(faults.validate().is_ok());
+        assert_eq!(faults.plan(Endpoint::Join, "s").fate, Fate::Redirect);
+        let reset = Faults {
+            redirect_to: None,
+            echo_rate: 0.0,
+            ..faults
+        };
+        assert_eq!(
+            reset.plan(Endpoint::Leave, "s").fate,
+            Fate::ProxyReset(StatusCode::BAD_GATEWAY)
+        );
+        let wrong = Faults {
+            proxy_status: 200,
+            redirect_to: Some("bad\nvalue".into()),
+            ..Faults::default()
+        };
+        let problems = wrong.validate().unwrap_err();
+        assert!(
+            problems.contains("proxy_status") && problems.contains("redirect_to"),
+            "{problems}"
+        );
+    }
+
+    #[test]
+    fn the_join_answer_takes_the_shape_asked_for() {
+        let url = "wss://h/agent-audio/s?token=t";
+        let answer = |faults: Faults| -> serde_json::Value {
+            serde_json::from_str(&faults.join_answer("bot-1", url)).unwrap()
+        };
+        assert_eq!(
+            answer(Faults::default()),
+            serde_json::json!({"meeting_bot_id": "bot-1", "websocket_url": url})
+        );
+        for (shape, expected) in [
+            (WebsocketUrlAnswer::Null, Some(serde_json::Value::Null)),
+            (WebsocketUrlAnswer::Empty, Some(serde_json::json!(""))),
+            (WebsocketUrlAnswer::Absent, None),
+        ] {
+            let body = answer(Faults {
+                join_websocket_url: shape,
+                ..Faults::default()
+            });
+            assert_eq!(body.get("websocket_url").cloned(), expected, "{shape:?}");
+        }
+        let padded = Faults {
+            join_answer_padding: 70_000,
+            ..Faults::default()
+        }
+        .join_answer("bot-1", url);
+        assert!(padded.len() > 70_000);
+        assert!(padded.starts_with(r#"{"meeting_bot_id":"bot-1","padding":"xxx"#));
     }
 
     #[test]

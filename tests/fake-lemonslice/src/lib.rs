@@ -19,6 +19,6 @@ mod state;
 mod vendor;
 
 pub use admin::Admin;
-pub use faults::Faults;
+pub use faults::{Faults, WebsocketUrlAnswer};
 pub use model::{Bot, CallCounts, Leave, Peaks, RequestRecord};
 pub use server::{Config, FakeServer};

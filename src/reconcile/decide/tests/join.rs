@@ -30,6 +30,8 @@ fn a_new_bot_reads_its_session_then_joins_only_an_active_one() {
             retry_join: Some("r1".into()),
             started_at: now(),
             uid: Some("uid-1".into()),
+            answer: None,
+            seen_meeting_bot_id: None,
         })
     );
 }
@@ -232,4 +234,30 @@ fn no_join_while_a_join_is_in_flight_unless_allowed() {
             }
         }
     }
+}
+
+#[test]
+fn the_stall_shows_what_an_answer_that_proves_nothing_said_and_the_bot_it_named() {
+    let attempt = JoinAttempt {
+        session_id: "session-a".into(),
+        retry_join: None,
+        started_at: at(-5),
+        uid: Some("uid-1".into()),
+        answer: Some("HTTP 200: the answer is over 64 KiB, more than the operator reads".into()),
+        seen_meeting_bot_id: Some("meeting-bot-abc123".into()),
+    };
+    let bot = annotate(
+        bot(),
+        annotation::JOIN_IN_FLIGHT,
+        &serde_json::to_string(&attempt).unwrap(),
+    );
+    let ending = ending_of(plan(&bot, None));
+    assert_eq!(ending.reason, reason::JOIN_OUTCOME_UNKNOWN);
+    assert!(ending.message.contains("over 64 KiB"), "{}", ending.message);
+    assert!(
+        ending.message.contains("named the bot meeting-bot-abc123"),
+        "{}",
+        ending.message
+    );
+    assert!(ending.message.contains(annotation::RETRY_JOIN));
 }

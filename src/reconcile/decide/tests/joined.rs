@@ -232,7 +232,7 @@ fn a_bot_just_joined_is_recorded_before_any_leave() {
         };
         let just_joined = Learned::Joined(JustJoined {
             recorded,
-            websocket_url: crate::lemonslice::WebsocketUrl::new("wss://ws/x?token=t"),
+            websocket_url: Some(crate::lemonslice::WebsocketUrl::new("wss://ws/x?token=t")),
             joined_at: at(-5),
             platform: None,
         });
@@ -333,4 +333,42 @@ fn a_bot_whose_session_ended_still_gets_its_leave() {
             "{plan:?}"
         );
     }
+}
+
+#[test]
+fn a_bot_joined_without_a_websocket_url_is_ready_and_says_so() {
+    let joined_with = |websocket_url: Option<&str>| {
+        let bot = bot();
+        let recorded = RecordedBot {
+            meeting_bot_id: "bot-2".into(),
+            session_id: "session-a".into(),
+            joined_spec: Some(bot.spec.join_fingerprint()),
+            joined_at: Some(at(-5)),
+            uid: Some("uid-1".into()),
+        };
+        let just_joined = Learned::Joined(JustJoined {
+            recorded,
+            websocket_url: websocket_url.map(crate::lemonslice::WebsocketUrl::new),
+            joined_at: at(-5),
+            platform: None,
+        });
+        ending_of(plan(&bot, Some(just_joined)))
+    };
+    let without = joined_with(None);
+    assert_eq!(
+        (without.health, without.reason),
+        (Health::Ready, reason::JOINED)
+    );
+    assert_eq!(
+        without.recorded.map(|r| r.meeting_bot_id).as_deref(),
+        Some("bot-2"),
+        "recorded all the same"
+    );
+    assert!(
+        without.message.contains("no websocket URL"),
+        "{}",
+        without.message
+    );
+    let with = joined_with(Some("wss://ws/x?token=t"));
+    assert!(!with.message.contains("websocket"), "{}", with.message);
 }

@@ -96,6 +96,8 @@ fn in_flight(bot: MeetingBot, retry_join: Option<&str>) -> MeetingBot {
         retry_join: retry_join.map(str::to_owned),
         started_at: at(-5),
         uid: Some("uid-1".into()),
+        answer: None,
+        seen_meeting_bot_id: None,
     };
     annotate(
         bot,
@@ -167,6 +169,7 @@ fn failure(kind: FailureKind, status: u16) -> Failure {
         status: Some(status),
         detail: "detail".into(),
         retry_after: None,
+        meeting_bot_id: None,
     }
 }
 

@@ -145,6 +145,8 @@ fn no_combination_of_record_copies_plans_a_second_join() {
                                 retry_join: None,
                                 started_at: at(-5),
                                 uid: Some("uid-other".into()),
+                                answer: None,
+                                seen_meeting_bot_id: None,
                             };
                             subject = annotate(
                                 subject,

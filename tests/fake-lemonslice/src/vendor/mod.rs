@@ -7,7 +7,7 @@ mod address;
 mod body;
 mod echo;
 
-use crate::faults::{Endpoint, Fate};
+use crate::faults::{Endpoint, Fate, PROXY_RESET_BODY};
 use crate::model::{RequestRecord, now};
 use crate::reply::{abort_connection, detail};
 use crate::state::{JoinRefusal, LeaveRefusal, Store};
@@ -127,11 +127,14 @@ fn join_meeting(store: &Store, session_id: &str, host: &str, body: &[u8]) -> Ans
     };
     match store.join(session_id, request) {
         Ok(bot) => Answer {
-            response: Json(json!({
-                "meeting_bot_id": bot.meeting_bot_id,
-                "websocket_url": websocket_url(host, store.listen_host(), session_id),
-            }))
-            .into_response(),
+            response: (
+                [(header::CONTENT_TYPE, "application/json")],
+                store.faults().join_answer(
+                    &bot.meeting_bot_id,
+                    &websocket_url(host, store.listen_host(), session_id),
+                ),
+            )
+                .into_response(),
             meeting_bot_id: Some(bot.meeting_bot_id),
         },
         Err(JoinRefusal::SessionNotFound) => session_not_found().into(),
@@ -186,15 +189,21 @@ async fn call(
     let answer = match plan.fate {
         Fate::Inject(status) => injected(status, faults.retry_after(status)).into(),
         Fate::Echo => echo(&session_id, headers, body).into(),
-        Fate::Answer | Fate::Drop | Fate::Hang(_) => match authenticate(store, headers) {
-            Ok(()) => handle(store, &session_id),
-            Err(refusal) => detail(StatusCode::UNAUTHORIZED, refusal).into(),
-        },
+        Fate::Redirect => redirect(faults.redirect_to.as_deref().unwrap_or_default()).into(),
+        Fate::Answer | Fate::ProxyReset(_) | Fate::Drop | Fate::Hang(_) => {
+            match authenticate(store, headers) {
+                Ok(()) => handle(store, &session_id),
+                Err(refusal) => detail(StatusCode::UNAUTHORIZED, refusal).into(),
+            }
+        }
     };
     let status = match plan.fate {
         Fate::Drop => "dropped".to_owned(),
         Fate::Hang(_) => "hung".to_owned(),
-        Fate::Answer | Fate::Inject(_) | Fate::Echo => answer.response.status().as_str().to_owned(),
+        Fate::ProxyReset(status) => status.as_str().to_owned(),
+        Fate::Answer | Fate::Inject(_) | Fate::Echo | Fate::Redirect => {
+            answer.response.status().as_str().to_owned()
+        }
     };
     tracing::info!(
         endpoint = endpoint.name(),
@@ -210,7 +219,13 @@ async fn call(
         meeting_bot_id: answer.meeting_bot_id,
     });
     match plan.fate {
-        Fate::Answer | Fate::Inject(_) | Fate::Echo => answer.response,
+        Fate::Answer | Fate::Inject(_) | Fate::Echo | Fate::Redirect => answer.response,
+        Fate::ProxyReset(status) => (
+            status,
+            [(header::CONTENT_TYPE, "text/plain")],
+            PROXY_RESET_BODY,
+        )
+            .into_response(),
         Fate::Drop => abort_connection(),
         Fate::Hang(hold) => {
             tokio::time::sleep(hold).await;
@@ -237,6 +252,16 @@ fn injected(status: StatusCode, retry_after: Option<u64>) -> Response {
     }
     response
 }
+/// `307 Temporary Redirect` to `location`, as a moved API or a proxy in
+/// front of it may answer; the body is not the vendor's error shape.
+fn redirect(location: &str) -> Response {
+    let mut response = (StatusCode::TEMPORARY_REDIRECT, "moved").into_response();
+    if let Ok(value) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+}
+
 fn session_not_found() -> Response {
     detail(StatusCode::NOT_FOUND, "session not found")
 }
