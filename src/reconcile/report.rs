@@ -16,7 +16,7 @@ use kube::runtime::events::EventType;
 use kube::{Api, Resource};
 use serde_json::json;
 use std::sync::Arc;
-use tracing::warn;
+use tracing::{info, warn};
 
 /// A reconcile that failed is tried again after an exponential backoff per
 /// object, and its error is reported on the object itself (see `report_error`).
@@ -51,14 +51,23 @@ async fn report_error(ctx: Arc<Context>, watched: Arc<Watched>, reason: &str, me
         Watched::Valid(bot) => bot.status.clone().unwrap_or_default(),
         Watched::Invalid { .. } => MeetingBotStatus::default(),
     };
-    let patch = json!({ "status": {
-        "conditions": not_ready(current, RECONCILING, reason, &message, metadata.generation),
-    }});
-    if let Err(error) = api
+    // Fenced by the version the failed reconcile started from: a newer good
+    // write (a later reconcile's) is never overwritten by this report.
+    let patch = json!({
+        "metadata": { "resourceVersion": metadata.resource_version },
+        "status": {
+            "conditions": not_ready(current, RECONCILING, reason, &message, metadata.generation),
+        },
+    });
+    match api
         .patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
         .await
     {
-        warn!(%error, "could not report a failed reconcile in status");
+        Err(error) if crate::is_conflict(&error) => {
+            info!("a failed reconcile is not reported: the object changed since");
+        }
+        Err(error) => warn!(%error, "could not report a failed reconcile in status"),
+        Ok(_) => {}
     }
     ctx.events
         .publish(

@@ -74,7 +74,9 @@ impl Reconciler<'_> {
         self.patch_versioned(patch).await
     }
 
-    /// Drops the record without calling leave (skip-leave, or its session ended).
+    /// Drops the record without calling leave (skip-leave, or a bot this
+    /// process saw leave). A skip-leave used up on a rejoin is cleared with
+    /// the record, so that it lets go of this bot only, not of every later one.
     pub(super) async fn forget_without_leave(
         &self,
         recorded: RecordedBot,
@@ -82,9 +84,11 @@ impl Reconciler<'_> {
     ) -> Result<Step> {
         info!(
             meeting_bot_id = recorded.meeting_bot_id,
-            "forgetting the bot without leave (skip-leave, or its session ended)"
+            "forgetting the bot without leave"
         );
-        self.forget(recorded, purpose).await
+        let used_up = (self.bot.skip_leave() && purpose != LeavePurpose::Delete)
+            .then_some(annotation::SKIP_LEAVE);
+        self.forget_clearing(recorded, purpose, used_up).await
     }
 
     /// Clears the record after the bot left (or was let go): from the
@@ -96,7 +100,18 @@ impl Reconciler<'_> {
         recorded: RecordedBot,
         purpose: LeavePurpose,
     ) -> Result<Step> {
+        self.forget_clearing(recorded, purpose, None).await
+    }
+
+    /// [`Self::forget`], removing the annotation `also` in the same write.
+    async fn forget_clearing(
+        &self,
+        recorded: RecordedBot,
+        purpose: LeavePurpose,
+        also: Option<&'static str>,
+    ) -> Result<Step> {
         let mut annotations = forgotten_annotations();
+        annotations.extend(also.map(|key| (key, None)));
         if purpose == LeavePurpose::Complete {
             annotations.insert(
                 annotation::COMPLETED_SPEC,
