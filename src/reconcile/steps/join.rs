@@ -4,7 +4,7 @@
 use super::{Reconciler, Step};
 use crate::Result;
 use crate::api::{JoinAttempt, MeetingBot, Platform, RecordedBot, annotation};
-use crate::lemonslice::{Failure, JoinOutcome, JoinRequest, SecretString};
+use crate::lemonslice::{Failure, JoinOutcome, JoinRequest, JoinedBot, SecretString};
 use crate::reconcile::cluster::Unmet;
 use crate::reconcile::decide::memo::Call;
 use crate::reconcile::decide::plan::{JustJoined, Learned, SecretProblem};
@@ -17,7 +17,6 @@ use tracing::{info, warn};
 impl Reconciler<'_> {
     pub(super) async fn join(&self, attempt: JoinAttempt) -> Result<Step> {
         self.turn.take_back().await;
-        let spec = &self.bot.spec;
         let (api_key, request) = match self.join_inputs().await {
             Ok(inputs) => inputs,
             Err(unmet) => return self.unmet(unmet),
@@ -61,34 +60,8 @@ impl Reconciler<'_> {
             .await;
         let failure = match outcome {
             JoinOutcome::Joined(joined) => {
-                // Whole seconds, as status keeps it: the two copies agree.
-                let joined_at = Timestamp::from_second(Timestamp::now().as_second())
-                    .expect("now is a valid time");
-                let recorded = RecordedBot {
-                    meeting_bot_id: joined.meeting_bot_id,
-                    session_id: attempt.session_id,
-                    joined_spec: Some(spec.join_fingerprint()),
-                    joined_at: Some(joined_at),
-                    uid: self.bot.uid(),
-                };
-                info!(meeting_bot_id = recorded.meeting_bot_id, "joined");
-                if joined.websocket_url.is_none() {
-                    warn!(
-                        meeting_bot_id = recorded.meeting_bot_id,
-                        "the join's answer carried no websocket URL; the bot is recorded all the same"
-                    );
-                }
-                self.ctx.forget_failures(&bot);
-                // The status write that follows is the result's first copy.
-                return Ok(Step::Continue(
-                    bot,
-                    Some(Learned::Joined(JustJoined {
-                        recorded,
-                        websocket_url: joined.websocket_url,
-                        joined_at,
-                        platform: Platform::from_meeting_url(&request.meeting_url).ok(),
-                    })),
-                ));
+                let platform = Platform::from_meeting_url(&request.meeting_url).ok();
+                return Ok(self.just_joined(bot, attempt, joined, platform));
             }
             JoinOutcome::NotJoined(failure) => {
                 info!(
@@ -124,6 +97,44 @@ impl Reconciler<'_> {
             json!({ "metadata": { "annotations": { annotation::JOIN_IN_FLIGHT: null } } }),
         )
         .await
+    }
+
+    /// A join that made a bot: what the reconcile learned, to be written
+    /// (status first: the result's first copy).
+    fn just_joined(
+        &self,
+        bot: MeetingBot,
+        attempt: JoinAttempt,
+        joined: JoinedBot,
+        platform: Option<Platform>,
+    ) -> Step {
+        // Whole seconds, as status keeps it: the two copies agree.
+        let joined_at =
+            Timestamp::from_second(Timestamp::now().as_second()).expect("now is a valid time");
+        let recorded = RecordedBot {
+            meeting_bot_id: joined.meeting_bot_id,
+            session_id: attempt.session_id,
+            joined_spec: Some(self.bot.spec.join_fingerprint()),
+            joined_at: Some(joined_at),
+            uid: self.bot.uid(),
+        };
+        info!(meeting_bot_id = recorded.meeting_bot_id, "joined");
+        if joined.websocket_url.is_none() {
+            warn!(
+                meeting_bot_id = recorded.meeting_bot_id,
+                "the join's answer carried no websocket URL; the bot is recorded all the same"
+            );
+        }
+        self.ctx.forget_failures(&bot);
+        Step::Continue(
+            bot,
+            Some(Learned::Joined(JustJoined {
+                recorded,
+                websocket_url: joined.websocket_url,
+                joined_at,
+                platform,
+            })),
+        )
     }
 
     /// Keeps what an answer that proves nothing said (and the bot id it
