@@ -17,13 +17,18 @@ const SETTLE: Duration = Duration::from_secs(180);
 pub(super) async fn wait_settled(client: &Client, ns: &str) -> Vec<MeetingBot> {
     let bots: Api<MeetingBot> = Api::namespaced(client.clone(), ns);
     wait_until(
-        "every MeetingBot to be Ready or Stalled",
+        "every MeetingBot to be Ready or Stalled, and a recorded bot's finalizer back",
         SETTLE,
         || async {
             let list = bots.list(&ListParams::default()).await.ok()?.items;
             let settled = |bot: &MeetingBot| {
-                let observed = bot.status.as_ref().and_then(|s| s.observed_generation);
+                let status = bot.status.as_ref();
+                let observed = status.and_then(|s| s.observed_generation);
+                // A `kubectl replace` keeps status and generation but drops the
+                // finalizer: settled only once the operator has put it back.
+                let recorded = status.is_some_and(|s| s.meeting_bot_id.is_some());
                 observed == bot.metadata.generation
+                    && (!recorded || bot.has_finalizer())
                     && ["Ready", "Stalled"]
                         .iter()
                         .any(|t| bot.condition(t).is_some_and(|c| c.status == "True"))
