@@ -50,7 +50,10 @@ pub fn build(
         last_transition_time: Time(now),
     };
     // Reconciling and Stalled are "abnormal-true" conditions: present only while true.
-    let mut conditions = current.clone();
+    let mut conditions = MeetingBotStatus {
+        conditions: current.conditions.clone(),
+        ..MeetingBotStatus::default()
+    };
     conditions.set_condition(condition(READY, ending.health == Health::Ready));
     for (abnormal, health) in [
         (RECONCILING, Health::Reconciling),
