@@ -20,7 +20,10 @@ pub use duration::parse_go_duration;
 pub use fingerprint::fnv1a;
 pub use names::{API_KEY_FINALIZER_PREFIX, FINALIZER, annotation, condition, event, reason};
 pub use platform::{InvalidMeetingUrl, MAX_MEETING_URL_LEN, Platform};
-pub use record::{BotRecord, JoinAttempt, RecordedBot};
+pub use record::{
+    AdoptRequest, BotRecord, JoinAttempt, JoinedKey, LEGACY_RECORD_ANNOTATIONS, RecordCopies,
+    RecordedBot, Unreadable,
+};
 pub use record_patch::{forgotten_annotations, joined_annotations};
 pub use spec::{
     ApiKeySecretRef, BroadcastTokenSecretRef, ConnectionSecretRef, DeletionPolicy, MeetingBot,

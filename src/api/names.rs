@@ -25,12 +25,10 @@ macro_rules! names {
 names! {
     /// Annotations, all under the API group.
     annotation {
-        /// Id of the bot in the meeting. Users may write it by hand to adopt a bot.
-        MEETING_BOT_ID = "liveai.lemonslice.com/meeting-bot-id";
-        /// The session the bot joined under.
-        MEETING_BOT_SESSION = "liveai.lemonslice.com/meeting-bot-session";
-        /// Fingerprint of the spec fields the bot joined with.
-        JOINED_SPEC = "liveai.lemonslice.com/joined-spec";
+        /// The operator's record of the bot it put in the meeting (JSON, written
+        /// whole): its id, session, when it joined, the spec and API key it
+        /// joined with, and the UID of the MeetingBot that made it join.
+        RECORD = "liveai.lemonslice.com/record";
         /// A join call began and its outcome has not been recorded (JSON).
         JOIN_IN_FLIGHT = "liveai.lemonslice.com/join-in-flight";
         /// Set by users to a new value to allow one more join after an unknown outcome.
@@ -39,14 +37,13 @@ names! {
         SKIP_LEAVE = "liveai.lemonslice.com/skip-leave";
         /// Set by users (any new value) to request a reconcile; echoed into status.
         RECONCILE_REQUESTED_AT = "liveai.lemonslice.com/reconcile-requested-at";
-        /// UID of the MeetingBot whose join the record describes. A record whose
-        /// UID is not the object's own was copied or restored from another object.
-        RECORD_UID = "liveai.lemonslice.com/record-uid";
-        /// When the recorded bot joined (RFC 3339), for `spec.maxDuration`.
-        JOINED_AT = "liveai.lemonslice.com/joined-at";
         /// Fingerprint of the spec whose bot left after `spec.maxDuration`: that
         /// spec does not join again.
         COMPLETED_SPEC = "liveai.lemonslice.com/completed-spec";
+        /// Set by users (`kubectl mbot adopt`) to a bot id, or to JSON with
+        /// `meetingBotId` and `sessionId`: record that bot, which is in the
+        /// meeting, as this object's. Honoured only while no bot is recorded.
+        ADOPT = "liveai.lemonslice.com/adopt";
         /// Set by users to the UID of a foreign record to make it this object's own.
         ADOPT_RECORD = "liveai.lemonslice.com/adopt-record";
         /// Set by users to the UID of a foreign record to drop it (no leave: the
@@ -107,8 +104,12 @@ names! {
         INVALID_SPEC = "InvalidSpec";
         /// The bot record names another MeetingBot's UID (a copy or a restore).
         FOREIGN_RECORD = "ForeignRecord";
-        /// The annotations name a bot that another MeetingBot's status records.
+        /// The record, or an adopt request, names a bot that another
+        /// MeetingBot's status records.
         ADOPTION_CONFLICT = "AdoptionConflict";
+        /// The record's copies (annotation and status) name different bots,
+        /// and neither is provably the operator's latest.
+        RECORD_CONFLICT = "RecordConflict";
 
         /// A vendor call's connection failed before the request was sent.
         CONNECT_FAILED = "ConnectFailed";
@@ -181,8 +182,10 @@ names! {
         JOIN_OUTCOME_UNKNOWN = "JoinOutcomeUnknown";
         /// Warning: the bot record names another MeetingBot's UID.
         FOREIGN_RECORD = "ForeignRecord";
-        /// Warning: the annotations name a bot that another MeetingBot records.
+        /// Warning: the record or an adopt request names a bot that another MeetingBot records.
         ADOPTION_CONFLICT = super::reason::ADOPTION_CONFLICT;
+        /// Warning: the record's copies name different bots.
+        RECORD_CONFLICT = super::reason::RECORD_CONFLICT;
         /// Warning: the object cannot be decoded.
         INVALID_SPEC = super::reason::INVALID_SPEC;
         /// Warning: the connection Secret belongs to someone else.

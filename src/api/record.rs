@@ -4,9 +4,10 @@
 //! The bot id lives in an annotation as well as in status: backup and restore
 //! tools commonly skip status, and a bot whose id is lost can never be removed.
 
-use super::MeetingBot;
 use super::names::{FINALIZER, annotation};
+use super::{ApiKeySecretRef, MeetingBot, MeetingBotSpec};
 use jiff::Timestamp;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// A join that began: written, with the object's resourceVersion as a
@@ -31,25 +32,74 @@ pub struct JoinAttempt {
     pub seen_meeting_bot_id: Option<String>,
 }
 
-/// A bot that the operator knows to be (or to have been) in the meeting.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A bot that the operator knows to be (or to have been) in the meeting: the
+/// record, which the annotation `record` holds whole, as JSON, and status copies.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct RecordedBot {
     pub meeting_bot_id: String,
     pub session_id: String,
-    /// Fingerprint of the spec it joined with; unknown for a bot adopted by hand.
+    /// Fingerprint of the spec it joined with (or that adopted it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub joined_spec: Option<String>,
-    /// When it joined; unknown for a bot adopted by hand.
+    /// When it joined (or was adopted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub joined_at: Option<Timestamp>,
-    /// UID of the MeetingBot that made the join; unknown for a bot adopted by
-    /// hand (which then counts as this object's own).
+    /// UID of the MeetingBot that made the join (or adopted the bot).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uid: Option<String>,
+    /// The API key it joined with, which leave and session reads use,
+    /// whatever the spec names now. Unknown for a record of an operator
+    /// before 0.2, which took the spec's key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<JoinedKey>,
 }
+
+/// The API key a bot joined with: the account that can see it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct JoinedKey {
+    /// The Secret that held it (in the MeetingBot's namespace); absent: the
+    /// operator's own key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<ApiKeySecretRef>,
+}
+
+impl RecordedBot {
+    /// Where the key that can take this bot out is kept (`None`: the
+    /// operator's own key). A record that does not say takes the spec's.
+    pub fn api_key_secret_ref<'a>(
+        &'a self,
+        spec: &'a MeetingBotSpec,
+    ) -> Option<&'a ApiKeySecretRef> {
+        match &self.api_key {
+            Some(joined) => joined.secret_ref.as_ref(),
+            None => spec.api_key_secret_ref.as_ref(),
+        }
+    }
+}
+
+/// The record annotation holds something that is not a record, or only
+/// the annotations of an operator before 0.2 name a bot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Unreadable;
+
+/// The annotations in which operators before 0.2 kept the record piece by
+/// piece. Read only to refuse to join over them; cleared whenever the record
+/// is written whole.
+pub const LEGACY_RECORD_ANNOTATIONS: [&str; 5] = [
+    "liveai.lemonslice.com/meeting-bot-id",
+    "liveai.lemonslice.com/meeting-bot-session",
+    "liveai.lemonslice.com/joined-spec",
+    "liveai.lemonslice.com/joined-at",
+    "liveai.lemonslice.com/record-uid",
+];
 
 /// The record as each place keeps it, before they are reconciled.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RecordCopies {
-    /// The bot named in the annotations.
-    pub annotated: Option<RecordedBot>,
+    /// The bot named in the record annotation.
+    pub annotated: Option<Result<RecordedBot, Unreadable>>,
     /// The join in flight named in the annotations.
     pub in_flight: Option<JoinAttempt>,
     /// The bot named in status.
@@ -71,6 +121,23 @@ pub enum BotRecord {
         uid: String,
         recorded: Option<RecordedBot>,
     },
+    /// The copies disagree and neither is provably the operator's latest (the
+    /// annotation was written by someone else): nothing is called until a
+    /// person decides. `annotated` is `None` when the annotation is unreadable.
+    Conflict {
+        annotated: Option<String>,
+        in_status: Option<String>,
+    },
+}
+
+/// A request to record a bot that is in the meeting as this object's.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdoptRequest {
+    pub meeting_bot_id: String,
+    /// The session the bot is in; the spec's when absent.
+    #[serde(default)]
+    pub session_id: Option<String>,
 }
 
 impl MeetingBot {
@@ -97,21 +164,15 @@ impl MeetingBot {
                 seen_meeting_bot_id: None,
             })
         });
+        // A bot named only by an older version's annotations cannot be
+        // told from one written by hand: never joined over, never left.
+        let legacy = self
+            .annotation(LEGACY_RECORD_ANNOTATIONS[0])
+            .map(|_| Err(Unreadable));
         let annotated = self
-            .annotation(annotation::MEETING_BOT_ID)
-            .map(|meeting_bot_id| RecordedBot {
-                meeting_bot_id: meeting_bot_id.to_owned(),
-                session_id: self
-                    .annotation(annotation::MEETING_BOT_SESSION)
-                    .map(str::to_owned)
-                    .or_else(|| in_flight.as_ref().map(|a| a.session_id.clone()))
-                    .unwrap_or_else(|| self.spec.session_id.clone()),
-                joined_spec: self.annotation(annotation::JOINED_SPEC).map(str::to_owned),
-                joined_at: self
-                    .annotation(annotation::JOINED_AT)
-                    .and_then(|at| at.parse().ok()),
-                uid: self.annotation(annotation::RECORD_UID).map(str::to_owned),
-            });
+            .annotation(annotation::RECORD)
+            .map(|text| serde_json::from_str::<RecordedBot>(text).map_err(|_| Unreadable))
+            .or(legacy);
         let in_status = self.status.as_ref().and_then(|status| {
             Some(RecordedBot {
                 meeting_bot_id: status.meeting_bot_id.clone().filter(|id| !id.is_empty())?,
@@ -122,6 +183,7 @@ impl MeetingBot {
                 joined_spec: status.joined_spec.clone(),
                 joined_at: status.joined_at.as_ref().map(|t| t.0),
                 uid: status.record_uid.clone(),
+                api_key: status.joined_api_key.clone(),
             })
         });
         RecordCopies {
@@ -135,10 +197,12 @@ impl MeetingBot {
     /// - a copy stamped with another object's UID makes the record foreign,
     ///   unless users named that UID in `adopt-record` (it counts as this
     ///   object's) or in `discard-record` (it counts as absent);
-    /// - of two copies naming different bots, one written by hand wins, else
-    ///   the later join (the earlier bot was left before the later joined);
-    /// - a bot in status that joined after the join in flight began is that
-    ///   join's outcome (status is written first, the annotations after).
+    /// - status, which only the operator writes, wins over an annotation that
+    ///   names the same bot or an earlier one (an old file re-applied), and
+    ///   over one that cannot be read; an annotation naming a bot that joined
+    ///   later than status's, or with nothing to tell, is a conflict;
+    /// - a bot that joined after the join in flight began is that join's
+    ///   outcome (status is written first, the annotation after).
     pub fn bot_record(&self) -> BotRecord {
         let own = self.metadata.uid.as_deref();
         let adopted = self.annotation(annotation::ADOPT_RECORD);
@@ -156,33 +220,48 @@ impl MeetingBot {
                 }
             }
         };
-        let annotated = copies.annotated.filter(|copy| keep(copy.uid.as_ref()));
+        let annotated = copies.annotated.filter(|copy| match copy {
+            Ok(copy) => keep(copy.uid.as_ref()),
+            Err(Unreadable) => true,
+        });
         let in_flight = copies
             .in_flight
             .filter(|attempt| keep(attempt.uid.as_ref()));
         let in_status = copies.in_status.filter(|copy| keep(copy.uid.as_ref()));
         if let Some(uid) = foreign {
-            let recorded = [annotated, in_status]
+            let recorded = [annotated.and_then(Result::ok), in_status]
                 .into_iter()
                 .flatten()
                 .find(|copy| copy.uid.as_deref() == Some(uid.as_str()));
             return BotRecord::Foreign { uid, recorded };
         }
+        let outcome_of = |attempt: &JoinAttempt, recorded: &RecordedBot| {
+            // Status keeps whole seconds.
+            recorded
+                .joined_at
+                .is_some_and(|at| at.as_second() >= attempt.started_at.as_second())
+        };
         match (annotated, in_flight, in_status) {
-            (Some(annotated), _, Some(in_status))
-                if annotated.meeting_bot_id != in_status.meeting_bot_id
-                    && annotated.uid.is_some()
-                    && in_status.joined_at > annotated.joined_at =>
+            (Some(Ok(annotated)), _, Some(in_status))
+                if annotated.meeting_bot_id == in_status.meeting_bot_id
+                    || in_status.joined_at > annotated.joined_at =>
             {
                 BotRecord::Joined(in_status)
             }
-            (Some(annotated), _, _) => BotRecord::Joined(annotated),
-            (None, Some(attempt), Some(in_status))
-                if in_status
-                    .joined_at
-                    // Status keeps whole seconds.
-                    .is_some_and(|at| at.as_second() >= attempt.started_at.as_second()) =>
-            {
+            (Some(Err(Unreadable)), _, Some(in_status)) => BotRecord::Joined(in_status),
+            (Some(annotated), _, Some(in_status)) => BotRecord::Conflict {
+                annotated: annotated.ok().map(|copy| copy.meeting_bot_id),
+                in_status: Some(in_status.meeting_bot_id),
+            },
+            (Some(Ok(annotated)), Some(attempt), None) if !outcome_of(&attempt, &annotated) => {
+                BotRecord::JoinInFlight(attempt)
+            }
+            (Some(Ok(annotated)), _, None) => BotRecord::Joined(annotated),
+            (Some(Err(Unreadable)), _, None) => BotRecord::Conflict {
+                annotated: None,
+                in_status: None,
+            },
+            (None, Some(attempt), Some(in_status)) if outcome_of(&attempt, &in_status) => {
                 BotRecord::Joined(in_status)
             }
             (None, Some(attempt), _) => BotRecord::JoinInFlight(attempt),
@@ -191,12 +270,47 @@ impl MeetingBot {
         }
     }
 
+    /// The bot users asked to adopt (annotation `adopt`), if they did: a bot
+    /// id, or JSON naming the id and the session. `Err` says what is wrong.
+    pub fn adopt_request(&self) -> Option<Result<AdoptRequest, String>> {
+        let text = self.annotation(annotation::ADOPT)?.trim();
+        let request = if text.starts_with('{') {
+            serde_json::from_str::<AdoptRequest>(text).map_err(|_| {
+                format!(
+                    "annotation {}: expected a bot id, or JSON with meetingBotId and sessionId",
+                    annotation::ADOPT
+                )
+            })
+        } else {
+            Ok(AdoptRequest {
+                meeting_bot_id: text.to_owned(),
+                session_id: None,
+            })
+        };
+        Some(request.and_then(|request| {
+            if request.meeting_bot_id.is_empty() || request.meeting_bot_id.len() > 253 {
+                Err(format!(
+                    "annotation {}: the bot id must have 1 to 253 characters",
+                    annotation::ADOPT
+                ))
+            } else {
+                Ok(request)
+            }
+        }))
+    }
+
     /// Whether the annotations hold `recorded`, stamped with this object's
-    /// UID, and no join in flight: the copy that survives a restore without status.
+    /// UID, and no join in flight: the copy that survives a restore without
+    /// status. An adopt request left beside a record is cleared with it, so
+    /// that it cannot adopt a bot long gone once the record is forgotten.
     pub fn annotations_hold(&self, recorded: &RecordedBot) -> bool {
         let copies = self.record_copies();
         copies.in_flight.is_none()
-            && copies.annotated.as_ref() == Some(recorded)
+            && self.annotation(annotation::ADOPT).is_none()
+            && LEGACY_RECORD_ANNOTATIONS
+                .iter()
+                .all(|key| self.annotation(key).is_none())
+            && copies.annotated.as_ref() == Some(&Ok(recorded.clone()))
             && recorded.uid.as_deref() == self.metadata.uid.as_deref()
     }
 

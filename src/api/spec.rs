@@ -237,7 +237,7 @@ impl BroadcastTokenSecretRef {
 }
 
 /// A key of a Secret in the MeetingBot's own namespace.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
 pub struct ApiKeySecretRef {
     /// Name of the Secret.
     #[schemars(length(min = 1, max = 253), pattern(SECRET_NAME))]

@@ -1,6 +1,6 @@
 //! What the operator has observed and done for a MeetingBot, as its status shows it.
 
-use super::Platform;
+use super::{JoinedKey, Platform};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -35,6 +35,10 @@ pub struct MeetingBotStatus {
     /// Fingerprint of the spec fields the current avatar joined with.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub joined_spec: Option<String>,
+    /// The API key the current avatar joined with. Leave and session reads
+    /// use it, even after `spec.apiKeySecretRef` changed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub joined_api_key: Option<JoinedKey>,
     /// The `metadata.generation` that this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,

@@ -363,3 +363,9 @@ pub async fn delete_namespace(client: &Client, ns: &str, deadline: Duration) {
     })
     .await;
 }
+
+/// The bot id in the operator's record annotation, when it holds a record.
+pub fn annotated_bot_id(bot: &MeetingBot) -> Option<String> {
+    let annotated = bot.record_copies().annotated?.ok()?;
+    Some(annotated.meeting_bot_id)
+}

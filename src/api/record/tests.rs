@@ -16,22 +16,42 @@ fn bot(annotations: &[(&str, &str)]) -> MeetingBot {
 }
 
 #[test]
-fn a_hand_written_bot_id_adopts_the_bot_of_an_unknown_join() {
-    let attempt = r#"{"sessionId":"old","startedAt":"2026-01-01T00:00:00Z"}"#;
-    let record = bot(&[
-        (annotation::JOIN_IN_FLIGHT, attempt),
-        (annotation::MEETING_BOT_ID, "meeting-bot-1"),
-    ])
-    .bot_record();
+fn an_adopt_request_is_a_bot_id_or_json_with_its_session() {
+    let plain = bot(&[(annotation::ADOPT, " meeting-bot-1 ")]).adopt_request();
     assert_eq!(
-        record,
-        BotRecord::Joined(RecordedBot {
+        plain,
+        Some(Ok(AdoptRequest {
             meeting_bot_id: "meeting-bot-1".into(),
-            session_id: "old".into(),
-            joined_spec: None,
-            joined_at: None,
-            uid: None,
-        })
+            session_id: None
+        }))
+    );
+    let json = r#"{"meetingBotId":"meeting-bot-1","sessionId":"s9"}"#;
+    let with_session = bot(&[(annotation::ADOPT, json)]).adopt_request();
+    assert_eq!(
+        with_session.unwrap().unwrap().session_id.as_deref(),
+        Some("s9")
+    );
+    let broken = bot(&[(annotation::ADOPT, "{not json")]).adopt_request();
+    assert!(matches!(broken, Some(Err(message)) if message.contains(annotation::ADOPT)));
+    assert_eq!(bot(&[]).adopt_request(), None);
+}
+
+#[test]
+fn a_bot_id_written_into_the_record_by_hand_is_not_a_record_of_its_own() {
+    // An unreadable annotation loses to status, and without status is a conflict.
+    let mut b = bot(&[(annotation::RECORD, "meeting-bot-1")]);
+    b.metadata.uid = Some("u1".into());
+    assert_eq!(
+        b.bot_record(),
+        BotRecord::Conflict {
+            annotated: None,
+            in_status: None
+        }
+    );
+    let recorded = stamped("bot-1", "u1", "2026-01-01T00:00:00Z");
+    assert_eq!(
+        with_status(b, &recorded).bot_record(),
+        BotRecord::Joined(recorded)
     );
 }
 
@@ -49,6 +69,7 @@ fn stamped(id: &str, uid: &str, joined_at: &str) -> RecordedBot {
         joined_spec: None,
         joined_at: Some(joined_at.parse().unwrap()),
         uid: Some(uid.into()),
+        api_key: None,
     }
 }
 
@@ -119,8 +140,8 @@ fn a_copy_stamped_with_another_uid_is_foreign_until_adopted_or_discarded() {
 }
 
 #[test]
-fn of_two_different_copies_the_later_join_wins_and_a_status_written_after_the_attempt_is_its_outcome()
- {
+fn status_wins_over_an_older_annotation_conflicts_with_a_newer_one_and_outcomes_follow_the_attempt()
+{
     let mut b = bot(&[]);
     b.metadata.uid = Some("u1".into());
     let older = stamped("bot-old", "u1", "2026-01-01T00:00:00Z");
@@ -129,6 +150,15 @@ fn of_two_different_copies_the_later_join_wins_and_a_status_written_after_the_at
     assert_eq!(
         stale_annotations.bot_record(),
         BotRecord::Joined(newer.clone())
+    );
+    // Status is written first: an annotation newer than it was not the operator's.
+    let forged = with_status(with_annotations(b.clone(), &newer), &older);
+    assert_eq!(
+        forged.bot_record(),
+        BotRecord::Conflict {
+            annotated: Some("bot-new".into()),
+            in_status: Some("bot-old".into())
+        }
     );
     let attempt = JoinAttempt {
         session_id: "s1".into(),

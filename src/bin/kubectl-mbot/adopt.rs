@@ -14,12 +14,8 @@ pub enum Plan {
     TakeOver { foreign_uid: String },
     /// The bot is already recorded.
     Nothing,
-    /// Record the bot (version-checked).
-    Record {
-        bot_id: String,
-        session: String,
-        uid: String,
-    },
+    /// Ask the operator to record the bot (a version-checked adopt request).
+    Record { bot_id: String, session: String },
 }
 
 pub async fn run(
@@ -55,24 +51,13 @@ pub async fn run(
                 );
             }
         }
-        Plan::Record {
-            bot_id,
-            session,
-            uid,
-        } => {
-            guarded_annotate(
-                target,
-                &bot,
-                &[
-                    (annotation::MEETING_BOT_ID, &bot_id),
-                    (annotation::MEETING_BOT_SESSION, &session),
-                    (annotation::RECORD_UID, &uid),
-                ],
-            )
-            .await?;
+        Plan::Record { bot_id, session } => {
+            let request = serde_json::json!({ "meetingBotId": bot_id, "sessionId": session });
+            guarded_annotate(target, &bot, &[(annotation::ADOPT, &request.to_string())]).await?;
             println!(
-                "✔ {ns}/{name} records bot {bot_id} (session {session}): the operator shows it \
-                 Joined, and deleting the MeetingBot makes that bot leave"
+                "✔ {ns}/{name} asks the operator to record bot {bot_id} (session {session}): it then \
+                 shows it Joined, and deleting the MeetingBot makes that bot leave. \
+                 `kubectl mbot status {name} -n {ns}` shows when it did"
             );
         }
     }
@@ -104,7 +89,7 @@ pub fn plan(
         });
     }
     if let Some(other) = recorded {
-        if other == bot_id {
+        if other == bot_id.trim() {
             return Ok(Plan::Nothing);
         }
         bail!(
@@ -121,14 +106,13 @@ pub fn plan(
     Ok(Plan::Record {
         bot_id: bot_id.to_owned(),
         session,
-        uid: bot.metadata.uid.clone().unwrap_or_default(),
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::tests::bot;
+    use crate::record::tests::{bot, record};
     use meetingbot_operator::api::reason::JOIN_OUTCOME_UNKNOWN;
 
     #[test]
@@ -143,7 +127,6 @@ mod tests {
             Plan::Record {
                 bot_id: "meeting-bot-9".into(),
                 session: "old".into(),
-                uid: "own-uid".into()
             }
         );
         let fresh = bot(&[], None);
@@ -159,7 +142,10 @@ mod tests {
 
     #[test]
     fn a_different_live_bot_is_never_replaced() {
-        let joined = bot(&[(annotation::MEETING_BOT_ID, "meeting-bot-1")], None);
+        let joined = bot(
+            &[(annotation::RECORD, &record("meeting-bot-1", "own-uid"))],
+            None,
+        );
         let refusal = plan(&joined, "team", "meeting-bot-2", None)
             .unwrap_err()
             .to_string();
@@ -179,10 +165,7 @@ mod tests {
     #[test]
     fn a_foreign_record_is_taken_over_only_with_its_own_bot() {
         let copy = bot(
-            &[
-                (annotation::RECORD_UID, "other-uid"),
-                (annotation::MEETING_BOT_ID, "meeting-bot-1"),
-            ],
+            &[(annotation::RECORD, &record("meeting-bot-1", "other-uid"))],
             None,
         );
         assert_eq!(

@@ -19,7 +19,7 @@ pub async fn run(target: &Target, name: &str) -> anyhow::Result<()> {
     annotate(
         target,
         name,
-        &[(annotation::DISCARD_RECORD, uid)],
+        &[(annotation::DISCARD_RECORD, &uid)],
         "discarding the record",
     )
     .await?;

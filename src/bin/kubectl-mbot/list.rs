@@ -64,7 +64,7 @@ pub fn render(bots: Vec<MeetingBot>, all_namespaces: bool, now: Timestamp) -> St
                 .map(|p| format!("{p:?}"))
                 .unwrap_or_else(|| "-".into()),
             ready,
-            recorded_bot_id(bot).unwrap_or("-").to_owned(),
+            recorded_bot_id(bot).unwrap_or_else(|| "-".into()),
             bot.metadata
                 .creation_timestamp
                 .as_ref()

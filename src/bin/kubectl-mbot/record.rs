@@ -4,34 +4,32 @@
 use jiff::Timestamp;
 use meetingbot_operator::api::condition::{RECONCILING, STALLED};
 use meetingbot_operator::api::reason::{FOREIGN_RECORD, JOIN_OUTCOME_UNKNOWN, LEAVE_FAILED};
-use meetingbot_operator::api::{BotRecord, JoinAttempt, MeetingBot, annotation};
+use meetingbot_operator::api::{BotRecord, JoinAttempt, MeetingBot, RecordedBot, annotation};
 
 /// A deletion that has waited this long (in seconds) is "stuck".
 pub const STUCK_DELETING_SECS: i64 = 60;
 
 /// The UID of another MeetingBot whose record this one carries (it is a copy
-/// or a restore of it): the record-uid annotation, else status.recordUid,
-/// when set and not this object's own UID.
-pub fn foreign_uid(bot: &MeetingBot) -> Option<&str> {
+/// or a restore of it): the record annotation's, else status.recordUid, when
+/// set and not this object's own UID.
+pub fn foreign_uid(bot: &MeetingBot) -> Option<String> {
     let own = bot.metadata.uid.as_deref().unwrap_or_default();
-    let status_uid = bot
-        .status
-        .as_ref()
-        .and_then(|s| s.record_uid.as_deref())
-        .filter(|uid| !uid.is_empty());
-    bot.annotation(annotation::RECORD_UID)
-        .or(status_uid)
-        .filter(|uid| *uid != own)
+    let copies = bot.record_copies();
+    [copies.annotated.and_then(Result::ok), copies.in_status]
+        .into_iter()
+        .flatten()
+        .find_map(|copy| copy.uid.filter(|uid| !uid.is_empty() && uid != own))
 }
 
-/// The bot id the object records: the annotation, else status.
-pub fn recorded_bot_id(bot: &MeetingBot) -> Option<&str> {
-    bot.annotation(annotation::MEETING_BOT_ID).or_else(|| {
-        bot.status
-            .as_ref()
-            .and_then(|s| s.meeting_bot_id.as_deref())
-            .filter(|id| !id.is_empty())
-    })
+/// The bot the object records: the record annotation's, else status's.
+pub fn recorded(bot: &MeetingBot) -> Option<RecordedBot> {
+    let copies = bot.record_copies();
+    copies.annotated.and_then(Result::ok).or(copies.in_status)
+}
+
+/// The id of the bot the object records.
+pub fn recorded_bot_id(bot: &MeetingBot) -> Option<String> {
+    recorded(bot).map(|copy| copy.meeting_bot_id)
 }
 
 /// The join whose outcome was never recorded, when there is one and no bot id.
@@ -88,7 +86,7 @@ pub fn needs_you(bot: &MeetingBot, namespace: &str) -> Option<(String, Vec<Step>
     if let Some(uid) = foreign_uid(bot) {
         let bot_id = recorded_bot_id(bot);
         let mut steps = vec![];
-        if let Some(id) = bot_id {
+        if let Some(id) = &bot_id {
             steps.push(Step {
                 when: format!(
                     "if bot {id} is this MeetingBot's now (the original is gone or no longer \
@@ -164,6 +162,19 @@ pub mod tests {
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
     use meetingbot_operator::api::{MeetingBotSpec, MeetingBotStatus};
 
+    /// The record annotation's value for a bot joined by the object `uid`.
+    pub fn record(bot_id: &str, uid: &str) -> String {
+        serde_json::to_string(&RecordedBot {
+            meeting_bot_id: bot_id.into(),
+            session_id: "s1".into(),
+            joined_spec: None,
+            joined_at: None,
+            uid: Some(uid.into()),
+            api_key: None,
+        })
+        .unwrap()
+    }
+
     pub fn bot(annotations: &[(&str, &str)], stalled: Option<&str>) -> MeetingBot {
         let mut bot = MeetingBot::new(
             "standup",
@@ -203,13 +214,15 @@ pub mod tests {
     #[test]
     fn a_record_is_foreign_only_when_it_names_another_uid() {
         assert_eq!(foreign_uid(&bot(&[], None)), None);
-        let own = bot(&[(annotation::RECORD_UID, "own-uid")], None);
+        let own = bot(&[(annotation::RECORD, &record("b", "own-uid"))], None);
         assert_eq!(foreign_uid(&own), None);
-        let copy = bot(&[(annotation::RECORD_UID, "other-uid")], None);
-        assert_eq!(foreign_uid(&copy), Some("other-uid"));
+        let copy = bot(&[(annotation::RECORD, &record("b", "other-uid"))], None);
+        assert_eq!(foreign_uid(&copy).as_deref(), Some("other-uid"));
         let mut restored = bot(&[], None);
-        restored.status.as_mut().unwrap().record_uid = Some("other-uid".into());
-        assert_eq!(foreign_uid(&restored), Some("other-uid"));
+        let status = restored.status.as_mut().unwrap();
+        status.meeting_bot_id = Some("b".into());
+        status.record_uid = Some("other-uid".into());
+        assert_eq!(foreign_uid(&restored).as_deref(), Some("other-uid"));
     }
 
     #[test]
@@ -229,10 +242,7 @@ pub mod tests {
     #[test]
     fn a_foreign_record_offers_adopt_with_its_bot_and_discard() {
         let copy = bot(
-            &[
-                (annotation::RECORD_UID, "other-uid"),
-                (annotation::MEETING_BOT_ID, "meeting-bot-7"),
-            ],
+            &[(annotation::RECORD, &record("meeting-bot-7", "other-uid"))],
             Some(FOREIGN_RECORD),
         );
         let (what, steps) = needs_you(&copy, "team").unwrap();

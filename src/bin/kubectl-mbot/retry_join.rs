@@ -119,7 +119,7 @@ fn confirm() -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::record::tests::bot;
+    use crate::record::tests::{bot, record};
 
     const ATTEMPT: &str = r#"{"sessionId":"s1","startedAt":"2026-01-01T00:00:00Z"}"#;
 
@@ -131,7 +131,10 @@ mod tests {
         );
         assert_eq!(check(&unsure, "team").unwrap().unwrap().session_id, "s1");
 
-        let joined = bot(&[(annotation::MEETING_BOT_ID, "meeting-bot-1")], None);
+        let joined = bot(
+            &[(annotation::RECORD, &record("meeting-bot-1", "own-uid"))],
+            None,
+        );
         let refusal = check(&joined, "team").unwrap_err().to_string();
         assert!(refusal.contains("records bot meeting-bot-1"), "{refusal}");
 

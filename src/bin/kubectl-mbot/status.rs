@@ -3,9 +3,9 @@
 use crate::connect::Target;
 use crate::events::Shown;
 use crate::format::{age, short, when};
-use crate::record::{foreign_uid, join_in_flight, needs_you, recorded_bot_id};
+use crate::record::{foreign_uid, join_in_flight, needs_you, recorded, recorded_bot_id};
 use jiff::Timestamp;
-use meetingbot_operator::api::{MeetingBot, MeetingBotStatus, annotation};
+use meetingbot_operator::api::{MeetingBot, MeetingBotStatus};
 use std::fmt::Write;
 
 const EVENTS_SHOWN: usize = 10;
@@ -66,10 +66,11 @@ fn facts(out: &mut String, bot: &MeetingBot, namespace: &str, now: Timestamp) {
     );
     line("Bot ID", bot_id(bot, now));
     line("Session", session(bot, &status));
-    let joined_at = status.joined_at.as_ref().map(|t| t.0).or_else(|| {
-        bot.annotation(annotation::JOINED_AT)
-            .and_then(|t| t.parse().ok())
-    });
+    let joined_at = status
+        .joined_at
+        .as_ref()
+        .map(|t| t.0)
+        .or_else(|| recorded(bot).and_then(|copy| copy.joined_at));
     line(
         "Joined at",
         joined_at.map(|t| when(now, t)).unwrap_or_else(dash),
@@ -97,7 +98,7 @@ fn facts(out: &mut String, bot: &MeetingBot, namespace: &str, now: Timestamp) {
 
 fn bot_id(bot: &MeetingBot, now: Timestamp) -> String {
     match (recorded_bot_id(bot), join_in_flight(bot)) {
-        (Some(id), _) => id.to_owned(),
+        (Some(id), _) => id,
         (None, Some(attempt)) => format!(
             "unknown: a join under session {} was sent at {} and its outcome never recorded",
             attempt.session_id,
@@ -109,9 +110,8 @@ fn bot_id(bot: &MeetingBot, now: Timestamp) -> String {
 
 /// The session the bot joined under, and the spec's when it differs.
 fn session(bot: &MeetingBot, status: &MeetingBotStatus) -> String {
-    let session = bot
-        .annotation(annotation::MEETING_BOT_SESSION)
-        .map(str::to_owned)
+    let session = recorded(bot)
+        .map(|copy| copy.session_id)
         .or(status.session_id.clone());
     match session {
         Some(s) if s != bot.spec.session_id => {
@@ -189,6 +189,7 @@ fn max_duration(bot: &MeetingBot, joined_at: Option<Timestamp>, now: Timestamp) 
 mod tests {
     use super::*;
     use crate::record::tests::bot;
+    use meetingbot_operator::api::annotation;
     use meetingbot_operator::api::reason::JOIN_OUTCOME_UNKNOWN;
 
     #[test]

@@ -16,7 +16,8 @@ pub(super) fn decide(facts: &Facts, record: BotRecord) -> Plan {
     };
     match record {
         // A copy's bot belongs to the original: deleting the copy leaves it be.
-        BotRecord::None | BotRecord::Foreign { .. } => let_go,
+        // Copies in conflict come here only when users let the object go.
+        BotRecord::None | BotRecord::Foreign { .. } | BotRecord::Conflict { .. } => let_go,
         BotRecord::JoinInFlight(_) => Plan::RemoveFinalizer { unknown_join: true },
         BotRecord::Joined(_)
             if bot.spec.deletion_policy == DeletionPolicy::Orphan || bot.skip_leave() =>

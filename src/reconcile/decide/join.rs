@@ -37,15 +37,17 @@ pub(super) fn decide_unknown(facts: &Facts, attempt: JoinAttempt) -> Plan {
         .as_deref()
         .map(|answer| format!(" (the answer was {answer}, which is not LemonSlice refusing)"))
         .unwrap_or_default();
+    let name = bot.metadata.name.as_deref().unwrap_or_default();
     let seen = match &attempt.seen_meeting_bot_id {
         Some(id) => format!(
             "The answer named the bot {id}: it is probably in the meeting; to have the operator record it \
-             (and take it out when asked), write {id} into the annotation {}",
-            annotation::MEETING_BOT_ID
+             (and take it out when asked), adopt it: `kubectl mbot adopt {name} --bot-id {id}` (the \
+             annotation {}={id})",
+            annotation::ADOPT,
         ),
         None => format!(
-            "If the bot is there, write its id into the annotation {}",
-            annotation::MEETING_BOT_ID
+            "If the bot is there, adopt it: `kubectl mbot adopt {name} --bot-id ID` (the annotation {}=ID)",
+            annotation::ADOPT,
         ),
     };
     Ending::stalled(

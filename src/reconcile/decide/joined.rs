@@ -40,10 +40,13 @@ pub(super) fn decide(facts: &Facts, recorded: RecordedBot) -> Plan {
     if let Some(invalid) = super::invalid_spec(bot) {
         return invalid.showing(Some(recorded)).into();
     }
+    // A new API key rejoins too: the bot can be taken out only with the key
+    // it joined with (another account's key answers 404 for it).
     let spec_changed = recorded
         .joined_spec
         .as_ref()
-        .is_some_and(|joined| *joined != bot.spec.join_fingerprint());
+        .is_some_and(|joined| *joined != bot.spec.join_fingerprint())
+        || recorded.api_key_secret_ref(&bot.spec) != bot.spec.api_key_secret_ref.as_ref();
     if spec_changed {
         if bot.skip_leave() {
             return Plan::Forget {

@@ -69,12 +69,11 @@ mod joined;
 mod leave;
 pub mod memo;
 pub mod plan;
+mod record;
 mod session;
 pub mod status;
 
-use crate::api::{
-    BotRecord, DeletionPolicy, MeetingBot, Phase, RecordedBot, annotation, event, reason,
-};
+use crate::api::{BotRecord, MeetingBot, Phase, event, reason};
 use jiff::Timestamp;
 use memo::{Call, CallMemo, Memo};
 use plan::{Ending, Learned, Plan};
@@ -110,7 +109,7 @@ impl Facts<'_> {
 
 pub fn decide(facts: &Facts) -> Plan {
     let bot = facts.bot;
-    let record = record(facts);
+    let record = current_record(facts);
     // A bot seen to leave whose record a refused write left behind: finish
     // forgetting it, never take it for live again.
     if let BotRecord::Joined(recorded) = &record
@@ -127,14 +126,17 @@ pub fn decide(facts: &Facts) -> Plan {
             purpose: *purpose,
         };
     }
-    if let Some(conflict) = claimed_elsewhere(facts, &record) {
-        return conflict;
+    if let Some(stop) = record::claimed_elsewhere(facts, &record)
+        .or_else(|| record::conflict(bot, &record))
+        .or_else(|| record::adoption(facts, &record))
+    {
+        return stop;
     }
     if bot.is_deleting() {
         return deletion::decide(facts, record);
     }
     if let BotRecord::Foreign { uid, recorded } = record {
-        return foreign(facts, &uid, recorded).into();
+        return record::foreign(facts, &uid, recorded).into();
     }
     if let BotRecord::Joined(recorded) = record {
         return joined::decide(facts, recorded);
@@ -145,47 +147,10 @@ pub fn decide(facts: &Facts) -> Plan {
     match record {
         BotRecord::JoinInFlight(attempt) => join::decide_unknown(facts, attempt),
         BotRecord::None => join::decide(facts),
-        BotRecord::Joined(_) | BotRecord::Foreign { .. } => unreachable!("handled above"),
+        BotRecord::Joined(_) | BotRecord::Foreign { .. } | BotRecord::Conflict { .. } => {
+            unreachable!("handled above")
+        }
     }
-}
-
-/// A bot id that this object's status does not record, but another
-/// MeetingBot's does: written into this object's annotations by hand or by a
-/// tenant. The operator neither leaves nor adopts it from here, deleting the
-/// object included; skip-leave lets it go.
-fn claimed_elsewhere(facts: &Facts, record: &BotRecord) -> Option<Plan> {
-    let BotRecord::Joined(recorded) = record else {
-        return None;
-    };
-    let bot = facts.bot;
-    let in_own_status = bot.status.as_ref().is_some_and(|status| {
-        status.meeting_bot_id.as_deref() == Some(recorded.meeting_bot_id.as_str())
-            && status.record_uid == bot.metadata.uid
-    });
-    if !facts.recorded_elsewhere || in_own_status {
-        return None;
-    }
-    // A deletion that makes no call goes its usual way.
-    let no_leave = !bot.has_finalizer()
-        || bot.skip_leave()
-        || bot.spec.deletion_policy == DeletionPolicy::Orphan;
-    if bot.is_deleting() && no_leave {
-        return None;
-    }
-    Some(
-        Ending::stalled(
-            Phase::Failed,
-            reason::ADOPTION_CONFLICT,
-            format!(
-                "bot {} is recorded by another MeetingBot: the operator makes no call for it from                  this object. Remove this object's record annotations ({} and the others of                  liveai.lemonslice.com/) if they were written by mistake; to delete the object                  without leave, set the annotation {}=true",
-                recorded.meeting_bot_id,
-                annotation::MEETING_BOT_ID,
-                annotation::SKIP_LEAVE,
-            ),
-        )
-        .with_warning(event::ADOPTION_CONFLICT)
-        .into(),
-    )
 }
 
 /// The stall of a spec the operator cannot act on, if it is one: a meeting
@@ -208,7 +173,7 @@ fn invalid_spec(bot: &MeetingBot) -> Option<Ending> {
 
 /// The record as the object shows it, updated with what this reconcile
 /// learned and has not yet written everywhere.
-fn record(facts: &Facts) -> BotRecord {
+fn current_record(facts: &Facts) -> BotRecord {
     let record = facts.bot.bot_record();
     match (record, facts.just_learned) {
         (_, Some(Learned::Joined(joined))) => BotRecord::Joined(joined.recorded.clone()),
@@ -219,29 +184,6 @@ fn record(facts: &Facts) -> BotRecord {
         }
         (record, _) => record,
     }
-}
-
-/// A record made by another MeetingBot: no call, and a person decides.
-fn foreign(facts: &Facts, uid: &str, recorded: Option<RecordedBot>) -> Ending {
-    let own = facts.bot.metadata.uid.as_deref().unwrap_or_default();
-    let avatar = recorded.as_ref().map_or_else(
-        || "whatever avatar its unfinished join made".to_owned(),
-        |r| format!("avatar {}", r.meeting_bot_id),
-    );
-    Ending::stalled(
-        Phase::Failed,
-        reason::FOREIGN_RECORD,
-        format!(
-            "the bot record was made by the MeetingBot with UID {uid}, not by this one ({own}): this object \
-             is a copy or a restore of it, and {avatar} is that object's. The operator makes no call for it. \
-             To make this MeetingBot responsible for it (when the original is gone), set the annotation \
-             {}={uid}; to drop the record and join a new avatar, set the annotation {}={uid}",
-            annotation::ADOPT_RECORD,
-            annotation::DISCARD_RECORD,
-        ),
-    )
-    .showing(recorded)
-    .with_warning(event::FOREIGN_RECORD)
 }
 
 #[cfg(test)]

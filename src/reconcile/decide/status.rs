@@ -76,6 +76,7 @@ pub fn build(
         joined_at,
         record_uid: recorded.and_then(|b| b.uid.clone()),
         joined_spec: recorded.and_then(|b| b.joined_spec.clone()),
+        joined_api_key: recorded.and_then(|b| b.api_key.clone()),
         observed_generation: generation,
         conditions: conditions.conditions,
         last_handled_reconcile_at: bot

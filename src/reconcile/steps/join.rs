@@ -3,7 +3,7 @@
 
 use super::{Reconciler, Step};
 use crate::Result;
-use crate::api::{JoinAttempt, MeetingBot, Platform, RecordedBot, annotation};
+use crate::api::{JoinAttempt, JoinedKey, MeetingBot, Platform, RecordedBot, annotation};
 use crate::lemonslice::{Failure, JoinOutcome, JoinRequest, JoinedBot, SecretString};
 use crate::reconcile::cluster::Unmet;
 use crate::reconcile::decide::memo::Call;
@@ -26,7 +26,8 @@ impl Reconciler<'_> {
             return Ok(Step::Stop(Action::await_change()));
         };
         // A per-bot key must outlive its namespace's teardown while the bot may need it.
-        self.hold_api_key(true).await?;
+        self.hold_api_key(self.bot.spec.api_key_secret_ref.as_ref(), true)
+            .await?;
 
         // Record the attempt, with the finalizer, before the call, checked
         // against the version this reconcile saw: a stale cache or a second
@@ -117,6 +118,9 @@ impl Reconciler<'_> {
             joined_spec: Some(self.bot.spec.join_fingerprint()),
             joined_at: Some(joined_at),
             uid: self.bot.uid(),
+            api_key: Some(JoinedKey {
+                secret_ref: self.bot.spec.api_key_secret_ref.clone(),
+            }),
         };
         info!(meeting_bot_id = recorded.meeting_bot_id, "joined");
         if joined.websocket_url.is_none() {
@@ -177,7 +181,9 @@ impl Reconciler<'_> {
             &spec.broadcast_token_secret_ref.key,
         );
         let broadcast_token = self.ctx.secrets.read(&token_ref).await?;
-        let api_key = self.api_key(false).await?;
+        let api_key = self
+            .api_key(self.bot.spec.api_key_secret_ref.as_ref(), false)
+            .await?;
         let meeting_url = self.meeting_url().await?;
         let request = JoinRequest {
             meeting_url,

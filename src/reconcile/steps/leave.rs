@@ -13,7 +13,10 @@ use tracing::{info, warn};
 impl Reconciler<'_> {
     pub(super) async fn leave(&self, recorded: RecordedBot, purpose: LeavePurpose) -> Result<Step> {
         self.turn.take_back().await;
-        let api_key = match self.api_key(true).await {
+        let api_key = match self
+            .api_key(recorded.api_key_secret_ref(&self.bot.spec), true)
+            .await
+        {
             Ok(key) => key,
             Err(unmet) => return self.unmet(unmet),
         };

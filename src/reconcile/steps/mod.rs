@@ -12,7 +12,7 @@ mod settle;
 #[cfg(test)]
 mod tests;
 
-use crate::api::{BotRecord, FINALIZER, MeetingBot, Phase, reason};
+use crate::api::{ApiKeySecretRef, BotRecord, FINALIZER, MeetingBot, Phase, reason};
 use crate::lemonslice::{Admission, Answered, Priority, SecretString};
 use crate::reconcile::cluster::{BotWrites, SecretKeyRef, Unmet};
 use crate::reconcile::context::Context;
@@ -80,13 +80,18 @@ impl<'a> Reconciler<'a> {
         for _ in 0..MAX_STEPS {
             let uid = self.bot.uid().unwrap_or_default();
             let memo = self.ctx.memo(&uid);
-            let recorded_elsewhere = match self.bot.bot_record() {
-                BotRecord::Joined(recorded) => self
-                    .ctx
-                    .recorded_ids
-                    .elsewhere(&recorded.meeting_bot_id, &uid),
-                _ => false,
+            // The bot this object's record names, or else the one it asks to adopt.
+            let claimed = match self.bot.bot_record() {
+                BotRecord::Joined(recorded) => Some(recorded.meeting_bot_id),
+                BotRecord::None | BotRecord::JoinInFlight(_) => self
+                    .bot
+                    .adopt_request()
+                    .and_then(Result::ok)
+                    .map(|request| request.meeting_bot_id),
+                BotRecord::Foreign { .. } | BotRecord::Conflict { .. } => None,
             };
+            let recorded_elsewhere =
+                claimed.is_some_and(|id| self.ctx.recorded_ids.elsewhere(&id, &uid));
             let plan = decide(&Facts {
                 bot: &self.bot,
                 memo: &memo,
@@ -131,10 +136,11 @@ impl<'a> Reconciler<'a> {
         finalizers
     }
 
-    /// Holds (or releases) this MeetingBot's share of its per-bot API key
-    /// Secret; nothing to do with the operator's own key.
-    async fn hold_api_key(&self, hold: bool) -> Result<()> {
-        let Some(at) = self.api_key_ref() else {
+    /// Holds (or releases) this MeetingBot's share of a per-bot API key
+    /// Secret (the spec's, or the one a bot joined with); nothing to do with
+    /// the operator's own key.
+    async fn hold_api_key(&self, key: Option<&ApiKeySecretRef>, hold: bool) -> Result<()> {
+        let Some(at) = self.api_key_at(key) else {
             return Ok(());
         };
         let uid = self.bot.uid().unwrap_or_default();
@@ -153,9 +159,15 @@ impl<'a> Reconciler<'a> {
         open.then_some(admission)
     }
 
-    /// The API key for this bot: its own Secret's, or the operator's.
-    async fn api_key(&self, for_leave: bool) -> Result<SecretString, Unmet> {
-        let Some(at) = self.api_key_ref() else {
+    /// An API key: the one in the Secret `key` names, or the operator's.
+    /// A join uses the spec's; leave and a joined bot's session reads use the
+    /// one the bot joined with.
+    async fn api_key(
+        &self,
+        key: Option<&ApiKeySecretRef>,
+        for_leave: bool,
+    ) -> Result<SecretString, Unmet> {
+        let Some(at) = self.api_key_at(key) else {
             return Ok(self.ctx.operator_key.current().await?);
         };
         let key = if for_leave {
@@ -185,10 +197,10 @@ impl<'a> Reconciler<'a> {
         outcome
     }
 
-    /// Where this bot's own API key is kept, if it has one (else the
-    /// operator's key serves).
-    fn api_key_ref(&self) -> Option<SecretKeyRef> {
-        let reference = self.bot.spec.api_key_secret_ref.as_ref()?;
+    /// Where an API key of this bot's is kept, if it has one of its own
+    /// (else the operator's key serves).
+    fn api_key_at(&self, key: Option<&ApiKeySecretRef>) -> Option<SecretKeyRef> {
+        let reference = key?;
         Some(self.secret_at(&reference.name, &reference.key))
     }
 

@@ -4,7 +4,7 @@
 use super::{Reconciler, Step};
 use crate::Result;
 use crate::api::{
-    FINALIZER, RecordedBot, annotation, event, forgotten_annotations, joined_annotations,
+    BotRecord, FINALIZER, RecordedBot, annotation, event, forgotten_annotations, joined_annotations,
 };
 use crate::reconcile::decide::plan::{Learned, LeavePurpose};
 use kube::ResourceExt;
@@ -43,7 +43,15 @@ impl Reconciler<'_> {
     }
 
     pub(super) async fn remove_finalizer(&self) -> Result<Step> {
-        self.hold_api_key(false).await?;
+        // The spec's key, and the one the bot joined with if the spec names another now.
+        let spec_key = self.bot.spec.api_key_secret_ref.as_ref();
+        self.hold_api_key(spec_key, false).await?;
+        if let BotRecord::Joined(recorded) = self.bot.bot_record()
+            && recorded.api_key_secret_ref(&self.bot.spec) != spec_key
+        {
+            self.hold_api_key(recorded.api_key_secret_ref(&self.bot.spec), false)
+                .await?;
+        }
         let finalizers: Vec<&String> = self
             .bot
             .finalizers()
@@ -127,7 +135,8 @@ impl Reconciler<'_> {
             Step::Continue(bot, _) => bot,
             stop => return Ok(stop),
         };
-        self.hold_api_key(false).await?;
+        self.hold_api_key(recorded.api_key_secret_ref(&self.bot.spec), false)
+            .await?;
         Ok(Step::Continue(
             bot,
             Some(Learned::Left(purpose, recorded.meeting_bot_id)),

@@ -10,14 +10,19 @@ use tracing::info;
 
 impl Reconciler<'_> {
     pub(super) async fn check_session(&self, session_id: &str) -> Result<Step> {
-        let api_key = match self.api_key(false).await {
+        // The read before a join is on a user's path, with the key it will
+        // join with; a joined bot's poll can wait, and uses the key it joined with.
+        let recorded = match self.bot.bot_record() {
+            BotRecord::Joined(recorded) => Some(recorded),
+            _ => None,
+        };
+        let (key, priority) = match &recorded {
+            Some(recorded) => (recorded.api_key_secret_ref(&self.bot.spec), Priority::Poll),
+            None => (self.bot.spec.api_key_secret_ref.as_ref(), Priority::Meeting),
+        };
+        let api_key = match self.api_key(key, false).await {
             Ok(key) => key,
             Err(unmet) => return self.unmet(unmet),
-        };
-        // The read before a join is on a user's path; a joined bot's poll can wait.
-        let priority = match self.bot.bot_record() {
-            BotRecord::Joined(_) => Priority::Poll,
-            _ => Priority::Meeting,
         };
         let admission = self.ctx.vendor.admit(priority).await;
         let outcome = self

@@ -82,8 +82,8 @@ impl Reconciler<'_> {
                 error!(
                     meeting_bot_id = recorded.meeting_bot_id,
                     session_id = recorded.session_id,
-                    "could not record the bot id; write it into the annotation {} by hand",
-                    annotation::MEETING_BOT_ID
+                    "could not record the bot id; adopt it with `kubectl mbot adopt` (the annotation {})",
+                    annotation::ADOPT
                 );
                 return Err(error.into());
             }
@@ -156,7 +156,10 @@ impl Reconciler<'_> {
     /// Leave for a bot that no object will record; a failure is logged with
     /// its id, the only place left to find it.
     async fn take_out_unrecorded(&self, recorded: &RecordedBot) -> Result<Action> {
-        let left = match self.api_key(true).await {
+        let left = match self
+            .api_key(recorded.api_key_secret_ref(&self.bot.spec), true)
+            .await
+        {
             Ok(api_key) => {
                 let admission = self.ctx.vendor.admit(Priority::Meeting).await;
                 self.call_leave(admission, &api_key, recorded).await == LeaveOutcome::Left

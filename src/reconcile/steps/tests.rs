@@ -180,6 +180,7 @@ async fn world(api: &ApiServer) -> World {
             joined_spec: Some(standup("1", None).spec.join_fingerprint()),
             joined_at: Some(joined_at),
             uid: Some("uid-1".into()),
+            api_key: None,
         },
         websocket_url: bot.websocket_url,
         joined_at,

@@ -48,7 +48,7 @@ async fn replaced_and_copied(bots: usize) {
                         .await
                         .is_ok(),
                 );
-            } else if current.annotation(annotation::RECORD_UID).is_some() {
+            } else if current.annotation(annotation::RECORD).is_some() {
                 let copy = crate::record::copy_of(&current, &format!("copy-{round}"));
                 copied += usize::from(api.create(&PostParams::default(), &copy).await.is_ok());
             }

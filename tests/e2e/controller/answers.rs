@@ -7,8 +7,7 @@
 use crate::scene::{Scene, Waits};
 use crate::support::*;
 use fake_lemonslice::{Faults, WebsocketUrlAnswer};
-use kube::ResourceExt;
-use meetingbot_operator::api::{ConnectionSecretRef, MeetingBot, annotation};
+use meetingbot_operator::api::{ConnectionSecretRef, MeetingBot};
 use std::time::Duration;
 
 /// Waits until `name` is Ready or Stalled, whichever comes: the two ways a
@@ -169,9 +168,8 @@ async fn a_join_answer_without_a_websocket_url_records_the_bot() {
     assert!(message.contains("no websocket URL"), "{message}");
     // The record's copy in the annotations follows.
     scene
-        .wait_bot("null-url", "the meeting-bot-id annotation", |bot| {
-            (bot.annotations().get(annotation::MEETING_BOT_ID) == Some(&live[0].meeting_bot_id))
-                .then_some(())
+        .wait_bot("null-url", "the record annotation", |bot| {
+            (annotated_bot_id(bot).as_ref() == Some(&live[0].meeting_bot_id)).then_some(())
         })
         .await;
     // No connection Secret with an empty URL; its condition says why.

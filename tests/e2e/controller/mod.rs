@@ -8,7 +8,7 @@ pub mod vendor;
 
 use crate::scene::{Scene, Waits};
 use crate::support::*;
-use meetingbot_operator::api::{DeletionPolicy, Phase, Platform, annotation};
+use meetingbot_operator::api::{DeletionPolicy, Phase, Platform};
 use serde_json::json;
 use std::time::Duration;
 
@@ -46,7 +46,7 @@ async fn a_meeting_bot_joins_and_leaves_on_deletion() {
     let id = &live[0].meeting_bot_id;
     scene
         .wait_bot("standup", "the bot id kept in an annotation too", |bot| {
-            (bot.annotation(annotation::MEETING_BOT_ID) == Some(id.as_str())).then_some(())
+            (annotated_bot_id(bot).as_ref() == Some(id)).then_some(())
         })
         .await;
 

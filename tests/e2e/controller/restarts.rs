@@ -41,7 +41,7 @@ async fn a_restarted_operator_leaves_joined_bots_alone() {
             let items = list.map_err(|error| error.to_string())?.items;
             let without: Vec<String> = items
                 .iter()
-                .filter(|bot| !bot.annotations().contains_key(annotation::RECORD_UID))
+                .filter(|bot| !bot.annotations().contains_key(annotation::RECORD))
                 .map(|bot| bot.name_any())
                 .collect();
             match without.is_empty() {

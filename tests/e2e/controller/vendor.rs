@@ -25,7 +25,8 @@ async fn an_unknown_join_outcome_never_joins_twice_until_asked() {
     let (scene, bot) = unknown_outcome("unknown", "session-unknown").await;
     let message = &bot.condition("Stalled").unwrap().message;
     assert!(
-        message.contains(annotation::MEETING_BOT_ID) && message.contains(annotation::RETRY_JOIN),
+        message.contains("kubectl mbot adopt unsure --bot-id")
+            && message.contains(annotation::RETRY_JOIN),
         "{message}"
     );
     // A reconcile with the vendor healthy again, proven by its echo: it must still not join.

@@ -78,8 +78,8 @@ async fn adopt_records_the_bot_of_an_unknown_join_and_deletion_makes_it_leave() 
         Some(real_id.as_str())
     );
     assert_eq!(
-        adopted.annotations().get(annotation::RECORD_UID),
-        adopted.metadata.uid.as_ref(),
+        adopted.status.as_ref().unwrap().record_uid,
+        adopted.metadata.uid,
         "the record is this object's own"
     );
     assert_eq!(scene.calls().await.total("join"), 2, "no new join");
@@ -109,7 +109,7 @@ async fn adopt_refuses_over_a_live_different_bot() {
     let joined = scene
         .wait_bot("standup", "the record in the annotations", |bot| {
             bot.annotations()
-                .contains_key(annotation::RECORD_UID)
+                .contains_key(annotation::RECORD)
                 .then(|| bot.clone())
         })
         .await;
@@ -133,10 +133,7 @@ async fn adopt_refuses_over_a_live_different_bot() {
         joined.resource_version(),
         "nothing changed"
     );
-    assert_eq!(
-        after.annotations().get(annotation::MEETING_BOT_ID),
-        Some(&live_id)
-    );
+    assert_eq!(annotated_bot_id(&after).as_ref(), Some(&live_id));
 
     // The same id again: nothing to do, and no write either.
     let run = mbot(&scene.ns, &["adopt", "standup", "--bot-id", &live_id]).await;
@@ -161,8 +158,11 @@ async fn a_foreign_record_is_adopted_or_discarded_by_annotation() {
         .merge(
             "copy",
             json!({"metadata": {"annotations": {
-                annotation::RECORD_UID: "uid-of-the-original",
-                annotation::MEETING_BOT_ID: "meeting-bot-original",
+                annotation::RECORD: json!({
+                    "meetingBotId": "meeting-bot-original",
+                    "sessionId": "session-foreign",
+                    "uid": "uid-of-the-original",
+                }).to_string(),
             }}}),
         )
         .await;

@@ -62,7 +62,7 @@ async fn an_edit_the_operator_would_refuse_is_refused_and_the_record_stays() {
 }
 
 /// Waits until `name` is Ready with a bot other than `old`, and returns its id.
-async fn wait_rejoined(scene: &Scene, name: &str, old: &str) -> String {
+pub(super) async fn wait_rejoined(scene: &Scene, name: &str, old: &str) -> String {
     poll(
         &format!("{name} Ready with a bot other than {old}"),
         std::time::Duration::from_secs(30),

@@ -8,6 +8,8 @@
 mod copies;
 mod edits;
 mod failures;
+mod forged;
+mod keys;
 
 pub use copies::copy_of;
 
@@ -15,7 +17,7 @@ use crate::runtime::{replica, wait_leading};
 use crate::scene::{Scene, Waits};
 use crate::support::*;
 use fake_lemonslice::{Admin, Faults};
-use meetingbot_operator::api::{MeetingBot, Phase, annotation};
+use meetingbot_operator::api::{MeetingBot, Phase};
 use serde_json::json;
 use std::time::Duration;
 
@@ -120,15 +122,12 @@ async fn kubectl_replace_of_the_original_manifest_keeps_one_avatar() {
     kubectl(&["replace", "-f", manifest.path().to_str().unwrap()]);
     let restored = scene
         .wait_bot("standup", "the record back in the annotations", |bot| {
-            (bot.annotation(annotation::MEETING_BOT_ID) == Some(bot_id.as_str())
-                && bot.has_finalizer())
-            .then(|| bot.clone())
+            (annotated_bot_id(bot).as_ref() == Some(&bot_id) && bot.has_finalizer())
+                .then(|| bot.clone())
         })
         .await;
-    assert_eq!(
-        restored.annotation(annotation::RECORD_UID),
-        restored.metadata.uid.as_deref()
-    );
+    let annotated = restored.record_copies().annotated.unwrap().unwrap();
+    assert_eq!(annotated.uid, restored.metadata.uid);
     assert_eq!(scene.calls().await.total("join"), 1, "no second join");
     assert_eq!(scene.live_bots("session-replace").await.len(), 1);
 

@@ -25,10 +25,12 @@ async fn a_tenant_cannot_make_the_operator_remove_another_tenants_avatar() {
         .merge(
             "tenant",
             json!({ "metadata": { "finalizers": [FINALIZER], "annotations": {
-                annotation::MEETING_BOT_ID: victim_bot,
-                annotation::MEETING_BOT_SESSION: "session-victim",
-                annotation::RECORD_UID: tenant.uid().unwrap(),
-                annotation::JOINED_AT: joined_at,
+                annotation::RECORD: json!({
+                    "meetingBotId": victim_bot,
+                    "sessionId": "session-victim",
+                    "uid": tenant.uid().unwrap(),
+                    "joinedAt": joined_at,
+                }).to_string(),
             }}}),
         )
         .await;

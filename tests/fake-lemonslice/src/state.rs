@@ -82,6 +82,9 @@ struct Inner {
     /// The live bots, by id. Changed only through [`Inner::add_bot`],
     /// [`Inner::remove_bot`] and [`Inner::end_session`], which keep `live`.
     bots: HashMap<String, Bot>,
+    /// The API key (the account) that joined each live bot: another
+    /// account's key cannot see it, so its leave answers 404.
+    accounts: HashMap<String, String>,
     /// How many bots are live now and the most ever live at once, by session
     /// and for every session together: kept at each change of `bots`, under
     /// the same lock, so that no overlap is too short to count.
@@ -105,6 +108,7 @@ impl Store {
                 api_keys: config.api_keys.iter().cloned().collect(),
                 sessions,
                 bots: HashMap::new(),
+                accounts: HashMap::new(),
                 live: Live::default(),
                 joins: Vec::new(),
                 leaves: Vec::new(),
@@ -171,8 +175,13 @@ impl Store {
         }
     }
 
-    /// Puts one more bot of the session in the meeting.
-    pub(crate) fn join(&self, session_id: &str, request: JoinRequest) -> Result<Bot, JoinRefusal> {
+    /// Puts one more bot of the session in the meeting, for the account of `api_key`.
+    pub(crate) fn join(
+        &self,
+        session_id: &str,
+        api_key: &str,
+        request: JoinRequest,
+    ) -> Result<Bot, JoinRefusal> {
         let mut inner = self.lock();
         match inner.session_status(session_id, self.only_known_sessions) {
             None => return Err(JoinRefusal::SessionNotFound),
@@ -186,13 +195,22 @@ impl Store {
             bot_name: request.bot_name,
             joined_at: now(),
         };
+        inner
+            .accounts
+            .insert(bot.meeting_bot_id.clone(), api_key.to_owned());
         inner.add_bot(bot.clone());
         inner.joins.push(bot.clone());
         Ok(bot)
     }
 
-    /// Takes a live bot of the session out of its meeting.
-    pub(crate) fn leave(&self, session_id: &str, meeting_bot_id: &str) -> Result<(), LeaveRefusal> {
+    /// Takes a live bot of the session out of its meeting, when the account
+    /// of `api_key` joined it.
+    pub(crate) fn leave(
+        &self,
+        session_id: &str,
+        api_key: &str,
+        meeting_bot_id: &str,
+    ) -> Result<(), LeaveRefusal> {
         let mut inner = self.lock();
         if inner
             .session_status(session_id, self.only_known_sessions)
@@ -201,8 +219,11 @@ impl Store {
             return Err(LeaveRefusal::SessionNotFound);
         }
         match inner.bots.get(meeting_bot_id) {
-            Some(bot) if bot.session_id == session_id => {}
-            // A bot of another session is not this session's to remove.
+            Some(bot)
+                if bot.session_id == session_id
+                    && inner.accounts.get(meeting_bot_id).map(String::as_str) == Some(api_key) => {}
+            // A bot of another session, or of another account, is not this
+            // call's to remove.
             _ => return Err(LeaveRefusal::BotNotFound),
         }
         inner.remove_bot(meeting_bot_id);
@@ -278,6 +299,7 @@ impl Store {
         let mut inner = self.lock();
         inner.sessions.clear();
         inner.bots.clear();
+        inner.accounts.clear();
         inner.live = Live::default();
         inner.joins.clear();
         inner.leaves.clear();
@@ -325,6 +347,7 @@ impl Inner {
     }
 
     fn remove_bot(&mut self, meeting_bot_id: &str) {
+        self.accounts.remove(meeting_bot_id);
         if let Some(bot) = self.bots.remove(meeting_bot_id) {
             self.gone(&bot.session_id, 1);
         }
@@ -334,6 +357,8 @@ impl Inner {
     fn end_session(&mut self, session_id: &str) {
         let before = self.bots.len();
         self.bots.retain(|_, bot| bot.session_id != session_id);
+        let bots = &self.bots;
+        self.accounts.retain(|id, _| bots.contains_key(id));
         self.gone(session_id, before - self.bots.len());
     }
 
@@ -387,7 +412,10 @@ mod tests {
             meeting_url: "https://meet.google.com/abc-defg-hij".into(),
             bot_name: None,
         };
-        store.join(session_id, request).unwrap().meeting_bot_id
+        store
+            .join(session_id, "key-a", request)
+            .unwrap()
+            .meeting_bot_id
     }
 
     /// The tallies of bots live now agree with the bots themselves.
@@ -413,8 +441,16 @@ mod tests {
         join(&store, "a");
         join(&store, "b");
         assert_tallies_match_bots(&store);
-        store.leave("a", &a).unwrap();
-        assert_eq!(store.leave("b", &a), Err(LeaveRefusal::BotNotFound));
+        assert_eq!(
+            store.leave("a", "key-b", &a),
+            Err(LeaveRefusal::BotNotFound),
+            "another account cannot see the bot"
+        );
+        store.leave("a", "key-a", &a).unwrap();
+        assert_eq!(
+            store.leave("b", "key-a", &a),
+            Err(LeaveRefusal::BotNotFound)
+        );
         assert_tallies_match_bots(&store);
         store.set_session_status("a", SessionStatus::Failed);
         store.set_session_status("c", SessionStatus::Completed);

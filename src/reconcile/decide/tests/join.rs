@@ -157,7 +157,12 @@ fn a_join_whose_outcome_was_lost_is_not_repeated_on_its_own() {
         (ending.phase, ending.health, ending.reason),
         (Phase::Failed, Health::Stalled, reason::JOIN_OUTCOME_UNKNOWN)
     );
-    assert!(ending.message.contains(annotation::MEETING_BOT_ID));
+    assert!(
+        ending
+            .message
+            .contains("kubectl mbot adopt standup --bot-id")
+    );
+    assert!(ending.message.contains(annotation::ADOPT));
     assert!(ending.message.contains(annotation::RETRY_JOIN));
     assert_eq!(
         ending.event,

@@ -10,7 +10,8 @@ use super::memo::{Call, Memo};
 use super::plan::{Health, JustJoined, LeavePurpose, Notice, SecretProblem};
 use super::*;
 use crate::api::{
-    DeletionPolicy, FINALIZER, JoinAttempt, MeetingBot, MeetingBotSpec, MeetingBotStatus,
+    ApiKeySecretRef, DeletionPolicy, FINALIZER, JoinAttempt, MeetingBot, MeetingBotSpec,
+    MeetingBotStatus, RecordedBot, annotation,
 };
 use crate::lemonslice::{Failure, FailureKind, SessionOutcome, SessionStatus};
 use jiff::Timestamp;
@@ -61,12 +62,16 @@ fn joined(bot: MeetingBot) -> MeetingBot {
         joined_spec: Some(bot.spec.join_fingerprint()),
         joined_at: Some(at(-10)),
         uid: Some("uid-1".into()),
+        api_key: None,
     };
     let mut bot = crate::api::joined_annotations(&recorded)
         .into_iter()
         .filter_map(|(key, value)| Some((key, value?)))
         .fold(bot, |bot, (key, value)| annotate(bot, key, &value));
-    bot.status = Some(status(Phase::Joined, "Joined", Some(at(-10))));
+    bot.status = Some(MeetingBotStatus {
+        joined_spec: recorded.joined_spec,
+        ..status(Phase::Joined, "Joined", Some(at(-10)))
+    });
     bot
 }
 
@@ -77,6 +82,7 @@ fn status(phase: Phase, ready_reason: &str, joined_at: Option<Timestamp>) -> Mee
         session_id: Some("session-a".into()),
         joined_at: joined_at.map(Time),
         record_uid: Some("uid-1".into()),
+        joined_spec: Some(bot().spec.join_fingerprint()),
         observed_generation: Some(1),
         conditions: vec![Condition {
             type_: "Ready".into(),

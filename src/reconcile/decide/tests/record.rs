@@ -80,95 +80,165 @@ fn one_copy_of_the_record_restores_the_other() {
     );
 }
 
-/// Every combination of the record's copies (absent, this object's, a
-/// legacy one without UID, another bot of this object's, another object's)
-/// and of a join in flight: none plans a join while any copy names a bot,
-/// and none while a join is in flight unless users allowed one more.
+/// Every combination of the record's copies (absent, this object's, one
+/// without UID, another bot of this object's, one that joined later than
+/// status's, another object's, an unreadable annotation, an older operator's
+/// annotations), of a join in flight, of an adopt request, of the bot being
+/// recorded by another MeetingBot, and of a spec whose API key changed: none
+/// plans a join while any copy or request names a bot or a join is in
+/// flight; none leaves a bot that status does not record while status
+/// records another; none leaves or adopts a bot another MeetingBot records.
 #[test]
 fn no_combination_of_record_copies_plans_a_second_join() {
-    #[derive(Clone, Copy, Debug)]
-    enum Copy {
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    enum Held {
         Absent,
         Own,
-        Legacy,
+        WithoutUid,
         OtherBot,
+        LaterBot,
         Foreign,
+        Unreadable,
+        OlderOperators,
     }
-    let copies = [
-        Copy::Absent,
-        Copy::Own,
-        Copy::Legacy,
-        Copy::OtherBot,
-        Copy::Foreign,
+    use Held::*;
+    let in_annotations = [
+        Absent,
+        Own,
+        WithoutUid,
+        OtherBot,
+        LaterBot,
+        Foreign,
+        Unreadable,
+        OlderOperators,
     ];
-    let recorded = |copy: Copy| {
-        let (id, uid) = match copy {
-            Copy::Absent => return None,
-            Copy::Own => ("bot-1", Some("uid-1")),
-            Copy::Legacy => ("bot-1", None),
-            Copy::OtherBot => ("bot-2", Some("uid-1")),
-            Copy::Foreign => ("bot-9", Some("uid-other")),
+    let in_status = [Absent, Own, WithoutUid, OtherBot, Foreign];
+    let copy_of = |copy: Held| {
+        let (id, uid, joined) = match copy {
+            Own => ("bot-1", Some("uid-1"), -30),
+            WithoutUid => ("bot-1", None, -30),
+            OtherBot => ("bot-2", Some("uid-1"), -60),
+            LaterBot => ("bot-3", Some("uid-1"), -1),
+            Foreign => ("bot-9", Some("uid-other"), -30),
+            Absent | Unreadable | OlderOperators => return None,
         };
         Some(RecordedBot {
             meeting_bot_id: id.into(),
             session_id: "session-a".into(),
             joined_spec: None,
-            joined_at: Some(at(-30)),
+            joined_at: Some(at(joined)),
             uid: uid.map(str::to_owned),
+            api_key: None,
         })
     };
-    for annotated in copies {
-        for in_status in copies {
-            for flight in [Copy::Absent, Copy::Own, Copy::Foreign] {
-                for last in [None, session(SessionStatus::Active)] {
-                    let mut subject = bot();
-                    if let Some(r) = recorded(annotated) {
-                        for (key, value) in crate::api::joined_annotations(&r) {
-                            if let Some(value) = value {
-                                subject = annotate(subject, key, &value);
+    let adopt_requests = [None, Some("bot-5"), Some("{not json")];
+    let mut seen = 0;
+    for annotated in in_annotations {
+        for status_copy in in_status {
+            for flight in [Absent, Own, Foreign] {
+                for adopt in adopt_requests {
+                    for elsewhere in [false, true] {
+                        for new_key in [false, true] {
+                            for last in [None, session(SessionStatus::Active)] {
+                                let mut subject = bot();
+                                match annotated {
+                                    Unreadable => {
+                                        subject = annotate(subject, annotation::RECORD, "bot-7")
+                                    }
+                                    OlderOperators => {
+                                        subject = annotate(
+                                            subject,
+                                            crate::api::LEGACY_RECORD_ANNOTATIONS[0],
+                                            "bot-7",
+                                        )
+                                    }
+                                    _ => {}
+                                }
+                                if let Some(r) = copy_of(annotated) {
+                                    for (key, value) in crate::api::joined_annotations(&r) {
+                                        if let Some(value) = value {
+                                            subject = annotate(subject, key, &value);
+                                        }
+                                    }
+                                }
+                                if let Some(r) = copy_of(status_copy) {
+                                    subject.status = Some(MeetingBotStatus {
+                                        meeting_bot_id: Some(r.meeting_bot_id),
+                                        joined_at: r.joined_at.map(Time),
+                                        record_uid: r.uid,
+                                        ..status(Phase::Joined, reason::JOINED, None)
+                                    });
+                                }
+                                if flight != Absent {
+                                    subject = in_flight(subject, None);
+                                    if flight == Foreign {
+                                        let foreign = JoinAttempt {
+                                            session_id: "session-a".into(),
+                                            retry_join: None,
+                                            started_at: at(-5),
+                                            uid: Some("uid-other".into()),
+                                            answer: None,
+                                            seen_meeting_bot_id: None,
+                                        };
+                                        subject = annotate(
+                                            subject,
+                                            annotation::JOIN_IN_FLIGHT,
+                                            &serde_json::to_string(&foreign).unwrap(),
+                                        );
+                                    }
+                                }
+                                if let Some(request) = adopt {
+                                    subject = annotate(subject, annotation::ADOPT, request);
+                                }
+                                if new_key {
+                                    subject.spec.api_key_secret_ref = Some(ApiKeySecretRef {
+                                        name: "other-account".into(),
+                                        key: "api-key".into(),
+                                    });
+                                }
+                                let memo = Memo::default();
+                                let plan = decide(&Facts {
+                                    just_learned: last.as_ref(),
+                                    recorded_elsewhere: elsewhere,
+                                    ..facts(&subject, &memo)
+                                });
+                                let context = format!(
+                                    "annotations {annotated:?}, status {status_copy:?}, in flight \
+                                     {flight:?}, adopt {adopt:?}, elsewhere {elsewhere}, new key \
+                                     {new_key}: {plan:?}"
+                                );
+                                seen += 1;
+                                let anything = [annotated, status_copy, flight]
+                                    .iter()
+                                    .any(|c| *c != Absent)
+                                    || adopt.is_some();
+                                if anything {
+                                    assert!(!matches!(plan, Plan::Join(_)), "{context}");
+                                }
+                                if let Plan::Leave { recorded, .. } = &plan {
+                                    assert!(!elsewhere, "{context}");
+                                    if let Some(own) = copy_of(status_copy)
+                                        && own.uid.as_deref() == Some("uid-1")
+                                    {
+                                        assert_eq!(
+                                            recorded.meeting_bot_id, own.meeting_bot_id,
+                                            "{context}"
+                                        );
+                                    }
+                                }
+                                if let Plan::Record(adopted) = &plan
+                                    && elsewhere
+                                {
+                                    assert_ne!(adopted.meeting_bot_id, "bot-5", "{context}");
+                                }
                             }
                         }
-                    }
-                    if let Some(r) = recorded(in_status) {
-                        subject.status = Some(MeetingBotStatus {
-                            meeting_bot_id: Some(r.meeting_bot_id),
-                            joined_at: r.joined_at.map(Time),
-                            record_uid: r.uid,
-                            ..status(Phase::Joined, reason::JOINED, None)
-                        });
-                    }
-                    if !matches!(flight, Copy::Absent) {
-                        subject = in_flight(subject, None);
-                        if matches!(flight, Copy::Foreign) {
-                            let foreign = JoinAttempt {
-                                session_id: "session-a".into(),
-                                retry_join: None,
-                                started_at: at(-5),
-                                uid: Some("uid-other".into()),
-                                answer: None,
-                                seen_meeting_bot_id: None,
-                            };
-                            subject = annotate(
-                                subject,
-                                annotation::JOIN_IN_FLIGHT,
-                                &serde_json::to_string(&foreign).unwrap(),
-                            );
-                        }
-                    }
-                    let plan = plan(&subject, last);
-                    let anything = [annotated, in_status, flight]
-                        .iter()
-                        .any(|c| !matches!(c, Copy::Absent));
-                    if anything {
-                        assert!(
-                            !matches!(plan, Plan::Join(_)),
-                            "annotations {annotated:?}, status {in_status:?}, in flight {flight:?}: {plan:?}"
-                        );
                     }
                 }
             }
         }
     }
+    assert_eq!(seen, 8 * 5 * 3 * 3 * 2 * 2 * 2);
 }
 
 #[test]

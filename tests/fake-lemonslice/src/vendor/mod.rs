@@ -90,7 +90,9 @@ async fn join(
     body: Bytes,
 ) -> Response {
     let host = request_host(&uri, &headers).unwrap_or(store.listen_host());
-    let handle = |store: &Store, session_id: &str| join_meeting(store, session_id, host, &body);
+    let handle = |store: &Store, session_id: &str, account: &str| {
+        join_meeting(store, session_id, account, host, &body)
+    };
     call(&store, Endpoint::Join, session_id, &headers, &body, handle).await
 }
 
@@ -100,7 +102,9 @@ async fn leave(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let handle = |store: &Store, session_id: &str| leave_meeting(store, session_id, &body);
+    let handle = |store: &Store, session_id: &str, account: &str| {
+        leave_meeting(store, session_id, account, &body)
+    };
     call(&store, Endpoint::Leave, session_id, &headers, &body, handle).await
 }
 
@@ -115,17 +119,17 @@ async fn session(
         session_id,
         &headers,
         &[],
-        read_session,
+        |store, session_id, _| read_session(store, session_id),
     )
     .await
 }
 
-fn join_meeting(store: &Store, session_id: &str, host: &str, body: &[u8]) -> Answer {
+fn join_meeting(store: &Store, session_id: &str, account: &str, host: &str, body: &[u8]) -> Answer {
     let request = match parse_join(body) {
         Ok(request) => request,
         Err(problem) => return detail(StatusCode::UNPROCESSABLE_ENTITY, problem).into(),
     };
-    match store.join(session_id, request) {
+    match store.join(session_id, account, request) {
         Ok(bot) => Answer {
             response: (
                 [(header::CONTENT_TYPE, "application/json")],
@@ -145,12 +149,12 @@ fn join_meeting(store: &Store, session_id: &str, host: &str, body: &[u8]) -> Ans
     }
 }
 
-fn leave_meeting(store: &Store, session_id: &str, body: &[u8]) -> Answer {
+fn leave_meeting(store: &Store, session_id: &str, account: &str, body: &[u8]) -> Answer {
     let meeting_bot_id = match parse_leave(body) {
         Ok(meeting_bot_id) => meeting_bot_id,
         Err(problem) => return detail(StatusCode::UNPROCESSABLE_ENTITY, problem).into(),
     };
-    let response = match store.leave(session_id, &meeting_bot_id) {
+    let response = match store.leave(session_id, account, &meeting_bot_id) {
         Ok(()) => Json(json!({ "status": "left" })).into_response(),
         Err(LeaveRefusal::SessionNotFound) => session_not_found(),
         Err(LeaveRefusal::BotNotFound) => detail(StatusCode::NOT_FOUND, "meeting bot not found"),
@@ -171,14 +175,15 @@ fn read_session(store: &Store, session_id: &str) -> Answer {
 
 /// Runs one vendor call through the faults: waits the injected latency,
 /// then answers with an injected error, or checks the key and `handle`s the
-/// call, and sends its answer unless the call is to drop or hang.
+/// call (with the key, which names the account), and sends its answer
+/// unless the call is to drop or hang.
 async fn call(
     store: &Store,
     endpoint: Endpoint,
     session_id: String,
     headers: &HeaderMap,
     body: &[u8],
-    handle: impl FnOnce(&Store, &str) -> Answer,
+    handle: impl FnOnce(&Store, &str, &str) -> Answer,
 ) -> Response {
     let arrived = now();
     let faults = store.faults();
@@ -192,7 +197,7 @@ async fn call(
         Fate::Redirect => redirect(faults.redirect_to.as_deref().unwrap_or_default()).into(),
         Fate::Answer | Fate::ProxyReset(_) | Fate::Drop | Fate::Hang(_) => {
             match authenticate(store, headers) {
-                Ok(()) => handle(store, &session_id),
+                Ok(account) => handle(store, &session_id, account),
                 Err(refusal) => detail(StatusCode::UNAUTHORIZED, refusal).into(),
             }
         }
@@ -234,11 +239,11 @@ async fn call(
     }
 }
 
-/// Checks `X-API-Key`; the refusal never says what key was sent.
-fn authenticate(store: &Store, headers: &HeaderMap) -> Result<(), &'static str> {
+/// Checks `X-API-Key`, and returns it; the refusal never says what key was sent.
+fn authenticate<'h>(store: &Store, headers: &'h HeaderMap) -> Result<&'h str, &'static str> {
     match headers.get("x-api-key").map(HeaderValue::to_str) {
         None => Err("missing X-API-Key header"),
-        Some(Ok(key)) if store.accepts_key(key) => Ok(()),
+        Some(Ok(key)) if store.accepts_key(key) => Ok(key),
         Some(_) => Err("invalid API key"),
     }
 }
