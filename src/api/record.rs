@@ -126,7 +126,7 @@ pub enum BotRecord {
     /// person decides. `annotated` is `None` when the annotation is unreadable.
     Conflict {
         annotated: Option<String>,
-        in_status: Option<String>,
+        in_status: Option<RecordedBot>,
     },
 }
 
@@ -251,7 +251,7 @@ impl MeetingBot {
             (Some(Err(Unreadable)), _, Some(in_status)) => BotRecord::Joined(in_status),
             (Some(annotated), _, Some(in_status)) => BotRecord::Conflict {
                 annotated: annotated.ok().map(|copy| copy.meeting_bot_id),
-                in_status: Some(in_status.meeting_bot_id),
+                in_status: Some(in_status),
             },
             (Some(Ok(annotated)), Some(attempt), None) if !outcome_of(&attempt, &annotated) => {
                 BotRecord::JoinInFlight(attempt)

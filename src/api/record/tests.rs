@@ -157,7 +157,7 @@ fn status_wins_over_an_older_annotation_conflicts_with_a_newer_one_and_outcomes_
         forged.bot_record(),
         BotRecord::Conflict {
             annotated: Some("bot-new".into()),
-            in_status: Some("bot-old".into())
+            in_status: Some(older.clone())
         }
     );
     let attempt = JoinAttempt {

@@ -73,7 +73,7 @@ pub(super) fn conflict(bot: &MeetingBot, record: &BotRecord) -> Option<Plan> {
             LEGACY_RECORD_ANNOTATIONS[0]
         ),
     };
-    let message = match in_status {
+    let message = match in_status.as_ref().map(|copy| &copy.meeting_bot_id) {
         Some(id) => format!(
             "{annotation_says}, which did not join after bot {id} that status records: the annotation \
              was written by someone other than the operator. No call is made. Remove the annotation to \
@@ -84,8 +84,10 @@ pub(super) fn conflict(bot: &MeetingBot, record: &BotRecord) -> Option<Plan> {
              bot is in the meeting, adopt it with `kubectl mbot adopt`"
         ),
     };
+    // Status keeps the operator's own copy, with its websocket URL.
     Some(
         Ending::stalled(Phase::Failed, reason::RECORD_CONFLICT, message)
+            .showing(in_status.clone())
             .with_warning(event::RECORD_CONFLICT)
             .into(),
     )

@@ -1,7 +1,9 @@
 //! Packaging: the Helm chart, the manifests rendered from it, the image's
 //! binary, each checked the way users meet them (the Argo CD health check:
-//! gitops/). rbac.rs checks the chart's RBAC with a running operator.
+//! gitops/). rbac.rs checks the chart's RBAC with a running operator, policy.rs
+//! its admission policy that keeps the record the operator's alone.
 
+mod policy;
 mod rbac;
 
 use crate::scene::Scene;
