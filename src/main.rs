@@ -11,6 +11,7 @@ async fn main() -> ExitCode {
             meetingbot_operator::lemonslice::install_crypto_provider();
             runtime::run(*args).await
         }
+        Command::PreflightUninstall(args) => runtime::preflight::uninstall(args).await,
         Command::Crd => {
             let yaml = serde_saphyr::to_string(&MeetingBot::crd()).expect("the CRD serializes");
             print!("{yaml}");

@@ -24,6 +24,21 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// Print the MeetingBot CustomResourceDefinition as YAML.
     Crd,
+    /// Before uninstalling: fail, listing them, while MeetingBots in scope
+    /// still hold the leave finalizer (the chart's pre-delete hook).
+    PreflightUninstall(PreflightArgs),
+}
+
+/// The scope of an install, as `run` takes it.
+#[derive(Debug, Args)]
+pub struct PreflightArgs {
+    /// Namespaces the install watches, comma-separated; all when empty.
+    #[arg(long, env = "WATCH_NAMESPACES", value_delimiter = ',')]
+    pub namespaces: Vec<String>,
+
+    /// The install's label selector, if it shards by label.
+    #[arg(long, env = "LABEL_SELECTOR")]
+    pub label_selector: Option<String>,
 }
 
 #[derive(Debug, Args)]

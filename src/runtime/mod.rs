@@ -4,6 +4,7 @@
 pub mod config;
 mod leader;
 mod logging;
+pub mod preflight;
 mod server;
 
 use crate::lemonslice::{self, ClientConfig, SecretString};

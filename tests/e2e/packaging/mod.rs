@@ -5,6 +5,7 @@
 
 mod policy;
 mod rbac;
+mod uninstall;
 
 use crate::scene::Scene;
 use crate::support::*;
@@ -72,27 +73,55 @@ fn the_chart_refuses_two_replicas_without_leader_election_and_outwaits_the_drain
     let error = String::from_utf8_lossy(&refused.stderr);
     assert!(error.contains("leaderElection.enabled"), "{error}");
 
-    // The pod outlives the operator's drain on SIGTERM: max(shutdown
-    // timeout, call timeout + 5 s) at the defaults (`meetingbot-operator run --help`).
-    let rendered = helm_template("meetingbot-system", &[]);
-    let grace: u64 = rendered
-        .lines()
-        .find_map(|line| line.trim().strip_prefix("terminationGracePeriodSeconds: "))
-        .expect("a grace period")
-        .parse()
-        .unwrap();
+    // One value sets the pod's grace period and the operator's drain, and the
+    // pod outlives the drain, max(shutdown timeout, call timeout + 5 s), the
+    // call timeout at the binary's default (`meetingbot-operator run --help`).
     let help = succeed(
         env!("CARGO_BIN_EXE_meetingbot-operator"),
         &["run", "--help"],
         "",
     );
-    let default_secs = |flag: &str| -> u64 {
-        let line = help.split(flag).nth(1).expect("the flag is documented");
+    let call_timeout: u64 = {
+        let line = help
+            .split("--call-timeout")
+            .nth(1)
+            .expect("the flag is documented");
         let default = line.split("[default: ").nth(1).expect("a default");
         default.split('s').next().unwrap().parse().unwrap()
     };
-    let drain = default_secs("--shutdown-timeout").max(default_secs("--call-timeout") + 5);
-    assert!(grace > drain, "grace period {grace} s, drain {drain} s");
+    for (values, expected) in [(&[][..], 45), (&["shutdownGracePeriod=90"][..], 90)] {
+        let rendered = helm_template("meetingbot-system", values);
+        let grace: u64 = rendered
+            .lines()
+            .find_map(|line| line.trim().strip_prefix("terminationGracePeriodSeconds: "))
+            .expect("a grace period")
+            .parse()
+            .unwrap();
+        let shutdown: u64 = rendered
+            .split("name: SHUTDOWN_TIMEOUT")
+            .nth(1)
+            .and_then(|rest| rest.split("value: \"").nth(1))
+            .and_then(|value| value.split('s').next())
+            .expect("the operator's shutdown timeout is set")
+            .parse()
+            .unwrap();
+        let drain = shutdown.max(call_timeout + 5);
+        assert_eq!(grace, expected);
+        assert!(
+            grace >= drain + 10,
+            "grace period {grace} s, drain {drain} s"
+        );
+    }
+    let short = run(
+        "helm",
+        &["template", CHART, "--set", "shutdownGracePeriod=30"],
+        "",
+    );
+    let error = String::from_utf8_lossy(&short.stderr);
+    assert!(
+        !short.status.success() && error.contains("shutdownGracePeriod 30 is too short"),
+        "{error}"
+    );
 }
 
 #[tokio::test]

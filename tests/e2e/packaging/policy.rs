@@ -158,7 +158,14 @@ async fn only_the_operator_writes_its_record_under_the_charts_policy() {
     );
     succeed(
         "helm",
-        &["uninstall", &release, "--namespace", &release_ns],
+        // No kubelet here runs the uninstall guard's Job (packaging::uninstall tests it).
+        &[
+            "uninstall",
+            &release,
+            "--namespace",
+            &release_ns,
+            "--no-hooks",
+        ],
         "",
     );
 }

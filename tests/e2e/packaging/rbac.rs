@@ -5,7 +5,7 @@
 use super::CHART;
 use crate::scene::{Scene, Waits};
 use crate::support::*;
-use meetingbot_operator::api::ConnectionSecretRef;
+use meetingbot_operator::api::{ApiKeySecretRef, ConnectionSecretRef};
 use std::path::{Path, PathBuf};
 
 /// A kubeconfig for the cluster of `make test` that authenticates with `token`.
@@ -140,10 +140,53 @@ async fn the_charts_rbac_is_enough_for_the_operator_and_nothing_more() {
         );
     }
 
-    // The operator itself, with nothing but the ServiceAccount's token.
+    // What RBAC cannot narrow, the chart's Secret policy does: the token may
+    // patch a Secret in its own key-for- finalizers, not in its data.
+    scene
+        .put_secret("unrelated", "password", "not-the-operators")
+        .await;
+    wait_secret_policy(&user, &bots_ns).await;
+    assert_refused(
+        &secret_as(
+            &user,
+            &bots_ns,
+            &[
+                "patch",
+                "secret",
+                "unrelated",
+                "--type=merge",
+                "-p",
+                DATA_PATCH,
+            ],
+        ),
+        "changes a Secret that no MeetingBot controls only in its own",
+    );
+    let held = secret_as(
+        &user,
+        &bots_ns,
+        &[
+            "patch",
+            "secret",
+            "unrelated",
+            "--type=merge",
+            "-p",
+            KEY_FINALIZER_PATCH,
+            "--dry-run=server",
+        ],
+    );
+    assert!(held.status.success(), "{held:?}");
+
+    // The operator itself, with nothing but the ServiceAccount's token,
+    // holding a per-bot API key Secret through the policy.
     let dir = tempfile::tempdir().unwrap();
     run_as(&mut scene, &service_account, &release_ns, dir.path()).await;
-    scene.create("least", spec("session-rbac")).await;
+    scene.put_secret("bot-key", "apiKey", API_KEY).await;
+    let mut least = spec("session-rbac");
+    least.api_key_secret_ref = Some(ApiKeySecretRef {
+        name: "bot-key".into(),
+        key: "apiKey".into(),
+    });
+    scene.create("least", least).await;
     scene.wait_joined("least").await;
     scene.delete("least").await;
     scene.wait_gone("least").await;
@@ -155,7 +198,14 @@ async fn the_charts_rbac_is_enough_for_the_operator_and_nothing_more() {
     assert!(!events.is_empty(), "the operator could publish Events");
     succeed(
         "helm",
-        &["uninstall", &release, "--namespace", &release_ns],
+        // No kubelet here runs the uninstall guard's Job (packaging::uninstall tests it).
+        &[
+            "uninstall",
+            &release,
+            "--namespace",
+            &release_ns,
+            "--no-hooks",
+        ],
         "",
     );
 }
@@ -175,6 +225,65 @@ pub(super) async fn run_as(scene: &mut Scene, service_account: &str, release_ns:
         format!("--lease-namespace={release_ns}"),
     ];
     scene.run_operator(&options).await;
+}
+
+const DATA_PATCH: &str = r#"{"data":{"password":"b3BlcmF0b3Itd2FzLWhlcmU="}}"#;
+const KEY_FINALIZER_PATCH: &str =
+    r#"{"metadata":{"finalizers":["liveai.lemonslice.com/key-for-00000000-test"]}}"#;
+
+/// `kubectl ARGS` in `ns` as `user`.
+fn secret_as(user: &str, ns: &str, args: &[&str]) -> std::process::Output {
+    let mut all = vec!["--as", user, "-n", ns];
+    all.extend(args);
+    run("kubectl", &all, "")
+}
+
+/// Waits until the API server applies the chart's Secret policy to `user`
+/// (a new policy takes a moment): a dry-run data patch is refused.
+async fn wait_secret_policy(user: &str, ns: &str) {
+    let probe = format!("policy-probe-{}", std::process::id());
+    succeed(
+        "kubectl",
+        &[
+            "create",
+            "secret",
+            "generic",
+            &probe,
+            "-n",
+            ns,
+            "--from-literal=a=b",
+        ],
+        "",
+    );
+    poll(
+        "the chart's Secret policy to apply",
+        std::time::Duration::from_secs(30),
+        || async {
+            let patch = [
+                "patch",
+                "secret",
+                &probe,
+                "--type=merge",
+                "-p",
+                DATA_PATCH,
+                "--dry-run=server",
+            ];
+            match secret_as(user, ns, &patch).status.success() {
+                true => Err("a data patch was admitted".to_owned()),
+                false => Ok(()),
+            }
+        },
+    )
+    .await;
+}
+
+/// The API server refused the request with the policy's message.
+fn assert_refused(output: &std::process::Output, message: &str) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        !output.status.success() && stderr.contains(message),
+        "expected a refusal saying {message:?}: {output:?}"
+    );
 }
 
 /// `kubectl auth can-i VERB RESOURCE` as `user`, in `ns` or (`None`) across all namespaces;
@@ -285,6 +394,44 @@ async fn with_watch_namespaces_the_rbac_is_namespaced_and_nothing_is_cluster_wid
         Some(&release_ns)
     ));
 
+    // With connectionSecrets on, the token may create Secrets: only Opaque
+    // ones that a MeetingBot controls, never a service account token.
+    let ns = &watched[0];
+    wait_secret_policy(&user, ns).await;
+    let token_secret = format!(
+        "apiVersion: v1\nkind: Secret\nmetadata: {{name: stolen-token, namespace: {ns}, \
+         annotations: {{kubernetes.io/service-account.name: default}}}}\n\
+         type: kubernetes.io/service-account-token\n"
+    );
+    let created = run(
+        "kubectl",
+        &["create", "--as", &user, "-f", "-"],
+        &token_secret,
+    );
+    assert_refused(
+        &created,
+        "creates only Opaque Secrets that a MeetingBot controls",
+    );
+    let plain = run(
+        "kubectl",
+        &[
+            "create",
+            "secret",
+            "generic",
+            "plain",
+            "-n",
+            ns,
+            "--as",
+            &user,
+            "--from-literal=a=b",
+        ],
+        "",
+    );
+    assert_refused(
+        &plain,
+        "creates only Opaque Secrets that a MeetingBot controls",
+    );
+
     // The operator runs on the Roles alone.
     let dir = tempfile::tempdir().unwrap();
     run_as(&mut scene, &service_account, &release_ns, dir.path()).await;
@@ -310,7 +457,14 @@ async fn with_watch_namespaces_the_rbac_is_namespaced_and_nothing_is_cluster_wid
     scene.wait_gone("namespaced").await;
     succeed(
         "helm",
-        &["uninstall", &release, "--namespace", &release_ns],
+        // No kubelet here runs the uninstall guard's Job (packaging::uninstall tests it).
+        &[
+            "uninstall",
+            &release,
+            "--namespace",
+            &release_ns,
+            "--no-hooks",
+        ],
         "",
     );
 }
