@@ -39,7 +39,8 @@ pub async fn connect(global: &Global) -> anyhow::Result<Target> {
     meetingbot_operator::lemonslice::install_crypto_provider();
     let options = KubeConfigOptions {
         context: global.context.clone(),
-        ..Default::default()
+        cluster: global.cluster.clone(),
+        user: global.user.clone(),
     };
     let config = match &global.kubeconfig {
         Some(path) => {
@@ -64,12 +65,30 @@ pub async fn connect(global: &Global) -> anyhow::Result<Target> {
             }
         },
     };
+    let mut config = config;
+    identity_and_timeout(&mut config, global);
     let namespace = global
         .namespace
         .clone()
         .unwrap_or_else(|| config.default_namespace.clone());
     let client = Client::try_from(config).context("cannot build a Kubernetes client")?;
     Ok(Target { client, namespace })
+}
+
+/// `--as`, `--as-group` (impersonation: the API server checks the caller may
+/// impersonate, then answers as that identity) and `--request-timeout`.
+pub fn identity_and_timeout(config: &mut Config, global: &Global) {
+    if let Some(user) = &global.as_user {
+        config.auth_info.impersonate = Some(user.clone());
+        config.auth_info.impersonate_groups =
+            (!global.as_group.is_empty()).then(|| global.as_group.clone());
+    }
+    if let Some(timeout) = global.request_timeout {
+        let timeout = (!timeout.is_zero()).then_some(timeout);
+        config.connect_timeout = timeout;
+        config.read_timeout = timeout;
+        config.write_timeout = timeout;
+    }
 }
 
 async fn from_kubeconfig(
@@ -82,6 +101,10 @@ async fn from_kubeconfig(
             Some(context) => anyhow!(
                 "cannot use context {context:?} of the kubeconfig ({error}): \
                  list the contexts with `kubectl config get-contexts`"
+            ),
+            None if options.cluster.is_some() || options.user.is_some() => anyhow!(
+                "cannot use the kubeconfig's --cluster/--user ({error}): \
+                 see which exist with `kubectl config view`"
             ),
             None => anyhow!(
                 "the kubeconfig is not usable ({error}): check it with `kubectl config view`, \
@@ -105,9 +128,13 @@ pub fn api_error(error: kube::Error, doing: &str) -> anyhow::Error {
                 response.message
             )
         }
-        kube::Error::Api(response) if response.code == 401 || response.code == 403 => anyhow!(
-            "{doing}: not allowed ({}): check your credentials and RBAC with \
+        kube::Error::Api(response) if response.code == 403 => anyhow!(
+            "{doing}: Forbidden: {}: check the RBAC of that identity with \
              `kubectl auth can-i --list`",
+            response.message
+        ),
+        kube::Error::Api(response) if response.code == 401 => anyhow!(
+            "{doing}: Unauthorized ({}): check your credentials (`kubectl config view`)",
             response.message
         ),
         kube::Error::Api(response) => anyhow!("{doing}: {} ({})", response.message, response.code),
