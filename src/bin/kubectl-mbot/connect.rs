@@ -71,7 +71,15 @@ pub async fn connect(global: &Global) -> anyhow::Result<Target> {
         .namespace
         .clone()
         .unwrap_or_else(|| config.default_namespace.clone());
-    let client = Client::try_from(config).context("cannot build a Kubernetes client")?;
+    let timeout = global.request_timeout.filter(|t| !t.is_zero());
+    let client = match timeout {
+        // kubectl's --request-timeout bounds each request as a whole, not each read.
+        Some(timeout) => kube::client::ClientBuilder::try_from(config)
+            .context("cannot build a Kubernetes client")?
+            .with_layer(&tower::timeout::TimeoutLayer::new(timeout))
+            .build(),
+        None => Client::try_from(config).context("cannot build a Kubernetes client")?,
+    };
     Ok(Target { client, namespace })
 }
 
@@ -84,6 +92,7 @@ pub fn identity_and_timeout(config: &mut Config, global: &Global) {
             (!global.as_group.is_empty()).then(|| global.as_group.clone());
     }
     if let Some(timeout) = global.request_timeout {
+        // Zero: as long as it takes. A whole request is bounded in connect().
         let timeout = (!timeout.is_zero()).then_some(timeout);
         config.connect_timeout = timeout;
         config.read_timeout = timeout;
@@ -95,6 +104,15 @@ async fn from_kubeconfig(
     kubeconfig: Kubeconfig,
     options: &KubeConfigOptions,
 ) -> anyhow::Result<Config> {
+    // kube would go on as an anonymous user; kubectl refuses an unknown one.
+    if let Some(user) = &options.user
+        && !kubeconfig.auth_infos.iter().any(|a| &a.name == user)
+    {
+        return Err(anyhow!(
+            "the kubeconfig has no user {user:?}: see which exist with \
+             `kubectl config view -o jsonpath='{{.users[*].name}}'`"
+        ));
+    }
     Config::from_custom_kubeconfig(kubeconfig, options)
         .await
         .map_err(|error| match &options.context {
@@ -118,9 +136,10 @@ pub fn api_error(error: kube::Error, doing: &str) -> anyhow::Error {
     match &error {
         kube::Error::Api(response)
             if response.code == 404
-                && response
+                && (response
                     .message
-                    .contains("could not find the requested resource") =>
+                    .contains("could not find the requested resource")
+                    || response.message.contains("page not found")) =>
         {
             anyhow!(
                 "{doing}: {}: is the MeetingBot CRD installed? \
@@ -138,6 +157,10 @@ pub fn api_error(error: kube::Error, doing: &str) -> anyhow::Error {
             response.message
         ),
         kube::Error::Api(response) => anyhow!("{doing}: {} ({})", response.message, response.code),
+        _ if error.to_string().contains("timed out") => anyhow!(
+            "{doing}: no answer within --request-timeout ({error}): the API server is slow or \
+             unreachable; allow longer, or 0 to wait as long as it takes"
+        ),
         _ => anyhow!(
             "{doing}: cannot reach the cluster ({error}): check --kubeconfig and --context, \
              and that the API server is up"

@@ -208,6 +208,13 @@ async fn list_status_and_selection_speak_kubectl() {
         "{run:?}"
     );
 
+    // --request-timeout bounds a whole request: a TLS handshake takes longer than 1ms.
+    let run = mbot(&ns, &["list", "--request-timeout=1ms"]).await;
+    assert_eq!(run.code, Some(1), "{run:?}");
+    assert!(run.stderr.contains("--request-timeout"), "{run:?}");
+    let run = mbot(&ns, &["list", "--request-timeout=30"]).await;
+    ok(&run);
+
     // Completion through kubectl: names of the namespace, namespaces, verbs.
     let complete = |args: &[&str]| {
         let plugin = Path::new(env!("CARGO_BIN_EXE_kubectl-mbot"));
