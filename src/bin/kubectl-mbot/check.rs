@@ -17,10 +17,15 @@ use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
 };
 use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::Event;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{ListParams, PostParams};
 use kube::{Api, Resource};
 use meetingbot_operator::api::MeetingBot;
+use meetingbot_operator::runtime::vendor_report::{
+    LEMONSLICE_REACHABLE, LEMONSLICE_UNREACHABLE, RECHECK_SECS,
+};
+use std::collections::BTreeMap;
 
 /// The label the chart puts on the operator's Deployment.
 const CHART_SELECTOR: &str = "app.kubernetes.io/name=meetingbot-operator";
@@ -376,6 +381,79 @@ pub fn lease_fact(namespace: &str, name: &str, lease: Option<&Lease>, now: Times
     }
 }
 
+/// One replica's report about LemonSlice, from an Event about the Lease.
+#[derive(Debug, Clone)]
+pub struct VendorReport {
+    pub instance: String,
+    pub at: Timestamp,
+    pub waiting: bool,
+    pub note: String,
+}
+
+fn vendor_report(event: Event) -> Option<VendorReport> {
+    let reason = event.reason.as_deref()?;
+    let waiting = match reason {
+        LEMONSLICE_UNREACHABLE => true,
+        LEMONSLICE_REACHABLE => false,
+        _ => return None,
+    };
+    let at = event
+        .series
+        .as_ref()
+        .and_then(|s| s.last_observed_time.as_ref().map(|t| t.0))
+        .or(event.last_timestamp.as_ref().map(|t| t.0))
+        .or(event.event_time.as_ref().map(|t| t.0))
+        .or(event.metadata.creation_timestamp.as_ref().map(|t| t.0))?;
+    Some(VendorReport {
+        instance: event.reporting_instance.unwrap_or_default(),
+        at,
+        waiting,
+        note: event.message.unwrap_or_default(),
+    })
+}
+
+/// Whether the operator acts or waits for LemonSlice: each replica's latest
+/// report; a Warning counts while it is renewed (a waiting replica checks
+/// again every few seconds), an old one is of a replica gone since.
+pub fn vendor_fact(reports: &[VendorReport], now: Timestamp) -> Fact {
+    let mut latest: BTreeMap<&str, &VendorReport> = BTreeMap::new();
+    for report in reports {
+        let entry = latest.entry(report.instance.as_str()).or_insert(report);
+        if report.at > entry.at {
+            *entry = report;
+        }
+    }
+    let fresh = (RECHECK_SECS * 12) as i64;
+    let waiting = latest
+        .values()
+        .filter(|r| r.waiting && now.duration_since(r.at).as_secs() <= fresh)
+        .max_by_key(|r| r.at);
+    if let Some(r) = waiting {
+        return bad(format!(
+            "the operator waits for LemonSlice: {} (reported {} ago)",
+            r.note,
+            age(now, r.at)
+        ));
+    }
+    match latest.values().filter(|r| !r.waiting).max_by_key(|r| r.at) {
+        Some(r) => ok(format!("{} (reported {} ago)", r.note, age(now, r.at))),
+        None => ok("no replica reports waiting for LemonSlice (no report on the Lease)"),
+    }
+}
+
+async fn vendor_reports(target: &Target, operator: &Operator) -> anyhow::Result<Vec<VendorReport>> {
+    let events: Api<Event> = Api::namespaced(target.client.clone(), &operator.lease_namespace);
+    let selector = format!(
+        "involvedObject.kind=Lease,involvedObject.name={}",
+        operator.lease_name
+    );
+    let list = events
+        .list(&ListParams::default().fields(&selector))
+        .await
+        .map_err(|e| api_error(e, "listing the Events about the operator's Lease"))?;
+    Ok(list.items.into_iter().filter_map(vendor_report).collect())
+}
+
 /// May the caller do `verb` on `resource` (of `group`) in `namespace` (None: cluster-wide)?
 async fn may(
     target: &Target,
@@ -438,6 +516,10 @@ async fn facts(target: &Target, place: &Where) -> anyhow::Result<Vec<Fact>> {
         operator.lease.as_ref(),
         Timestamp::now(),
     ));
+    facts.push(match vendor_reports(target, &operator).await {
+        Ok(reports) => vendor_fact(&reports, Timestamp::now()),
+        Err(error) => bad(format!("{error:#}")),
+    });
     facts.push(rights_fact(target).await?);
     Ok(facts)
 }
@@ -543,5 +625,34 @@ mod tests {
         assert_eq!(deployment_version(&d).as_deref(), Some("0.3.1"));
         assert!(!deployment_fact(Some(&d)).ok, "nothing ready");
         assert!(deployment_fact(None).ok);
+    }
+
+    #[test]
+    fn a_replica_waiting_for_lemonslice_is_a_problem_while_it_renews_its_warning() {
+        let now = Timestamp::now();
+        let report = |instance: &str, ago: i64, waiting: bool| VendorReport {
+            instance: instance.into(),
+            at: now - jiff::SignedDuration::from_secs(ago),
+            waiting,
+            note: format!(
+                "replica {instance}: {}",
+                if waiting { "HTTP 401" } else { "fine" }
+            ),
+        };
+        let fact = vendor_fact(&[report("a", 300, false), report("a", 2, true)], now);
+        assert!(
+            !fact.ok
+                && fact
+                    .text
+                    .contains("waits for LemonSlice: replica a: HTTP 401"),
+            "{fact}"
+        );
+        // Recovered since: its latest report is the Normal one.
+        let fact = vendor_fact(&[report("a", 30, true), report("a", 1, false)], now);
+        assert!(fact.ok && fact.text.contains("replica a: fine"), "{fact}");
+        // A replica that died waiting long ago does not count.
+        let fact = vendor_fact(&[report("old", 3600, true), report("b", 10, false)], now);
+        assert!(fact.ok, "{fact}");
+        assert!(vendor_fact(&[], now).ok);
     }
 }

@@ -301,3 +301,55 @@ async fn check_names_the_leader_and_reports_a_stale_renewal() {
     assert!(run.stdout.contains("✗ Lease"), "{run:?}");
     assert!(run.stderr.contains("checks failed"), "{run:?}");
 }
+
+#[tokio::test]
+async fn check_prints_the_vendor_line_while_the_operator_waits_for_lemonslice() {
+    let scene = Scene::builder("plugin-vendor")
+        .without_operator()
+        .start()
+        .await;
+    let ns = scene.ns.clone();
+    // LemonSlice no longer takes the operator's key: the replica waits, and says so on its Lease.
+    scene
+        .admin
+        .set_api_keys(&["another-key-7f3a1b"])
+        .await
+        .unwrap();
+    let _waiting = scene.spawn_operator(&replica(&scene, "mbot-check-waiting"));
+    let place = ["--operator-namespace", ns.as_str()];
+    let check = [&["check"][..], &place].concat();
+    let run = poll("check to print the vendor line", SETTLE, || async {
+        let run = mbot(&ns, &check).await;
+        match run.code == Some(1) && run.stdout.contains("✗ the operator waits for LemonSlice") {
+            true => Ok(run),
+            false => Err(format!("{run:?}")),
+        }
+    })
+    .await;
+    assert!(
+        run.stdout.contains("replica mbot-check-waiting")
+            && run.stdout.contains("operator's API key"),
+        "{run:?}"
+    );
+    assert!(
+        !run.stdout.contains(API_KEY),
+        "no key in the output: {run:?}"
+    );
+
+    // The key accepted again: the replica acts, leads, and every check passes.
+    scene.admin.set_api_keys(&[API_KEY]).await.unwrap();
+    let run = poll("check to pass", Duration::from_secs(30), || async {
+        let run = mbot(&ns, &check).await;
+        match run.code == Some(0) {
+            true => Ok(run),
+            false => Err(format!("{run:?}")),
+        }
+    })
+    .await;
+    assert!(
+        run.stdout
+            .contains("✔ replica mbot-check-waiting: LemonSlice accepts")
+            && run.stdout.contains("held by mbot-check-waiting"),
+        "{run:?}"
+    );
+}
