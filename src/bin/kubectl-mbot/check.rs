@@ -76,9 +76,12 @@ impl std::fmt::Display for Fact {
 /// The operator as the cluster shows it.
 struct Operator {
     deployment: Option<Deployment>,
+    /// Why Deployments could not be listed.
+    deployment_error: Option<String>,
     lease_namespace: String,
     lease_name: String,
-    lease: Option<Lease>,
+    /// The Lease, or why it could not be read (e.g. Forbidden).
+    lease: Result<Option<Lease>, String>,
 }
 
 async fn find_operator(target: &Target, place: &Where) -> anyhow::Result<Operator> {
@@ -94,7 +97,16 @@ async fn find_operator(target: &Target, place: &Where) -> anyhow::Result<Operato
             .map(|l| l.items),
     };
     // Not allowed to read Deployments: the Lease alone tells whether it runs.
-    let deployment = deployments.ok().and_then(|d| d.into_iter().next());
+    let (deployment, deployment_error) = match deployments {
+        Ok(found) => (found.into_iter().next(), None),
+        Err(e) => (
+            None,
+            Some(format!(
+                "{:#}",
+                api_error(e, "looking for the operator's Deployment")
+            )),
+        ),
+    };
     let env = |key: &str| -> Option<String> {
         let spec = deployment.as_ref()?.spec.template.spec.as_ref()?;
         spec.containers
@@ -118,9 +130,15 @@ async fn find_operator(target: &Target, place: &Where) -> anyhow::Result<Operato
     let lease = Api::<Lease>::namespaced(target.client.clone(), &lease_namespace)
         .get_opt(&lease_name)
         .await
-        .map_err(|e| api_error(e, &format!("reading Lease {lease_namespace}/{lease_name}")))?;
+        .map_err(|e| {
+            format!(
+                "{:#}",
+                api_error(e, &format!("reading Lease {lease_namespace}/{lease_name}"))
+            )
+        });
     Ok(Operator {
         deployment,
+        deployment_error,
         lease_namespace,
         lease_name,
         lease,
@@ -181,16 +199,17 @@ pub async fn version(target: &Target, place: &Where) -> anyhow::Result<()> {
         ),
         None => println!("Operator Version: unknown (no Deployment labelled {CHART_SELECTOR})"),
     }
-    let holder = operator
-        .lease
-        .as_ref()
-        .and_then(|l| l.spec.as_ref()?.holder_identity.clone())
-        .filter(|h| !h.is_empty());
+    let holder = match &operator.lease {
+        Ok(lease) => lease
+            .as_ref()
+            .and_then(|l| l.spec.as_ref()?.holder_identity.clone())
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "none".into()),
+        Err(error) => format!("unknown ({error})"),
+    };
     println!(
-        "Operator Leader: {} (Lease {}/{})",
-        holder.as_deref().unwrap_or("none"),
-        operator.lease_namespace,
-        operator.lease_name
+        "Operator Leader: {holder} (Lease {}/{})",
+        operator.lease_namespace, operator.lease_name
     );
     Ok(())
 }
@@ -505,37 +524,50 @@ async fn rights_fact(target: &Target) -> anyhow::Result<Fact> {
     })
 }
 
+/// A fact that could not be learned is a problem, and says why.
+fn or_bad(fact: anyhow::Result<Fact>) -> Fact {
+    fact.unwrap_or_else(|error| bad(format!("{error:#}")))
+}
+
 async fn facts(target: &Target, place: &Where) -> anyhow::Result<Vec<Fact>> {
-    let mut facts = vec![server_fact(target).await?];
-    facts.push(crd_fact(crd(target).await?.as_ref()));
+    let mut facts = vec![or_bad(server_fact(target).await)];
+    facts.push(or_bad(crd(target).await.map(|c| crd_fact(c.as_ref()))));
     let operator = find_operator(target, place).await?;
-    facts.push(deployment_fact(operator.deployment.as_ref()));
-    facts.push(lease_fact(
-        &operator.lease_namespace,
-        &operator.lease_name,
-        operator.lease.as_ref(),
-        Timestamp::now(),
-    ));
+    facts.push(match &operator.deployment_error {
+        Some(error) => bad(format!(
+            "{error}: the Lease below tells whether an operator runs"
+        )),
+        None => deployment_fact(operator.deployment.as_ref()),
+    });
+    facts.push(match &operator.lease {
+        Ok(lease) => lease_fact(
+            &operator.lease_namespace,
+            &operator.lease_name,
+            lease.as_ref(),
+            Timestamp::now(),
+        ),
+        Err(error) => bad(error.clone()),
+    });
     facts.push(match vendor_reports(target, &operator).await {
         Ok(reports) => vendor_fact(&reports, Timestamp::now()),
         Err(error) => bad(format!("{error:#}")),
     });
-    facts.push(rights_fact(target).await?);
+    facts.push(or_bad(rights_fact(target).await));
     Ok(facts)
 }
 
 async fn pre_facts(target: &Target) -> anyhow::Result<Vec<Fact>> {
-    let mut facts = vec![server_fact(target).await?];
-    facts.push(pre_crd_fact(crd(target).await?.as_ref()));
+    let mut facts = vec![or_bad(server_fact(target).await)];
+    facts.push(or_bad(crd(target).await.map(|c| pre_crd_fact(c.as_ref()))));
     let crds = "customresourcedefinitions";
-    let install = may(target, "create", "apiextensions.k8s.io", crds, None).await?;
-    facts.push(match install {
+    let install = may(target, "create", "apiextensions.k8s.io", crds, None).await;
+    facts.push(or_bad(install.map(|install| match install {
         true => ok("you may create CustomResourceDefinitions (the install needs it)"),
         false => bad(
             "you may not create CustomResourceDefinitions: the install needs a cluster admin \
              (or someone may apply crds/meetingbot.yaml for you)",
         ),
-    });
+    })));
     Ok(facts)
 }
 

@@ -92,9 +92,9 @@ pub fn identity_and_timeout(config: &mut Config, global: &Global) {
             (!global.as_group.is_empty()).then(|| global.as_group.clone());
     }
     if let Some(timeout) = global.request_timeout {
-        // Zero: as long as it takes. A whole request is bounded in connect().
+        // Zero: as long as it takes. connect() bounds each request up to its
+        // answer's headers (connecting included); these bound a stalled body.
         let timeout = (!timeout.is_zero()).then_some(timeout);
-        config.connect_timeout = timeout;
         config.read_timeout = timeout;
         config.write_timeout = timeout;
     }

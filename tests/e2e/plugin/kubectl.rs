@@ -283,6 +283,22 @@ async fn check_names_the_leader_and_reports_a_stale_renewal() {
         "{run:?}"
     );
 
+    // A tenant without rights: each fact it may not read is a ✗ that names it.
+    let nobody = [
+        &["check", "--as=system:serviceaccount:ns:nobody"][..],
+        &place,
+    ]
+    .concat();
+    let run = mbot(&ns, &nobody).await;
+    assert_eq!(run.code, Some(1), "{run:?}");
+    assert!(
+        run.stdout
+            .contains("✗ you may not create or patch MeetingBots")
+            && run.stdout.contains("Forbidden")
+            && run.stdout.contains("system:serviceaccount:ns:nobody"),
+        "{run:?}"
+    );
+
     // The CRD is installed: --pre finds it compatible (and the admin may install).
     let run = mbot(&ns, &["check", "--pre"]).await;
     ok(&run);
