@@ -71,6 +71,7 @@ async fn start(args: RunArgs) -> crate::Result<ExitCode> {
     let shutdown = shutdown_signal();
     let lease = lease_config(&args, &kube, identity.clone());
     let report = vendor_report::VendorReport::new(
+        args.leader_election,
         kube.clone(),
         reconcile::MANAGER,
         &identity,

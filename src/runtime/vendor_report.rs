@@ -5,6 +5,7 @@
 //!
 //! Only the start-up check is reported: until LemonSlice accepts the base URL
 //! and the key, a replica acts on nothing, takes no Lease and is not ready.
+//! Without leader election there is no Lease, and nothing is published.
 
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
@@ -20,13 +21,16 @@ pub const RECHECK_SECS: u64 = 5;
 /// Publishes one replica's vendor check on its Lease; a failure to publish
 /// is logged and otherwise ignored (the check goes on all the same).
 pub struct VendorReport {
-    recorder: Recorder,
+    /// None: leader election is off, there is no Lease to report on.
+    recorder: Option<Recorder>,
     lease: ObjectReference,
     identity: String,
 }
 
 impl VendorReport {
+    /// Reports on the Lease `lease_namespace/lease_name` when `enabled`.
     pub fn new(
+        enabled: bool,
         kube: kube::Client,
         controller: &str,
         identity: &str,
@@ -38,7 +42,7 @@ impl VendorReport {
             instance: Some(identity.into()),
         };
         VendorReport {
-            recorder: Recorder::new(kube, reporter),
+            recorder: enabled.then(|| Recorder::new(kube, reporter)),
             lease: ObjectReference {
                 api_version: Some("coordination.k8s.io/v1".into()),
                 kind: Some("Lease".into()),
@@ -72,6 +76,9 @@ impl VendorReport {
     }
 
     async fn publish(&self, type_: EventType, reason: &str, note: String) {
+        let Some(recorder) = &self.recorder else {
+            return;
+        };
         let event = Event {
             type_,
             reason: reason.into(),
@@ -79,7 +86,7 @@ impl VendorReport {
             action: "CheckLemonSlice".into(),
             secondary: None,
         };
-        if let Err(error) = self.recorder.publish(&event, &self.lease).await {
+        if let Err(error) = recorder.publish(&event, &self.lease).await {
             warn!(%error, reason, "cannot publish the LemonSlice check as an Event on the Lease");
         }
     }
