@@ -35,7 +35,7 @@ mod steps;
 mod watch;
 
 pub use cluster::OperatorApiKey;
-pub use context::{Context, Gate, Settings};
+pub use context::{Context, Gate, MANAGER, Settings};
 pub use metrics::Metrics;
 pub use watch::run;
 

@@ -6,6 +6,7 @@ mod leader;
 mod logging;
 pub mod preflight;
 mod server;
+pub mod vendor_report;
 
 use crate::lemonslice::{self, ClientConfig, SecretString};
 use crate::reconcile::{self, Context, Gate, Metrics, OperatorApiKey, Settings};
@@ -69,7 +70,16 @@ async fn start(args: RunArgs) -> crate::Result<ExitCode> {
     tokio::spawn(async move { axum::serve(listener, app).await });
 
     let shutdown = shutdown_signal();
-    if !vendor_reachable(&ctx, &args.lemonslice_url, shutdown.clone()).await {
+    let lease = lease_config(&args, &kube, identity.clone());
+    let report = vendor_report::VendorReport::new(
+        args.leader_election,
+        kube.clone(),
+        reconcile::MANAGER,
+        &identity,
+        &lease.namespace,
+        &lease.name,
+    );
+    if !vendor_reachable(&ctx, &args.lemonslice_url, &report, shutdown.clone()).await {
         return Ok(ExitCode::SUCCESS);
     }
     readiness.vendor_checked.store(true, Ordering::Release);
@@ -92,7 +102,6 @@ async fn start(args: RunArgs) -> crate::Result<ExitCode> {
         run_controller().await;
         return Ok(ExitCode::SUCCESS);
     }
-    let lease = lease_config(&args, &kube, identity);
     leader::run(
         kube,
         lease,
@@ -164,12 +173,20 @@ async fn close_on(shutdown: Shutdown, gate: Gate) {
 /// until then the operator acts on nothing, so that a mistyped base URL (404
 /// to everything) cannot pass for "every bot already gone". False if the
 /// process was told to stop meanwhile.
-async fn vendor_reachable(ctx: &Context, base_url: &str, shutdown: Shutdown) -> bool {
+async fn vendor_reachable(
+    ctx: &Context,
+    base_url: &str,
+    report: &vendor_report::VendorReport,
+    shutdown: Shutdown,
+) -> bool {
     loop {
         let checked = match ctx.operator_key().current().await {
             Ok(key) => Some(ctx.vendor().check_account(&key).await),
             Err(error) => {
                 error!(%error, "cannot read the operator's API key; not acting on any MeetingBot until it can");
+                report
+                    .waiting("cannot read the operator's API key (see its logs)")
+                    .await;
                 None
             }
         };
@@ -180,17 +197,27 @@ async fn vendor_reachable(ctx: &Context, base_url: &str, shutdown: Shutdown) -> 
                     base_url,
                     "LemonSlice accepts the base URL and the operator's API key"
                 );
+                report.acting().await;
                 return true;
             }
-            Some(Err(failure)) => error!(
-                base_url,
-                failure = failure.describe(),
-                "LemonSlice's session list failed: check --lemonslice-url and the operator's API key; \
-                 not acting on any MeetingBot (and not ready) until it answers"
-            ),
+            Some(Err(failure)) => {
+                error!(
+                    base_url,
+                    failure = failure.describe(),
+                    "LemonSlice's session list failed: check --lemonslice-url and the operator's API key; \
+                     not acting on any MeetingBot (and not ready) until it answers"
+                );
+                report
+                    .waiting(&format!(
+                        "LemonSlice's session list failed ({}): check --lemonslice-url and the \
+                         operator's API key",
+                        failure.describe()
+                    ))
+                    .await;
+            }
         }
         tokio::select! {
-            () = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+            () = tokio::time::sleep(std::time::Duration::from_secs(vendor_report::RECHECK_SECS)) => {}
             () = shutdown.clone() => return false,
         }
     }

@@ -5,16 +5,20 @@
 //! with a message that says what is wrong and what to do.
 
 mod adopt;
+mod check;
 mod cli;
+mod complete;
 mod connect;
 mod discard;
 mod events;
 mod format;
 mod list;
+mod output;
 mod patch;
 mod reconcile;
 mod record;
 mod retry_join;
+mod select;
 mod status;
 mod suspend;
 
@@ -23,6 +27,11 @@ use cli::{Cli, Command};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // kubectl_complete-mbot's questions (cobra's protocol), before any parsing.
+    let mut args = std::env::args().skip(1);
+    if args.next().as_deref() == Some("__complete") {
+        return complete::run(args.collect());
+    }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => {
@@ -67,11 +76,15 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let target = connect::connect(&cli.global).await?;
     match cli.command {
-        Command::Status { name } => status::run(&target, &name).await,
-        Command::List { all_namespaces } => list::run(&target, all_namespaces).await,
-        Command::Reconcile { name, timeout } => reconcile::run(&target, &name, timeout).await,
-        Command::Suspend { name } => suspend::run(&target, &name, true).await,
-        Command::Resume { name } => suspend::run(&target, &name, false).await,
+        Command::Status { name, output } => status::run(&target, &name, output).await,
+        Command::List {
+            all_namespaces,
+            selector,
+            output,
+        } => list::run(&target, all_namespaces, selector.as_deref(), output).await,
+        Command::Reconcile { which, timeout } => reconcile::run(&target, &which, timeout).await,
+        Command::Suspend { which } => suspend::run(&target, &which, true).await,
+        Command::Resume { which } => suspend::run(&target, &which, false).await,
         Command::RetryJoin { name, yes } => retry_join::run(&target, &name, yes).await,
         Command::Adopt {
             name,
@@ -79,6 +92,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             session,
         } => adopt::run(&target, &name, &bot_id, session.as_deref()).await,
         Command::DiscardRecord { name } => discard::run(&target, &name).await,
+        Command::Version { place } => check::version(&target, &place).await,
+        Command::Check { pre, place } => check::check(&target, &place, pre).await,
         Command::Completion { .. } => unreachable!("handled before connecting"),
     }
 }

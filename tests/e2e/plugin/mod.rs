@@ -3,6 +3,7 @@
 //! what the operator then does (the fake's records, status) is the check.
 //! `records` holds the commands that take over or let go of a bot record.
 
+mod kubectl;
 mod records;
 
 use crate::controller::vendor::unknown_outcome;
