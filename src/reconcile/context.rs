@@ -295,6 +295,7 @@ impl Context {
             Watched::Invalid { .. } => None,
         });
         self.metrics.count(bots, Timestamp::now());
+        self.metrics.lanes(self.waiting.load());
     }
 }
 
