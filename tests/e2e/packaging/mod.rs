@@ -2,6 +2,7 @@
 //! binary, each checked the way users meet them (the Argo CD health check:
 //! gitops/). rbac.rs checks the chart's RBAC with a running operator.
 
+mod chart;
 mod rbac;
 
 use crate::scene::Scene;
