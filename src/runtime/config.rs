@@ -24,6 +24,20 @@ pub enum Command {
     Run(Box<RunArgs>),
     /// Print the MeetingBot CustomResourceDefinition as YAML.
     Crd,
+    /// Check a running operator through its metrics and health server: /readyz
+    /// answers 200 and /metrics carries the build info (what `helm test` runs).
+    Check(CheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Base URL of the operator's metrics and health server, e.g. http://meetingbot-operator-metrics:8080.
+    #[arg(long, env = "OPERATOR_URL")]
+    pub url: String,
+
+    /// How long to keep trying before the check fails.
+    #[arg(long, default_value = "60s", value_parser = parse_go_duration)]
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Args)]

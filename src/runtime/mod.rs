@@ -1,6 +1,7 @@
 //! The operator as a process: configuration, logging, the metrics and health
 //! server, leader election and shutdown around the controller.
 
+pub mod check;
 pub mod config;
 mod leader;
 mod logging;

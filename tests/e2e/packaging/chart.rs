@@ -216,3 +216,72 @@ fn notes_say_the_next_steps_and_warn_of_risky_values() {
     );
     assert!(!risky.contains("WARNING: watchNamespaces"), "{risky}");
 }
+
+#[test]
+fn helm_test_runs_the_check_subcommand_against_the_metrics_service() {
+    let rendered = objects(&helm_template("meetingbot-system", &[]));
+    let pod = find(&rendered, "Pod", "meetingbot-operator-test");
+    assert_eq!(pod["metadata"]["annotations"]["helm.sh/hook"], "test");
+    let container = &pod["spec"]["containers"][0];
+    let args: Vec<&str> = container["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(args[0], "check");
+    let service = find(&rendered, "Service", "meetingbot-operator-metrics");
+    let port = service["spec"]["ports"][0]["port"].as_i64().unwrap();
+    assert!(
+        args.contains(
+            &format!("--url=http://meetingbot-operator-metrics.meetingbot-system.svc:{port}")
+                .as_str()
+        ),
+        "{args:?}"
+    );
+    let off = helm_template("meetingbot-system", &["helmTest.enabled=false"]);
+    assert!(!off.contains("helm.sh/hook: test"), "{off}");
+    // deploy/ is no Helm release: it has no test Pod.
+    let deploy = std::fs::read_to_string(repo_root().join("deploy/operator.yaml")).unwrap();
+    assert!(!deploy.contains("helm.sh/hook"), "deploy/operator.yaml");
+}
+
+/// The subcommand of the test Pod, as a process against a running operator
+/// (no kubelet here runs the Pod itself; the restricted dry run checks it).
+#[tokio::test]
+async fn the_check_subcommand_passes_on_a_ready_operator_and_fails_elsewhere() {
+    let scene = crate::scene::Scene::start("check").await;
+    let url = scene.operator().metrics_url.clone();
+    let binary = env!("CARGO_BIN_EXE_meetingbot-operator");
+    let passed = tokio::task::spawn_blocking(move || {
+        run(binary, &["check", "--url", &url, "--timeout", "60s"], "")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&passed.stdout);
+    assert!(
+        passed.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&passed.stderr)
+    );
+    assert!(
+        stdout.contains("meetingbot_operator_build_info{"),
+        "{stdout}"
+    );
+
+    let failed = tokio::task::spawn_blocking(move || {
+        run(
+            binary,
+            &["check", "--url", "http://127.0.0.1:9", "--timeout", "1s"],
+            "",
+        )
+    })
+    .await
+    .unwrap();
+    assert!(!failed.status.success(), "nothing listens on port 9");
+    assert!(
+        String::from_utf8_lossy(&failed.stderr).contains("is not ready"),
+        "{}",
+        String::from_utf8_lossy(&failed.stderr)
+    );
+}
