@@ -153,8 +153,9 @@ fn the_chart_honours_name_overrides_image_digest_and_extras() {
             name.starts_with("mbot") || kind == "Secret",
             "{kind} {name} follows fullnameOverride"
         );
+        let expected = if kind == "Pod" { "bots-test" } else { "bots" };
         assert_eq!(
-            object["metadata"]["labels"]["app.kubernetes.io/name"], "bots",
+            object["metadata"]["labels"]["app.kubernetes.io/name"], expected,
             "{kind} {name}"
         );
     }
