@@ -65,7 +65,7 @@ for platform in "${platforms[@]}"; do
   archive="kubectl-mbot_v${version}_${os}_${arch}.tar.gz"
   # Reproducible: fixed order, owner and time.
   tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 \
-    -C "$staging" -cf - kubectl-mbot LICENSE | gzip -n >"$out/$archive"
+    -C "$staging" -cf - LICENSE kubectl-mbot | gzip -n >"$out/$archive"
   rm -rf "$staging"
   sha=$(sha256sum "$out/$archive" | cut -d' ' -f1)
   krew_platforms+="
