@@ -3,7 +3,8 @@
 # A test builds the binary with the same command and checks both.
 FROM rust:1.95-bookworm AS build
 WORKDIR /src
-# The commit the image is built from (.git is not in the build context), for
+# The commit the image is built from (.git is not in the build context; the
+# binary never reads a checkout), for
 # the metric meetingbot_operator_build_info: docker build --build-arg GIT_SHA=$(git rev-parse --short=12 HEAD)
 ARG GIT_SHA=unknown
 ENV MEETINGBOT_GIT_SHA=${GIT_SHA}

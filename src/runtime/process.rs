@@ -13,10 +13,15 @@ use prometheus_client::registry::Registry;
 /// 100 on every architecture Linux supports (as Prometheus' procfs assumes).
 const USER_HZ: f64 = 100.0;
 
-/// The operator's version and the git commit it was built from ("unknown"
-/// when the build had neither `MEETINGBOT_GIT_SHA` nor a git checkout).
+/// The operator's version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
-pub const GIT_SHA: &str = env!("MEETINGBOT_GIT_SHA");
+/// The git commit it was built from: `MEETINGBOT_GIT_SHA` at build time (the
+/// image build passes it; cargo rebuilds when it changes), else "unknown".
+/// Not read from the checkout, so that a commit does not rebuild the crate.
+pub const GIT_SHA: &str = match option_env!("MEETINGBOT_GIT_SHA") {
+    Some(sha) if !sha.is_empty() => sha,
+    _ => "unknown",
+};
 
 /// Registers `build_info{version,git_sha} 1` under the registry's prefix.
 pub fn register_build_info(registry: &mut Registry) {
