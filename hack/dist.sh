@@ -5,7 +5,9 @@
 #   meetingbot-operator.crds.yaml            the CRD alone, to apply before an upgrade
 #   meetingbot-operator.yaml                 a one-file install manifest (deploy/install.yaml)
 #   kubectl-mbot_v<version>_<os>_<arch>.tar.gz
-#                                            the kubectl plugin and LICENSE, one archive per
+#                                            the kubectl plugin (and its completion helper
+#                                            kubectl_complete-mbot once the workspace builds
+#                                            it) and LICENSE, one archive per
 #                                            platform this machine builds (its Rust targets)
 #   kubectl-mbot.krew.yaml                   a krew Plugin manifest naming each archive's sha256
 #   SHA256SUMS                               sha256sum of every file above
@@ -47,6 +49,13 @@ for target in $(rustup target list --installed 2>/dev/null || rustc -vV | sed -n
   esac
 done
 target_dir=${CARGO_TARGET_DIR:-$repo/target}
+# kubectl's completion helper for the plugin (issue 30), once the workspace builds it.
+bins=(kubectl-mbot)
+if grep -q '^name = "kubectl_complete-mbot"' Cargo.toml; then
+  bins+=(kubectl_complete-mbot)
+fi
+bin_args=()
+for bin in "${bins[@]}"; do bin_args+=(--bin "$bin"); done
 host=$(rustc -vV | sed -n 's/^host: //p')
 krew_platforms=""
 for platform in "${platforms[@]}"; do
@@ -54,18 +63,19 @@ for platform in "${platforms[@]}"; do
   echo "building kubectl-mbot for $target" >&2
   if [[ "$target" == "$host" ]]; then
     # Without --target: the host's release build shares its folder with others.
-    cargo build --release --locked --bin kubectl-mbot >&2
-    binary=$target_dir/release/kubectl-mbot
+    cargo build --release --locked "${bin_args[@]}" >&2
+    built=$target_dir/release
   else
-    cargo build --release --locked --bin kubectl-mbot --target "$target" >&2
-    binary=$target_dir/$target/release/kubectl-mbot
+    cargo build --release --locked "${bin_args[@]}" --target "$target" >&2
+    built=$target_dir/$target/release
   fi
   staging=$(mktemp -d)
-  cp "$binary" LICENSE "$staging/"
+  for bin in "${bins[@]}"; do cp "$built/$bin" "$staging/"; done
+  cp LICENSE "$staging/"
   archive="kubectl-mbot_v${version}_${os}_${arch}.tar.gz"
   # Reproducible: fixed order, owner and time.
   tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 \
-    -C "$staging" -cf - LICENSE kubectl-mbot | gzip -n >"$out/$archive"
+    -C "$staging" -cf - LICENSE "${bins[@]}" | gzip -n >"$out/$archive"
   rm -rf "$staging"
   sha=$(sha256sum "$out/$archive" | cut -d' ' -f1)
   krew_platforms+="
@@ -77,10 +87,8 @@ for platform in "${platforms[@]}"; do
     sha256: $sha
     bin: kubectl-mbot
     files:
-      - from: kubectl-mbot
-        to: .
       - from: LICENSE
-        to: ."
+        to: .$(for bin in "${bins[@]}"; do printf '\n      - from: %s\n        to: .' "$bin"; done)"
 done
 if [[ -z "$krew_platforms" ]]; then
   echo "no Rust target to build the plugin for" >&2
