@@ -3,17 +3,18 @@
 SHELL := /bin/bash
 CLUSTER := tests/cluster
 
-.PHONY: help tools cluster-up cluster-down test lint crds
+.PHONY: help tools cluster-up cluster-down test lint crds dist
 .DEFAULT_GOAL := help
 
 ## help: print these targets (what a bare `make` does)
 help:
 	@sed -n 's/^## //p' $(MAKEFILE_LIST)
 
-## tools: build (or reuse) kube-apiserver, kube-controller-manager, kubectl, etcd, helm, and argocd-health, kstatus, promtool
+## tools: build (or reuse) kube-apiserver, kube-controller-manager, kubectl, etcd, helm, and argocd-health, kstatus, promtool, and krew
 tools:
 	@$(CLUSTER)/tools.sh >/dev/null
 	@$(CLUSTER)/gitops-tools.sh >/dev/null
+	@$(CLUSTER)/krew.sh >/dev/null
 
 ## cluster-up: start (or reuse) the local control plane; kubeconfig in target/cluster/kubeconfig
 cluster-up:
@@ -36,6 +37,10 @@ lint:
 crds:
 	cargo run --quiet --locked -- crd > crds/meetingbot.yaml
 	cp crds/meetingbot.yaml charts/meetingbot-operator/crds/meetingbot.yaml
+
+## dist: the release artifacts in dist/: the packaged chart, the CRD alone, a one-file install manifest, kubectl-mbot archives, a krew manifest and SHA256SUMS (hack/dist.sh; builds helm first if needed)
+dist:
+	@PATH="$$($(CLUSTER)/tools.sh | tail -n1):$$PATH" hack/dist.sh
 
 .PHONY: demo demo-down
 ## demo: the whole mission on this machine (control plane, fake LemonSlice, operator, examples/)

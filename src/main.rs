@@ -12,6 +12,10 @@ async fn main() -> ExitCode {
             runtime::run(*args).await
         }
         Command::PreflightUninstall(args) => runtime::preflight::uninstall(args).await,
+        Command::Check(args) => {
+            meetingbot_operator::lemonslice::install_crypto_provider();
+            runtime::check::run(args).await
+        }
         Command::Crd => {
             let yaml = serde_saphyr::to_string(&MeetingBot::crd()).expect("the CRD serializes");
             print!("{yaml}");

@@ -12,12 +12,17 @@ use std::fmt;
 /// Longest meeting URL the API accepts.
 pub const MAX_MEETING_URL_LEN: usize = 2048;
 
-/// The meeting platforms LemonSlice can join.
+/// The meeting platform of a meeting URL, one that LemonSlice can join (in
+/// status: derived from `spec.meetingUrl`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum Platform {
+    /// Zoom: `zoom.us`, `*.zoom.us`, `zoom.com`.
     Zoom,
+    /// Google Meet: `meet.google.com`.
     GoogleMeet,
+    /// Microsoft Teams: `teams.microsoft.com`, `teams.live.com`.
     MicrosoftTeams,
+    /// Webex: `*.webex.com`.
     Webex,
 }
 

@@ -26,19 +26,52 @@ use serde::{Deserialize, Serialize};
     category = "lemonslice",
     namespaced,
     status = "MeetingBotStatus",
+    doc = "A LemonSlice avatar in a Zoom, Google Meet, Microsoft Teams or Webex meeting. While the \
+           MeetingBot exists, the avatar of the LemonSlice session spec.sessionId is in the meeting \
+           at spec.meetingUrl; deleting the MeetingBot makes it leave (spec.deletionPolicy). \
+           status.phase and the Ready, Reconciling and Stalled conditions say where it is and why; \
+           `kubectl get mbot -o wide` shows them.",
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
-    printcolumn(name = "Platform", type_ = "string", json_path = ".status.platform"),
-    printcolumn(name = "Bot ID", type_ = "string", json_path = ".status.meetingBotId"),
     printcolumn(
         name = "Ready",
         type_ = "string",
         json_path = ".status.conditions[?(@.type==\"Ready\")].status"
     ),
     printcolumn(
+        name = "Reason",
+        type_ = "string",
+        description = "The Ready condition's reason",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].reason"
+    ),
+    printcolumn(name = "Platform", type_ = "string", json_path = ".status.platform"),
+    printcolumn(name = "Bot ID", type_ = "string", json_path = ".status.meetingBotId"),
+    printcolumn(
         name = "Age",
         type_ = "date",
         json_path = ".metadata.creationTimestamp"
-    )
+    ),
+    printcolumn(
+        name = "Session",
+        type_ = "string",
+        priority = 1,
+        json_path = ".spec.sessionId"
+    ),
+    printcolumn(
+        name = "Joined",
+        type_ = "date",
+        priority = 1,
+        json_path = ".status.joinedAt"
+    ),
+    printcolumn(
+        name = "Message",
+        type_ = "string",
+        priority = 1,
+        description = "The Ready condition's message",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].message"
+    ),
+    selectable = ".status.phase",
+    selectable = ".status.platform",
+    selectable = ".spec.sessionId"
 )]
 #[x_kube(validation = Rule::new("has(self.meetingUrl) != has(self.meetingUrlSecretRef)")
     .message("exactly one of spec.meetingUrl and spec.meetingUrlSecretRef must be set"))]

@@ -95,7 +95,8 @@ impl Context {
         gate: Gate,
     ) -> Arc<Context> {
         let reporter = Reporter {
-            controller: MANAGER.into(),
+            // Qualified with the API group: liveai.lemonslice.com/meetingbot-operator.
+            controller: format!("{}/{MANAGER}", <MeetingBot as kube::Resource>::group(&())),
             instance: settings.instance.clone(),
         };
         let lanes = Lanes::new(settings.concurrency);
@@ -294,6 +295,7 @@ impl Context {
             Watched::Invalid { .. } => None,
         });
         self.metrics.count(bots, Timestamp::now());
+        self.metrics.lanes(self.waiting.load());
     }
 }
 

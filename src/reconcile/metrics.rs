@@ -75,6 +75,12 @@ pub struct ReasonLabels {
     pub reason: String,
 }
 
+/// A lane of turns (see `schedule::lanes`): `path` or `bookkeeping`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LaneLabels {
+    pub lane: &'static str,
+}
+
 /// The controller's metrics; registered once, shared by every reconcile.
 #[derive(Clone)]
 pub struct Metrics {
@@ -85,6 +91,8 @@ pub struct Metrics {
     pub phases: Family<PhaseLabels, Gauge>,
     stalled: Family<ReasonLabels, Gauge>,
     oldest_deletion: Gauge<f64, AtomicU64>,
+    waiting: Family<LaneLabels, Gauge>,
+    busy_turns: Family<LaneLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -99,6 +107,8 @@ impl Default for Metrics {
             phases: Family::default(),
             stalled: Family::default(),
             oldest_deletion: Gauge::default(),
+            waiting: Family::default(),
+            busy_turns: Family::default(),
         }
     }
 }
@@ -136,6 +146,26 @@ impl Metrics {
             "Time since the oldest MeetingBot still being deleted was deleted; 0 when none is",
             self.oldest_deletion.clone(),
         );
+        registry.register(
+            "reconciles_waiting",
+            "Reconciles waiting in line for a turn, by lane (path: joins, leaves and new bots; bookkeeping: joined bots)",
+            self.waiting.clone(),
+        );
+        registry.register(
+            "lane_busy_turns",
+            "Turns taken now, by lane (at most --concurrency for path, a quarter of it for bookkeeping)",
+            self.busy_turns.clone(),
+        );
+    }
+
+    /// Notes, per lane (by name), how many reconciles wait and how many turns are taken.
+    pub fn lanes(&self, load: impl IntoIterator<Item = (&'static str, usize, usize)>) {
+        for (lane, waiting, busy) in load {
+            let labels = LaneLabels { lane };
+            let gauge = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+            self.waiting.get_or_create(&labels).set(gauge(waiting));
+            self.busy_turns.get_or_create(&labels).set(gauge(busy));
+        }
     }
 
     /// Counts `bots` by phase and by the reason they are stalled, and notes
@@ -264,5 +294,20 @@ mod tests {
         let text = exposition(&metrics);
         assert!(!text.contains("meetingbots_stalled{"), "{text}");
         assert!(text.contains("meetingbot_operator_meetingbots_oldest_deletion_seconds 0"));
+    }
+
+    #[test]
+    fn reports_the_waiting_line_and_busy_turns_per_lane() {
+        let metrics = Metrics::default();
+        metrics.lanes([("path", 3, 16), ("bookkeeping", 0, 1)]);
+        let text = exposition(&metrics);
+        for line in [
+            "meetingbot_operator_reconciles_waiting{lane=\"path\"} 3",
+            "meetingbot_operator_reconciles_waiting{lane=\"bookkeeping\"} 0",
+            "meetingbot_operator_lane_busy_turns{lane=\"path\"} 16",
+            "meetingbot_operator_lane_busy_turns{lane=\"bookkeeping\"} 1",
+        ] {
+            assert!(text.contains(line), "{line} in {text}");
+        }
     }
 }

@@ -27,6 +27,9 @@ pub enum Command {
     /// Before uninstalling: fail, listing them, while MeetingBots in scope
     /// still hold the leave finalizer (the chart's pre-delete hook).
     PreflightUninstall(PreflightArgs),
+    /// Check a running operator through its metrics and health server: /readyz
+    /// answers 200 and /metrics carries the build info (what `helm test` runs).
+    Check(CheckArgs),
 }
 
 /// The scope of an install, as `run` takes it.
@@ -39,6 +42,17 @@ pub struct PreflightArgs {
     /// The install's label selector, if it shards by label.
     #[arg(long, env = "LABEL_SELECTOR")]
     pub label_selector: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Base URL of the operator's metrics and health server, e.g. http://meetingbot-operator-metrics:8080.
+    #[arg(long, env = "OPERATOR_URL")]
+    pub url: String,
+
+    /// How long to keep trying before the check fails.
+    #[arg(long, default_value = "60s", value_parser = parse_go_duration)]
+    pub timeout: Duration,
 }
 
 #[derive(Debug, Args)]

@@ -1,10 +1,12 @@
 //! The operator as a process: configuration, logging, the metrics and health
 //! server, leader election and shutdown around the controller.
 
+pub mod check;
 pub mod config;
 mod leader;
 mod logging;
 pub mod preflight;
+pub mod process;
 mod server;
 pub mod vendor_report;
 
@@ -114,11 +116,16 @@ async fn start(args: RunArgs) -> crate::Result<ExitCode> {
     .await
 }
 
-/// The metrics registry, with the controller's metrics and the leader gauge.
+/// The metrics registry: the standard `process_*` metrics, and under the
+/// prefix `meetingbot_operator_` the build info, the controller's metrics and
+/// the leader gauge.
 fn registry(vendor: &lemonslice::Client) -> (Registry, Metrics, Gauge) {
-    let mut registry = Registry::with_prefix("meetingbot_operator");
+    let mut root = Registry::default();
+    root.register_collector(Box::new(process::ProcessCollector));
+    let registry = root.sub_registry_with_prefix("meetingbot_operator");
+    process::register_build_info(registry);
     let metrics = Metrics::default();
-    metrics.register(&mut registry);
+    metrics.register(registry);
     if let Some(throttled) = vendor.throttled_calls() {
         registry.register(
             "lemonslice_throttled",
@@ -126,8 +133,8 @@ fn registry(vendor: &lemonslice::Client) -> (Registry, Metrics, Gauge) {
             throttled,
         );
     }
-    let leader_gauge = leader::register(&mut registry);
-    (registry, metrics, leader_gauge)
+    let leader_gauge = leader::register(registry);
+    (root, metrics, leader_gauge)
 }
 
 fn settings(args: &RunArgs, identity: &str) -> Settings {

@@ -9,6 +9,8 @@ repo=$(cd "$here/../.." && pwd)
 PATH="$("$here/tools.sh" | tail -n1):$PATH"
 # …and the GitOps and monitoring checkers (argocd-health, kstatus, promtool).
 PATH="$("$here/gitops-tools.sh" | tail -n1):$PATH"
+# …and krew (kubectl-krew), which installs the plugin's archive of `make dist`.
+PATH="$("$here/krew.sh" | tail -n1):$PATH"
 export PATH KUBECONFIG=${CLUSTER_DIR:-$repo/target/cluster}/kubeconfig
 if "$here/up.sh" --check; then
   "$@"

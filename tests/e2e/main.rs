@@ -17,3 +17,4 @@ mod scene;
 mod session;
 mod support;
 mod tenants;
+mod view;

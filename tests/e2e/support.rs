@@ -286,6 +286,24 @@ impl Operator {
         Some((status, response.text().await.ok()?))
     }
 
+    /// GET with an `Accept` header: the status, the content type and the body.
+    pub async fn get_accepting(&self, path: &str, accept: &str) -> Option<(u16, String, String)> {
+        let response = reqwest::Client::new()
+            .get(format!("{}{path}", self.metrics_url))
+            .header("accept", accept)
+            .send()
+            .await
+            .ok()?;
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        Some((status, content_type, response.text().await.ok()?))
+    }
+
     pub fn pid(&self) -> i32 {
         self.child.id().expect("operator runs") as i32
     }

@@ -98,6 +98,29 @@ impl Events {
     }
 }
 
+/// The Event's `action`: what the operator did, or tried, that the Event
+/// (named by its `reason`) reports.
+pub fn action(reason: &str) -> &'static str {
+    use crate::api::event;
+    match reason {
+        event::JOINED | event::JOIN_FAILED | event::JOIN_OUTCOME_UNKNOWN => "Join",
+        event::LEFT
+        | event::LEAVE_FAILED
+        | event::REJOINING
+        | event::SUSPENDED
+        | event::COMPLETED => "Leave",
+        event::SESSION_ENDED => "ReadSession",
+        event::FOREIGN_RECORD | event::ADOPTION_CONFLICT | event::RECORD_CONFLICT => "ReadRecord",
+        event::INVALID_SPEC => "ReadSpec",
+        event::CONNECTION_SECRET_NOT_OWNED
+        | event::CONNECTION_SECRET_FAILED
+        | crate::api::reason::WEBSOCKET_URL_MISSING => "WriteConnectionSecret",
+        // A reconcile that failed on the Kubernetes API, the operator's
+        // configuration or its HTTP client.
+        _ => "Reconcile",
+    }
+}
+
 impl Publisher {
     async fn publish(
         &self,
@@ -114,11 +137,46 @@ impl Publisher {
             type_,
             reason: reason.to_owned(),
             note: Some(note.to_owned()),
-            action: "Reconcile".into(),
+            action: action(reason).into(),
             secondary: None,
         };
         if let Err(error) = recorder.publish(&event, regarding).await {
             warn!(%error, reason, "could not publish an Event");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::action;
+    use crate::api::{event, reason};
+
+    #[test]
+    fn every_event_names_its_action() {
+        for name in event::ALL {
+            let expected = match *name {
+                reason::KUBERNETES_FORBIDDEN
+                | reason::KUBERNETES_WRITE_REFUSED
+                | reason::KUBERNETES_NOT_FOUND
+                | reason::KUBERNETES_ERROR
+                | reason::INVALID_OBJECT
+                | reason::OPERATOR_CONFIG_ERROR
+                | reason::HTTP_CLIENT_ERROR => "Reconcile",
+                _ => "not Reconcile",
+            };
+            let got = action(name);
+            assert_eq!(
+                got == "Reconcile",
+                expected == "Reconcile",
+                "{name}: action {got}"
+            );
+        }
+        assert_eq!(action(event::JOINED), "Join");
+        assert_eq!(action(event::LEFT), "Leave");
+        assert_eq!(action(event::SESSION_ENDED), "ReadSession");
+        assert_eq!(
+            action(reason::WEBSOCKET_URL_MISSING),
+            "WriteConnectionSecret"
+        );
     }
 }

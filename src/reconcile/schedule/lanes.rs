@@ -47,6 +47,7 @@ pub const YIELD: Duration = Duration::from_millis(100);
 pub struct Lanes {
     path: Arc<Semaphore>,
     bookkeeping: Arc<Semaphore>,
+    path_width: usize,
     bookkeeping_width: usize,
     /// Told whenever a turn ends or steps aside.
     freed: Arc<Notify>,
@@ -59,6 +60,7 @@ impl Lanes {
         Lanes {
             path: Arc::new(Semaphore::new(path)),
             bookkeeping: Arc::new(Semaphore::new(bookkeeping_width)),
+            path_width: path,
             bookkeeping_width,
             freed: Arc::default(),
         }
@@ -92,6 +94,14 @@ impl Lanes {
             permit: Mutex::new(Some(permit)),
             lanes: self.clone(),
             lane,
+        }
+    }
+
+    /// How many turns of `lane` are taken now (for /metrics).
+    pub fn busy(&self, lane: Lane) -> usize {
+        match lane {
+            Lane::Path => self.path_width - self.path.available_permits(),
+            Lane::Bookkeeping => self.bookkeeping_width - self.bookkeeping.available_permits(),
         }
     }
 

@@ -64,6 +64,20 @@ impl WaitingRoom {
         }
     }
 
+    /// For each lane, by name, how many reconciles wait in line and how many
+    /// turns are taken (for /metrics).
+    pub fn load(&self) -> [(&'static str, usize, usize); 2] {
+        let line = self.line();
+        [
+            ("path", line.path.len(), self.lanes.busy(Lane::Path)),
+            (
+                "bookkeeping",
+                line.bookkeeping.len(),
+                self.lanes.busy(Lane::Bookkeeping),
+            ),
+        ]
+    }
+
     fn line(&self) -> MutexGuard<'_, Line> {
         self.line.lock().unwrap_or_else(|p| p.into_inner())
     }

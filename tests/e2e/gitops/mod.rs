@@ -12,6 +12,7 @@
 
 mod argocd_cm;
 mod monitoring;
+mod starters;
 
 use crate::scene::Scene;
 use crate::support::*;

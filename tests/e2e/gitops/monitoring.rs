@@ -269,6 +269,95 @@ async fn every_metric_the_rules_and_dashboard_use_is_exported() {
     let exported = exported_series(&exposition);
     assert!(exported.contains("meetingbot_operator_meetingbot_reconciles_total"));
     assert!(!exported.contains("meetingbot_operator_meetingbot_reconciles"));
+
+    // What SREs look for first: the build, and the process' memory, CPU and files.
+    for series in [
+        "meetingbot_operator_build_info",
+        "process_resident_memory_bytes",
+        "process_cpu_seconds_total",
+        "process_open_fds",
+        "process_start_time_seconds",
+    ] {
+        assert!(exported.contains(series), "{series} in {exposition}");
+    }
+    let build = exposition
+        .lines()
+        .find(|line| line.starts_with("meetingbot_operator_build_info{"))
+        .expect("a build_info sample");
+    assert!(
+        build.contains(&format!("version=\"{}\"", env!("CARGO_PKG_VERSION")))
+            && build.contains("git_sha=\"")
+            && build.ends_with(" 1"),
+        "{build}"
+    );
+    let rss = sample(&exposition, "process_resident_memory_bytes").unwrap();
+    assert!(rss > 1e6, "{rss}");
+
+    // promtool lints the real exposition, in the classic text format it reads
+    // (Prometheus itself asks for OpenMetrics first).
+    let (status, content_type, classic) = scene
+        .operator()
+        .get_accepting("/metrics", "text/plain;version=0.0.4;q=0.5,*/*;q=0.1")
+        .await
+        .expect("an answer");
+    assert_eq!(status, 200);
+    assert!(
+        content_type.starts_with("text/plain; version=0.0.4"),
+        "{content_type}"
+    );
+    let linted = run("promtool", &["check", "metrics"], &classic);
+    assert!(
+        linted.status.success(),
+        "promtool check metrics: {}{}\n{classic}",
+        String::from_utf8_lossy(&linted.stdout),
+        String::from_utf8_lossy(&linted.stderr)
+    );
+}
+
+/// GitHub's anchor of a Markdown heading: lower case, only letters, digits,
+/// `-` and `_` kept, spaces made `-`.
+fn anchor(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric() || matches!(c, ' ' | '-' | '_'))
+        .map(|c| if c == ' ' { '-' } else { c })
+        .collect()
+}
+
+#[test]
+fn every_alert_has_a_runbook_url_to_a_readme_heading() {
+    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
+    let anchors: BTreeSet<String> = readme
+        .lines()
+        .filter_map(|line| line.strip_prefix('#'))
+        .map(|heading| anchor(heading.trim_start_matches('#')))
+        .collect();
+    assert!(anchors.contains("troubleshooting"), "{anchors:?}");
+    let groups: Value = serde_saphyr::from_str(&rules_file()).unwrap();
+    let alerts: Vec<&Value> = groups["groups"][0]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|rule| rule["alert"].is_string())
+        .collect();
+    assert_eq!(alerts.len(), 6);
+    for alert in alerts {
+        let url = alert["annotations"]["runbook_url"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{} has a runbook_url", alert["alert"]));
+        let (page, fragment) = url.split_once('#').expect("the URL names an anchor");
+        assert!(page.ends_with("/README.md"), "{url}");
+        assert!(
+            anchors.contains(fragment),
+            "{url}: no README heading has the anchor {fragment}"
+        );
+    }
+    assert_eq!(
+        anchor("Stalled on LeaveFailed, a MeetingBot that will not go away"),
+        "stalled-on-leavefailed-a-meetingbot-that-will-not-go-away"
+    );
 }
 
 /// A MeetingBot whose API key LemonSlice refuses: it stalls (Unauthorized).

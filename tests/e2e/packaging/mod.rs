@@ -3,6 +3,7 @@
 //! gitops/). rbac.rs checks the chart's RBAC with a running operator, policy.rs
 //! its admission policy that keeps the record the operator's alone.
 
+mod chart;
 mod policy;
 mod rbac;
 mod uninstall;

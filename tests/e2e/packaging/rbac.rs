@@ -337,10 +337,22 @@ async fn with_watch_namespaces_the_rbac_is_namespaced_and_nothing_is_cluster_wid
         &["get", "manifest", &release, "--namespace", &release_ns],
         "",
     );
+    // Nothing cluster-wide for the operator: no ClusterRoleBinding, and the only
+    // ClusterRoles are those aggregated to the users' view, edit and admin roles.
     assert!(
-        !manifest.contains("kind: ClusterRole"),
-        "no ClusterRole or ClusterRoleBinding: {manifest}"
+        !manifest.contains("kind: ClusterRoleBinding"),
+        "no ClusterRoleBinding: {manifest}"
     );
+    for role in manifest
+        .split("\n---")
+        .filter(|doc| doc.contains("kind: ClusterRole"))
+    {
+        assert!(
+            role.contains("rbac.authorization.k8s.io/aggregate-to-view: \"true\"")
+                || role.contains("rbac.authorization.k8s.io/aggregate-to-edit: \"true\""),
+            "only aggregated ClusterRoles: {role}"
+        );
+    }
     let service_account = format!("{release}-meetingbot-operator");
     let user = format!("system:serviceaccount:{release_ns}:{service_account}");
     let bots = "meetingbots.liveai.lemonslice.com";
