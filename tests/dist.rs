@@ -258,6 +258,12 @@ fn installs_from_dist_alone() {
     );
     let version = succeed_in("kubectl", &["mbot", "--version"], scratch.path(), &env);
     assert_eq!(version.trim(), format!("kubectl-mbot {VERSION}"));
+    // Its version command, against the local control plane (KUBECONFIG).
+    let version = succeed_in("kubectl", &["mbot", "version"], scratch.path(), &env);
+    assert!(
+        version.contains(&format!("Client Version: {VERSION}")),
+        "{version}"
+    );
     let help = succeed_in("kubectl", &["mbot", "--help"], scratch.path(), &env);
     assert!(help.contains("retry-join"), "{help}");
     // krew's record of the install (`krew list` needs the plugin index, a git clone).

@@ -139,6 +139,8 @@ async fn the_rendered_chart_passes_the_restricted_pod_security_level() {
             "apiKey.value=inline-key",
             "networkPolicy.enabled=true",
             "podDisruptionBudget.enabled=true",
+            // The record policy's rule for named groups compiles on the API server.
+            "recordProtection.adoptAndSkipLeaveGroups={platform-admins,oncall}",
         ],
     ] {
         let manifests = helm_template(ns, values);

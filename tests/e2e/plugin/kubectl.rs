@@ -369,3 +369,47 @@ async fn check_prints_the_vendor_line_while_the_operator_waits_for_lemonslice() 
         "{run:?}"
     );
 }
+
+/// A control plane of its own, with no CRD (the shared one's CRD serves every
+/// other test): `check --pre` passes, and `check` fails saying to install it.
+#[tokio::test]
+async fn check_before_install_on_a_cluster_without_the_crd() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = |name: &str| repo_root().join("tests/cluster").join(name);
+    let up = std::process::Command::new(script("up.sh"))
+        .env("CLUSTER_DIR", dir.path())
+        .output()
+        .expect("up.sh runs");
+    assert!(up.status.success(), "{up:?}");
+    let kubeconfig = dir.path().join("kubeconfig");
+    let plugin = env!("CARGO_BIN_EXE_kubectl-mbot");
+    let check = |args: &[&str]| {
+        std::process::Command::new(plugin)
+            .args(args)
+            .args([
+                "--kubeconfig",
+                kubeconfig.to_str().unwrap(),
+                "-n",
+                "default",
+            ])
+            .output()
+            .expect("the plugin runs")
+    };
+    let pre = check(&["check", "--pre"]);
+    let installed = check(&["check"]);
+    let down = std::process::Command::new(script("down.sh"))
+        .env("CLUSTER_DIR", dir.path())
+        .output()
+        .expect("down.sh runs");
+    assert!(down.status.success(), "{down:?}");
+
+    let stdout = String::from_utf8_lossy(&pre.stdout);
+    assert_eq!(pre.status.code(), Some(0), "{pre:?}");
+    assert!(stdout.contains("is not installed yet"), "{stdout}");
+    let stdout = String::from_utf8_lossy(&installed.stdout);
+    assert_eq!(installed.status.code(), Some(1), "{installed:?}");
+    assert!(
+        stdout.contains("✗ CRD") && stdout.contains("is not installed"),
+        "{stdout}"
+    );
+}
