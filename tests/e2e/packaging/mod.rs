@@ -13,6 +13,34 @@ use crate::support::*;
 
 const CHART: &str = "charts/meetingbot-operator";
 
+/// Installs the chart as `release` into `namespace`, with `values` and an
+/// API key that no test uses.
+fn helm_install(release: &str, namespace: &str, values: &[&str]) {
+    let mut args = vec![
+        "install",
+        release,
+        CHART,
+        "--namespace",
+        namespace,
+        "--set",
+        "apiKey.value=unused-in-this-test",
+    ];
+    for value in values {
+        args.extend(["--set", value]);
+    }
+    succeed("helm", &args, "");
+}
+
+/// Uninstalls `release`. No kubelet here runs the uninstall guard's Job
+/// (`uninstall` tests the check it runs).
+fn helm_uninstall(release: &str, namespace: &str) {
+    succeed(
+        "helm",
+        &["uninstall", release, "--namespace", namespace, "--no-hooks"],
+        "",
+    );
+}
+
 fn helm_template(namespace: &str, values: &[&str]) -> String {
     let mut args = vec![
         "template",

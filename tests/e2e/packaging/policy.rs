@@ -4,8 +4,8 @@
 //! remove them and ask for a reconcile; the operator, running as the chart's
 //! ServiceAccount, joins and records as before.
 
-use super::CHART;
 use super::rbac::run_as;
+use super::{helm_install, helm_uninstall};
 use crate::scene::{Scene, Waits};
 use crate::support::*;
 use meetingbot_operator::api::{FINALIZER, annotation};
@@ -34,20 +34,10 @@ async fn only_the_operator_writes_its_record_under_the_charts_policy() {
     let mut scene = Scene::builder("policy").without_operator().start().await;
     let ns = scene.ns.clone();
     let release = format!("policy-{release_ns}");
-    succeed(
-        "helm",
-        &[
-            "install",
-            &release,
-            CHART,
-            "--namespace",
-            &release_ns,
-            "--set",
-            "apiKey.value=unused-in-this-test",
-            "--set",
-            &format!("watchNamespaces={{{ns}}}"),
-        ],
-        "",
+    helm_install(
+        &release,
+        &release_ns,
+        &[&format!("watchNamespaces={{{ns}}}")],
     );
     let tenant = tenant_with_edit_rights(&ns);
     let tenant_kubectl = |args: &[&str]| {
@@ -156,16 +146,5 @@ async fn only_the_operator_writes_its_record_under_the_charts_policy() {
         2,
         "standup and own joined"
     );
-    succeed(
-        "helm",
-        // No kubelet here runs the uninstall guard's Job (packaging::uninstall tests it).
-        &[
-            "uninstall",
-            &release,
-            "--namespace",
-            &release_ns,
-            "--no-hooks",
-        ],
-        "",
-    );
+    helm_uninstall(&release, &release_ns);
 }

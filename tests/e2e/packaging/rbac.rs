@@ -2,7 +2,7 @@
 //! operator that runs on nothing but its ServiceAccount's token: cluster-wide,
 //! and namespaced by `watchNamespaces`.
 
-use super::CHART;
+use super::{helm_install, helm_uninstall};
 use crate::scene::{Scene, Waits};
 use crate::support::*;
 use meetingbot_operator::api::{ApiKeySecretRef, ConnectionSecretRef};
@@ -45,23 +45,9 @@ async fn the_charts_rbac_is_enough_for_the_operator_and_nothing_more() {
     let mut scene = Scene::builder("rbac-bots").without_operator().start().await;
     let bots_ns = scene.ns.clone();
     let release = format!("rbac-{release_ns}");
-    succeed(
-        "helm",
-        &[
-            "install",
-            &release,
-            CHART,
-            "--namespace",
-            &release_ns,
-            "--set",
-            "apiKey.value=unused-in-this-test",
-            // Bound in every namespace, its policy would refuse the record
-            // writes of the other tests' operators, which run as the admin.
-            "--set",
-            "recordProtection.enabled=false",
-        ],
-        "",
-    );
+    // Bound in every namespace, its record policy would refuse the record
+    // writes of the other tests' operators, which run as the admin.
+    helm_install(&release, &release_ns, &["recordProtection.enabled=false"]);
     let service_account = format!("{release}-meetingbot-operator");
     let user = format!("system:serviceaccount:{release_ns}:{service_account}");
     let can = |verb: &str, resource: &str, ns: &str| can_i(&user, verb, resource, Some(ns));
@@ -147,33 +133,10 @@ async fn the_charts_rbac_is_enough_for_the_operator_and_nothing_more() {
         .await;
     wait_secret_policy(&user, &bots_ns).await;
     assert_refused(
-        &secret_as(
-            &user,
-            &bots_ns,
-            &[
-                "patch",
-                "secret",
-                "unrelated",
-                "--type=merge",
-                "-p",
-                DATA_PATCH,
-            ],
-        ),
+        &patch_secret_as(&user, &bots_ns, "unrelated", DATA_PATCH, false),
         "changes a Secret that no MeetingBot controls only in its own",
     );
-    let held = secret_as(
-        &user,
-        &bots_ns,
-        &[
-            "patch",
-            "secret",
-            "unrelated",
-            "--type=merge",
-            "-p",
-            KEY_FINALIZER_PATCH,
-            "--dry-run=server",
-        ],
-    );
+    let held = patch_secret_as(&user, &bots_ns, "unrelated", KEY_FINALIZER_PATCH, true);
     assert!(held.status.success(), "{held:?}");
 
     // The operator itself, with nothing but the ServiceAccount's token,
@@ -196,18 +159,7 @@ async fn the_charts_rbac_is_enough_for_the_operator_and_nothing_more() {
     );
     let events = kubectl(&["get", "events.events.k8s.io", "-n", &bots_ns, "-o", "name"]);
     assert!(!events.is_empty(), "the operator could publish Events");
-    succeed(
-        "helm",
-        // No kubelet here runs the uninstall guard's Job (packaging::uninstall tests it).
-        &[
-            "uninstall",
-            &release,
-            "--namespace",
-            &release_ns,
-            "--no-hooks",
-        ],
-        "",
-    );
+    helm_uninstall(&release, &release_ns);
 }
 
 /// Makes the scene's operator one that authenticates as ServiceAccount
@@ -231,11 +183,31 @@ const DATA_PATCH: &str = r#"{"data":{"password":"b3BlcmF0b3Itd2FzLWhlcmU="}}"#;
 const KEY_FINALIZER_PATCH: &str =
     r#"{"metadata":{"finalizers":["liveai.lemonslice.com/key-for-00000000-test"]}}"#;
 
-/// `kubectl ARGS` in `ns` as `user`.
-fn secret_as(user: &str, ns: &str, args: &[&str]) -> std::process::Output {
-    let mut all = vec!["--as", user, "-n", ns];
-    all.extend(args);
-    run("kubectl", &all, "")
+/// A merge patch of Secret `name` of `ns` as `user`, made or only tried
+/// (a server-side dry run, which admission policies judge all the same).
+fn patch_secret_as(
+    user: &str,
+    ns: &str,
+    name: &str,
+    patch: &str,
+    dry_run: bool,
+) -> std::process::Output {
+    let mut args = vec![
+        "--as",
+        user,
+        "-n",
+        ns,
+        "patch",
+        "secret",
+        name,
+        "--type=merge",
+        "-p",
+        patch,
+    ];
+    if dry_run {
+        args.push("--dry-run=server");
+    }
+    run("kubectl", &args, "")
 }
 
 /// Waits until the API server applies the chart's Secret policy to `user`
@@ -259,16 +231,10 @@ async fn wait_secret_policy(user: &str, ns: &str) {
         "the chart's Secret policy to apply",
         std::time::Duration::from_secs(30),
         || async {
-            let patch = [
-                "patch",
-                "secret",
-                &probe,
-                "--type=merge",
-                "-p",
-                DATA_PATCH,
-                "--dry-run=server",
-            ];
-            match secret_as(user, ns, &patch).status.success() {
+            match patch_secret_as(user, ns, &probe, DATA_PATCH, true)
+                .status
+                .success()
+            {
                 true => Err("a data patch was admitted".to_owned()),
                 false => Ok(()),
             }
@@ -315,22 +281,10 @@ async fn with_watch_namespaces_the_rbac_is_namespaced_and_nothing_is_cluster_wid
     let watched = [scene.ns.clone(), other.ns.clone()];
     let release = format!("rbac-{release_ns}");
     let namespaces = format!("watchNamespaces={{{},{}}}", watched[0], watched[1]);
-    succeed(
-        "helm",
-        &[
-            "install",
-            &release,
-            CHART,
-            "--namespace",
-            &release_ns,
-            "--set",
-            "apiKey.value=unused-in-this-test",
-            "--set",
-            &namespaces,
-            "--set",
-            "connectionSecrets.enabled=true",
-        ],
-        "",
+    helm_install(
+        &release,
+        &release_ns,
+        &[&namespaces, "connectionSecrets.enabled=true"],
     );
     let manifest = succeed(
         "helm",
@@ -467,16 +421,5 @@ async fn with_watch_namespaces_the_rbac_is_namespaced_and_nothing_is_cluster_wid
     );
     scene.delete("namespaced").await;
     scene.wait_gone("namespaced").await;
-    succeed(
-        "helm",
-        // No kubelet here runs the uninstall guard's Job (packaging::uninstall tests it).
-        &[
-            "uninstall",
-            &release,
-            "--namespace",
-            &release_ns,
-            "--no-hooks",
-        ],
-        "",
-    );
+    helm_uninstall(&release, &release_ns);
 }
