@@ -18,7 +18,7 @@ use kube::api::PartialObjectMeta;
 use kube::runtime::events::Reporter;
 use kube::runtime::reflector::Store;
 use rand::Rng;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -83,6 +83,9 @@ pub struct Context {
     pub(super) own_writes: OwnWrites,
     /// Which objects' statuses record which bot ids, as last delivered.
     pub(super) recorded_ids: RecordedIds,
+    /// UIDs of deleted objects whose finalizer this process removed itself,
+    /// until the watch delivers their deletion.
+    let_go: Mutex<HashSet<String>>,
 }
 
 impl Context {
@@ -115,7 +118,24 @@ impl Context {
             waiting: WaitingRoom::new(lanes),
             own_writes: OwnWrites::default(),
             recorded_ids: RecordedIds::default(),
+            let_go: Mutex::default(),
         })
+    }
+
+    /// This process removes `uid`'s finalizer itself: its deletion loses nothing.
+    pub(super) fn letting_go(&self, uid: &str) {
+        self.let_go
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(uid.to_owned());
+    }
+
+    /// Whether this process let `uid` go itself; asked once, at its deletion.
+    pub(super) fn let_go_by_us(&self, uid: &str) -> bool {
+        self.let_go
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(uid)
     }
 
     /// The vendor client, for checks outside reconciles.

@@ -5,7 +5,7 @@ use super::context::Context;
 use super::metrics::ReconcileResult;
 use super::report::{error_policy, report_invalid};
 use super::schedule::{Lane, Triggers, Turn, Watched};
-use super::steps::Reconciler;
+use super::steps::{Reconciler, take_out_after_deletion};
 use crate::Result;
 use futures::channel::mpsc;
 use futures::{StreamExt, TryStreamExt, future};
@@ -104,6 +104,7 @@ fn controller_for(
         .push(reader.clone());
     let mut listed = false;
     let mut triggers = Triggers::new(ctx.clone());
+    let deletions = ctx.clone();
     let bot_events = watcher(bots, bot_watch)
         .default_backoff()
         .inspect_ok(move |event| {
@@ -113,6 +114,12 @@ fn controller_for(
             }
         })
         .reflect(writer)
+        .inspect_ok(move |event| {
+            // A bot whose object went without the operator: taken out all the same.
+            if let watcher::Event::Delete(Watched::Valid(last)) = event {
+                tokio::spawn(take_out_after_deletion(deletions.clone(), last.clone()));
+            }
+        })
         .try_filter_map(move |event| future::ready(Ok(triggers.admit(event))));
     // Secrets: metadata only, no cache; a change triggers the MeetingBots that
     // reference the Secret, and voids their remembered failures only when the

@@ -64,6 +64,12 @@ impl WaitingRoom {
         }
     }
 
+    /// Waits for a turn in `lane` outside the line of keys: for work that
+    /// no object's reconcile carries (a deleted object's bot).
+    pub async fn turn(&self, lane: Lane) -> Turn {
+        self.lanes.turn(lane).await
+    }
+
     /// For each lane, by name, how many reconciles wait in line and how many
     /// turns are taken (for /metrics).
     pub fn load(&self) -> [(&'static str, usize, usize); 2] {

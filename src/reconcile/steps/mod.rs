@@ -4,6 +4,7 @@
 //! writes of the record and the finalizer, and `settle` for the ending and
 //! the recording of a join). The fenced writes themselves are the cluster's.
 
+mod gone;
 mod join;
 mod leave;
 mod record;
@@ -11,6 +12,8 @@ mod session;
 mod settle;
 #[cfg(test)]
 mod tests;
+
+pub use gone::take_out_after_deletion;
 
 use crate::api::{ApiKeySecretRef, BotRecord, FINALIZER, MeetingBot, Phase, reason};
 use crate::lemonslice::{Admission, Answered, Priority, SecretString};

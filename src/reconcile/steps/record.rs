@@ -58,6 +58,7 @@ impl Reconciler<'_> {
             .iter()
             .filter(|f| *f != FINALIZER)
             .collect();
+        self.ctx.letting_go(&self.bot.uid().unwrap_or_default());
         match self
             .patch_versioned(json!({ "metadata": { "finalizers": finalizers } }))
             .await?

@@ -155,7 +155,7 @@ impl Reconciler<'_> {
 
     /// Leave for a bot that no object will record; a failure is logged with
     /// its id, the only place left to find it.
-    async fn take_out_unrecorded(&self, recorded: &RecordedBot) -> Result<Action> {
+    pub(super) async fn take_out_unrecorded(&self, recorded: &RecordedBot) -> Result<Action> {
         let left = match self
             .api_key(recorded.api_key_secret_ref(&self.bot.spec), true)
             .await

@@ -135,3 +135,59 @@ async fn kubectl_replace_of_the_original_manifest_keeps_one_avatar() {
     scene.wait_gone("standup").await;
     assert!(scene.live_bots("session-replace").await.is_empty());
 }
+
+/// A `kubectl replace` drops the finalizer, and a delete that comes before
+/// the operator puts it back deletes the object at once: the operator still
+/// takes the avatar out, from the object's last state in its watch.
+#[tokio::test]
+async fn a_delete_right_after_a_replace_still_takes_the_avatar_out() {
+    use kube::api::{DeleteParams, PostParams, Preconditions};
+    let scene = Scene::start("replace-delete").await;
+    scene
+        .create("standup", spec("session-replace-delete"))
+        .await;
+    let joined = scene.wait_joined("standup").await;
+    let bot_id = joined.status.unwrap().meeting_bot_id.unwrap();
+    let api = scene.bots();
+    // Delete only the replaced object as it is, before anything (the
+    // operator putting the finalizer back) changed it; else try again.
+    let mut deleted = false;
+    for _ in 0..50 {
+        let current = api.get("standup").await.unwrap();
+        let mut manifest = MeetingBot::new("standup", spec("session-replace-delete"));
+        manifest.metadata.resource_version = current.metadata.resource_version;
+        let Ok(replaced) = api
+            .replace("standup", &PostParams::default(), &manifest)
+            .await
+        else {
+            continue;
+        };
+        let unchanged = DeleteParams {
+            preconditions: Some(Preconditions {
+                resource_version: replaced.metadata.resource_version,
+                uid: None,
+            }),
+            ..DeleteParams::default()
+        };
+        if api.delete("standup", &unchanged).await.is_ok() {
+            deleted = true;
+            break;
+        }
+    }
+    assert!(deleted, "a delete never came before the finalizer was back");
+    scene.wait_gone("standup").await;
+    poll(
+        "the avatar of the deleted MeetingBot to leave",
+        Duration::from_secs(30),
+        || async {
+            let live = scene.live_bots("session-replace-delete").await;
+            match live.is_empty() {
+                true => Ok(()),
+                false => Err(format!("{live:?}")),
+            }
+        },
+    )
+    .await;
+    let leaves = scene.admin.leaves().await.unwrap();
+    assert!(leaves.iter().any(|leave| leave.meeting_bot_id == bot_id));
+}

@@ -1,0 +1,54 @@
+//! A MeetingBot deleted while its status recorded a bot, without this process
+//! letting it go: someone removed the finalizer (a `kubectl replace` of a
+//! manifest drops it) and a delete came before the operator put it back.
+//! Kubernetes needs no finalizer to delete, but the bot is still in the
+//! meeting: the operator takes it out all the same, with the key it joined with.
+
+use super::Reconciler;
+use crate::api::MeetingBot;
+use crate::reconcile::context::Context;
+use crate::reconcile::schedule::Lane;
+use kube::ResourceExt;
+use std::sync::Arc;
+use tracing::{error, warn};
+
+/// Takes out the bot that `last`, the object as the watch last had it,
+/// recorded as its own, unless this process let the object go itself.
+pub async fn take_out_after_deletion(ctx: Arc<Context>, last: MeetingBot) {
+    let uid = last.uid().unwrap_or_default();
+    if ctx.let_go_by_us(&uid) {
+        return;
+    }
+    let Some(recorded) = last
+        .record_copies()
+        .in_status
+        .filter(|recorded| recorded.uid.as_deref() == Some(uid.as_str()))
+    else {
+        return;
+    };
+    if !ctx.gate.is_open() {
+        error!(
+            meeting_bot_id = recorded.meeting_bot_id,
+            session_id = recorded.session_id,
+            "a MeetingBot was deleted without its finalizer while this replica stops or no longer \
+             leads: its bot stays in the meeting until its session ends"
+        );
+        return;
+    }
+    warn!(
+        meeting_bot_id = recorded.meeting_bot_id,
+        namespace = last.namespace().unwrap_or_default(),
+        name = last.name_any(),
+        "a MeetingBot was deleted without its finalizer (someone removed it): taking its bot out"
+    );
+    let turn = ctx.waiting.turn(Lane::Path).await;
+    let Ok(reconciler) = Reconciler::new(&last, &ctx, &turn) else {
+        return;
+    };
+    // A failed leave is logged with the bot's id (the only place left to find it).
+    let _ = reconciler.take_out_unrecorded(&recorded).await;
+    let key = recorded.api_key_secret_ref(&last.spec);
+    if let Err(error) = reconciler.hold_api_key(key, false).await {
+        warn!(%error, "could not release the API key Secret of a deleted MeetingBot");
+    }
+}
