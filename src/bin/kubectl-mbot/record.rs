@@ -3,7 +3,9 @@
 
 use jiff::Timestamp;
 use meetingbot_operator::api::condition::{RECONCILING, STALLED};
-use meetingbot_operator::api::reason::{FOREIGN_RECORD, JOIN_OUTCOME_UNKNOWN, LEAVE_FAILED};
+use meetingbot_operator::api::reason::{
+    FOREIGN_RECORD, JOIN_OUTCOME_UNKNOWN, LEAVE_FAILED, RECORD_CONFLICT,
+};
 use meetingbot_operator::api::{BotRecord, JoinAttempt, MeetingBot, RecordedBot, annotation};
 
 /// A deletion that has waited this long (in seconds) is "stuck".
@@ -140,6 +142,19 @@ pub fn needs_you(bot: &MeetingBot, namespace: &str) -> Option<(String, Vec<Step>
                 ),
             }],
         )),
+        RECORD_CONFLICT => Some((
+            "the annotation that holds the operator's record names another bot than status \
+             does, and was not written by the operator (or cannot be read): it calls nothing \
+             until you remove it"
+                .into(),
+            vec![Step {
+                when: "remove it: the operator writes its record again from status".into(),
+                command: format!(
+                    "kubectl annotate mbot {name} -n {namespace} {}-",
+                    annotation::RECORD
+                ),
+            }],
+        )),
         other => {
             let message = bot
                 .condition(STALLED)
@@ -223,6 +238,15 @@ pub mod tests {
         status.meeting_bot_id = Some("b".into());
         status.record_uid = Some("other-uid".into());
         assert_eq!(foreign_uid(&restored).as_deref(), Some("other-uid"));
+    }
+
+    #[test]
+    fn a_record_conflict_offers_removing_the_annotation() {
+        let (_, steps) = needs_you(&bot(&[], Some(RECORD_CONFLICT)), "team").unwrap();
+        assert_eq!(
+            steps[0].command,
+            "kubectl annotate mbot standup -n team liveai.lemonslice.com/record-"
+        );
     }
 
     #[test]
