@@ -10,17 +10,21 @@ use kube::Resource;
 use serde::Deserialize;
 use std::borrow::Cow;
 
-/// `kubectl apply`'s copy of the whole manifest, kept by client-side apply
-/// (and by GitOps tools that use it).
-const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+/// The annotations the operator reads: its own, under its API group.
+const OWN_ANNOTATIONS: &str = "liveai.lemonslice.com/";
 
-/// Removes what is read by nobody here and is a large part of every object,
-/// to keep it out of the cache: managedFields and `kubectl apply`'s copy of
-/// the manifest. No write sends a whole object back.
+/// Removes what is read by nobody here, to keep it out of the cache:
+/// managedFields, labels (a label selector is applied by the API server) and
+/// every annotation but the operator's own (`kubectl apply`'s copy of the
+/// manifest, and whatever a tenant pads its objects with: up to about
+/// 256 KiB each, which a cache of whole objects would hold for every one).
+/// No write sends a whole object back, and a change to them asks for no
+/// reconcile.
 pub(super) fn drop_unread(metadata: &mut ObjectMeta) {
     metadata.managed_fields = None;
+    metadata.labels = None;
     if let Some(annotations) = &mut metadata.annotations {
-        annotations.remove(LAST_APPLIED);
+        annotations.retain(|key, _| key.starts_with(OWN_ANNOTATIONS));
     }
 }
 
@@ -107,4 +111,47 @@ pub fn invalid_message(problem: &str) -> String {
         "the operator cannot read this MeetingBot ({problem}); nothing is joined or left for it until \
          the field is fixed. To delete it meanwhile without leave, remove its finalizer by hand"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::annotation;
+    use serde_json::json;
+
+    #[test]
+    fn the_cache_keeps_only_the_operators_own_annotations_and_no_labels() {
+        let padding = "x".repeat(200 * 1024);
+        let object = json!({
+            "apiVersion": "liveai.lemonslice.com/v1alpha1",
+            "kind": "MeetingBot",
+            "metadata": {
+                "name": "standup",
+                "namespace": "team",
+                "labels": {"team": "a"},
+                "annotations": {
+                    "tenant.example.com/padding": padding,
+                    "kubectl.kubernetes.io/last-applied-configuration": "{}",
+                    (annotation::RECONCILE_REQUESTED_AT): "1",
+                },
+                "managedFields": [{"manager": "kubectl"}],
+            },
+            "spec": {
+                "sessionId": "s1",
+                "meetingUrl": "https://meet.google.com/abc-defg-hij",
+                "livekitUrl": "wss://x.livekit.cloud",
+                "broadcastTokenSecretRef": {"name": "t", "key": "token"},
+            },
+        });
+        let Watched::Valid(bot) = serde_json::from_value(object).unwrap() else {
+            panic!("a valid MeetingBot");
+        };
+        let annotations = bot.metadata.annotations.unwrap();
+        assert_eq!(
+            annotations.keys().collect::<Vec<_>>(),
+            [annotation::RECONCILE_REQUESTED_AT]
+        );
+        assert_eq!(bot.metadata.labels, None);
+        assert_eq!(bot.metadata.managed_fields, None);
+    }
 }
