@@ -41,9 +41,6 @@ pub struct Settings {
     pub redact_websocket_token: bool,
     /// Name of this replica, for Events.
     pub instance: Option<String>,
-    /// List MeetingBots as a stream of watch events (Kubernetes' WatchList),
-    /// one object at a time, instead of one list answer holding them all.
-    pub streaming_lists: bool,
 }
 
 /// Open while this process may start a join or a leave: it leads, its

@@ -93,12 +93,7 @@ fn controller_for(
         ),
         None => (Api::all(ctx.kube.clone()), Api::all(ctx.kube.clone())),
     };
-    // Streamed, the first list costs memory for one object at a time: a
-    // list answer holds every object whole, padding included.
-    let mut bot_watch = match ctx.settings.streaming_lists {
-        true => watcher::Config::default().streaming_lists(),
-        false => watcher::Config::default().any_semantic(),
-    };
+    let mut bot_watch = watcher::Config::default().any_semantic();
     if let Some(selector) = &ctx.settings.label_selector {
         bot_watch = bot_watch.labels(selector);
     }

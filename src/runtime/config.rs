@@ -133,12 +133,6 @@ pub struct RunArgs {
     #[arg(long, env = "POD_NAME")]
     pub identity: Option<String>,
 
-    /// Receive the first list of MeetingBots as a stream of watch events, one object at a time
-    /// (Kubernetes' WatchList: 1.32 and later), rather than one answer holding every object
-    /// whole, whatever its annotations weigh. Set false for an API server without it.
-    #[arg(long, env = "STREAMING_LISTS", default_value_t = true, action = clap::ArgAction::Set)]
-    pub streaming_lists: bool,
-
     /// Log format.
     #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Json)]
     pub log_format: LogFormat,
