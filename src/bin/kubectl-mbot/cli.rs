@@ -153,7 +153,7 @@ pub enum Command {
     /// Deployment's image) and leader (the holder of its Lease).
     Version {
         #[command(flatten)]
-        place: crate::check::Where,
+        place: Where,
     },
     /// One line per fact (✔/✗): the CRD, the operator's Deployment and Lease,
     /// and your rights on MeetingBots; exit 1 when something is wrong.
@@ -163,7 +163,7 @@ pub enum Command {
         #[arg(long)]
         pre: bool,
         #[command(flatten)]
-        place: crate::check::Where,
+        place: Where,
     },
     /// Print a shell completion script for kubectl-mbot.
     Completion {
@@ -267,4 +267,16 @@ mod tests {
         assert!(parse_request_timeout("soon").is_err());
         assert!(Cli::try_parse_from(["kubectl-mbot", "list", "--as-group", "a"]).is_err());
     }
+}
+
+/// Where to look for the operator.
+#[derive(Debug, Default, Clone, clap::Args)]
+pub struct Where {
+    /// The operator's namespace (default: that of the chart's Deployment, else -n's).
+    #[arg(long, value_name = "NAMESPACE")]
+    pub operator_namespace: Option<String>,
+    /// The operator's leader-election Lease (default: the Deployment's
+    /// LEASE_NAME, else meetingbot-operator).
+    #[arg(long, value_name = "NAME")]
+    pub lease_name: Option<String>,
 }

@@ -8,8 +8,9 @@ mod operator;
 mod tests;
 mod vendor;
 
-pub use operator::{Where, version};
+pub use operator::version;
 
+use crate::cli::Where;
 use crate::connect::{Target, api_error};
 use anyhow::anyhow;
 use jiff::Timestamp;

@@ -6,6 +6,7 @@
 //! in that namespace.
 
 use super::{Fact, bad, ok};
+use crate::cli::Where;
 use crate::connect::{Target, api_error};
 use crate::format::age;
 use jiff::Timestamp;
@@ -18,17 +19,6 @@ use kube::api::ListParams;
 const CHART_SELECTOR: &str = "app.kubernetes.io/name=meetingbot-operator";
 /// The operator's default Lease name (its `--lease-name`).
 const DEFAULT_LEASE: &str = "meetingbot-operator";
-/// Where to look for the operator.
-#[derive(Debug, Default, Clone, clap::Args)]
-pub struct Where {
-    /// The operator's namespace (default: that of the chart's Deployment, else -n's).
-    #[arg(long, value_name = "NAMESPACE")]
-    pub operator_namespace: Option<String>,
-    /// The operator's leader-election Lease (default: the Deployment's
-    /// LEASE_NAME, else meetingbot-operator).
-    #[arg(long, value_name = "NAME")]
-    pub lease_name: Option<String>,
-}
 
 /// The operator as the cluster shows it.
 pub(super) struct Operator {
