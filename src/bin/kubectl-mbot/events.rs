@@ -28,15 +28,19 @@ pub async fn latest(target: &Target, uid: &str, limit: usize) -> anyhow::Result<
     Ok(shown.into_iter().skip(skip).collect())
 }
 
-fn shown(event: Event) -> Shown {
-    let at = event
+/// When `event` last happened: its series' latest, else its own times.
+pub fn last_seen(event: &Event) -> Option<Timestamp> {
+    event
         .series
         .as_ref()
         .and_then(|s| s.last_observed_time.as_ref().map(|t| t.0))
         .or(event.last_timestamp.as_ref().map(|t| t.0))
         .or(event.event_time.as_ref().map(|t| t.0))
         .or(event.metadata.creation_timestamp.as_ref().map(|t| t.0))
-        .unwrap_or(Timestamp::UNIX_EPOCH);
+}
+
+fn shown(event: Event) -> Shown {
+    let at = last_seen(&event).unwrap_or(Timestamp::UNIX_EPOCH);
     let count = event
         .series
         .as_ref()

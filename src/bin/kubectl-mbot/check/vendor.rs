@@ -30,13 +30,7 @@ fn vendor_report(event: Event) -> Option<VendorReport> {
         LEMONSLICE_REACHABLE => false,
         _ => return None,
     };
-    let at = event
-        .series
-        .as_ref()
-        .and_then(|s| s.last_observed_time.as_ref().map(|t| t.0))
-        .or(event.last_timestamp.as_ref().map(|t| t.0))
-        .or(event.event_time.as_ref().map(|t| t.0))
-        .or(event.metadata.creation_timestamp.as_ref().map(|t| t.0))?;
+    let at = crate::events::last_seen(&event)?;
     Some(VendorReport {
         instance: event.reporting_instance.unwrap_or_default(),
         at,
