@@ -10,7 +10,7 @@ use crate::reconcile::context::Context;
 use crate::reconcile::schedule::Lane;
 use kube::ResourceExt;
 use std::sync::Arc;
-use tracing::{error, warn};
+use tracing::warn;
 
 /// Takes out the bot that `last`, the object as the watch last had it,
 /// recorded as its own, unless this process let the object go itself.
@@ -27,11 +27,12 @@ pub async fn take_out_after_deletion(ctx: Arc<Context>, last: MeetingBot) {
         return;
     };
     if !ctx.gate.is_open() {
-        error!(
+        warn!(
             meeting_bot_id = recorded.meeting_bot_id,
             session_id = recorded.session_id,
             "a MeetingBot was deleted without its finalizer while this replica stops or no longer \
-             leads: its bot stays in the meeting until its session ends"
+             leads: the new leader takes its bot out if its watch saw the deletion, else the bot \
+             stays until its session ends"
         );
         return;
     }
