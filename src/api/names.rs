@@ -110,6 +110,8 @@ names! {
         /// The record's copies (annotation and status) name different bots,
         /// and neither is provably the operator's latest.
         RECORD_CONFLICT = "RecordConflict";
+        /// This install just claimed the MeetingBot: it acts on it, and no other.
+        CLAIMED = "Claimed";
 
         /// A vendor call's connection failed before the request was sent.
         CONNECT_FAILED = "ConnectFailed";
@@ -186,6 +188,9 @@ names! {
         ADOPTION_CONFLICT = super::reason::ADOPTION_CONFLICT;
         /// Warning: the record's copies name different bots.
         RECORD_CONFLICT = super::reason::RECORD_CONFLICT;
+        /// Warning: another operator install acts on the MeetingBot, so this one
+        /// makes no call and no write for it.
+        OTHER_INSTALL = "OtherInstall";
         /// Warning: the object cannot be decoded.
         INVALID_SPEC = super::reason::INVALID_SPEC;
         /// Warning: the connection Secret belongs to someone else.

@@ -30,6 +30,9 @@ pub struct JoinAttempt {
     /// A bot id seen in that answer: the bot that may be in the meeting.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seen_meeting_bot_id: Option<String>,
+    /// The operator install that began it: no other install acts on the object.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub install: Option<String>,
 }
 
 /// A bot that the operator knows to be (or to have been) in the meeting: the
@@ -53,6 +56,10 @@ pub struct RecordedBot {
     /// before 0.2, which took the spec's key.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub api_key: Option<JoinedKey>,
+    /// The operator install responsible for the bot, which alone takes it
+    /// out. Unknown for a record of an operator before 0.3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub install: Option<String>,
 }
 
 /// The API key a bot joined with: the account that can see it.
@@ -162,6 +169,7 @@ impl MeetingBot {
                 uid: None,
                 answer: None,
                 seen_meeting_bot_id: None,
+                install: None,
             })
         });
         // A bot named only by an older version's annotations cannot be
@@ -184,6 +192,7 @@ impl MeetingBot {
                 joined_at: status.joined_at.as_ref().map(|t| t.0),
                 uid: status.record_uid.clone(),
                 api_key: status.joined_api_key.clone(),
+                install: status.install.clone(),
             })
         });
         RecordCopies {
@@ -312,6 +321,27 @@ impl MeetingBot {
                 .all(|key| self.annotation(key).is_none())
             && copies.annotated.as_ref() == Some(&Ok(recorded.clone()))
             && recorded.uid.as_deref() == self.metadata.uid.as_deref()
+    }
+
+    /// The operator install that acts on this object, if one claimed it:
+    /// status says, since only the acting install writes it; after a restore
+    /// without status, the annotations' copy of this object's own record
+    /// says (a copy's record was made for another object, by whichever
+    /// install acted on that one).
+    pub fn acting_install(&self) -> Option<String> {
+        if let Some(install) = self.status.as_ref().and_then(|s| s.install.as_ref()) {
+            return Some(install.clone());
+        }
+        let own = |uid: &Option<String>| uid.is_none() || *uid == self.metadata.uid;
+        let copies = self.record_copies();
+        let annotated = copies
+            .annotated
+            .and_then(Result::ok)
+            .filter(|r| own(&r.uid));
+        let in_flight = copies.in_flight.filter(|attempt| own(&attempt.uid));
+        annotated
+            .and_then(|recorded| recorded.install)
+            .or_else(|| in_flight.and_then(|attempt| attempt.install))
     }
 
     /// The value of the retry-join annotation, if set.

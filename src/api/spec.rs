@@ -63,6 +63,13 @@ use serde::{Deserialize, Serialize};
         json_path = ".status.joinedAt"
     ),
     printcolumn(
+        name = "Install",
+        type_ = "string",
+        priority = 1,
+        description = "The operator install that acts on it",
+        json_path = ".status.install"
+    ),
+    printcolumn(
         name = "Message",
         type_ = "string",
         priority = 1,
@@ -71,7 +78,8 @@ use serde::{Deserialize, Serialize};
     ),
     selectable = ".status.phase",
     selectable = ".status.platform",
-    selectable = ".spec.sessionId"
+    selectable = ".spec.sessionId",
+    selectable = ".status.install"
 )]
 #[x_kube(validation = Rule::new("has(self.meetingUrl) != has(self.meetingUrlSecretRef)")
     .message("exactly one of spec.meetingUrl and spec.meetingUrlSecretRef must be set"))]

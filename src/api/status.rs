@@ -39,6 +39,11 @@ pub struct MeetingBotStatus {
     /// use it, even after `spec.apiKeySecretRef` changed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub joined_api_key: Option<JoinedKey>,
+    /// The operator install (its `--install-id`) that acts on this
+    /// MeetingBot: it alone calls LemonSlice for it; another install whose
+    /// scope holds the object leaves it alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub install: Option<String>,
     /// The `metadata.generation` that this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,

@@ -41,6 +41,8 @@ pub struct Settings {
     pub redact_websocket_token: bool,
     /// Name of this replica, for Events.
     pub instance: Option<String>,
+    /// The identity of this install: stamped on the objects it acts on.
+    pub install: String,
 }
 
 /// Open while this process may start a join or a leave: it leads, its
@@ -159,6 +161,17 @@ impl Context {
                 .entry(bot.uid().unwrap_or_default())
                 .or_default(),
         );
+    }
+
+    /// Notes that `install` acts on `bot`; true the first time, when users
+    /// are to be told.
+    pub(super) fn first_seen_acting_elsewhere(&self, bot: &MeetingBot, install: &str) -> bool {
+        let mut first = false;
+        self.with_memo(bot, |memo| {
+            first = memo.told_other_install.as_deref() != Some(install);
+            memo.told_other_install = Some(install.to_owned());
+        });
+        first
     }
 
     pub(super) fn memo(&self, uid: &str) -> Memo {
@@ -314,7 +327,8 @@ impl Context {
             Watched::Valid(bot) => Some(bot),
             Watched::Invalid { .. } => None,
         });
-        self.metrics.count(bots, Timestamp::now());
+        self.metrics
+            .count(bots, Timestamp::now(), &self.settings.install);
         self.metrics.lanes(self.waiting.load());
     }
 }

@@ -91,6 +91,7 @@ pub struct Metrics {
     pub phases: Family<PhaseLabels, Gauge>,
     stalled: Family<ReasonLabels, Gauge>,
     oldest_deletion: Gauge<f64, AtomicU64>,
+    other_install: Gauge,
     waiting: Family<LaneLabels, Gauge>,
     busy_turns: Family<LaneLabels, Gauge>,
 }
@@ -107,6 +108,7 @@ impl Default for Metrics {
             phases: Family::default(),
             stalled: Family::default(),
             oldest_deletion: Gauge::default(),
+            other_install: Gauge::default(),
             waiting: Family::default(),
             busy_turns: Family::default(),
         }
@@ -147,6 +149,11 @@ impl Metrics {
             self.oldest_deletion.clone(),
         );
         registry.register(
+            "meetingbots_other_install",
+            "MeetingBots in this install's scope that another install acts on (not counted above)",
+            self.other_install.clone(),
+        );
+        registry.register(
             "reconciles_waiting",
             "Reconciles waiting in line for a turn, by lane (path: joins, leaves and new bots; bookkeeping: joined bots)",
             self.waiting.clone(),
@@ -168,17 +175,24 @@ impl Metrics {
         }
     }
 
-    /// Counts `bots` by phase and by the reason they are stalled, and notes
-    /// how long the oldest of them being deleted has been waiting.
+    /// Counts the `bots` that `install` acts on (or that none claimed yet) by
+    /// phase and by the reason they are stalled, and notes how long the
+    /// oldest of them being deleted has been waiting; and counts the others.
     pub fn count<B: std::ops::Deref<Target = MeetingBot>>(
         &self,
         bots: impl IntoIterator<Item = B>,
         now: Timestamp,
+        install: &str,
     ) {
         let mut phases: HashMap<String, i64> = HashMap::new();
         let mut stalled: HashMap<String, i64> = HashMap::new();
         let mut oldest_deletion = 0.0_f64;
+        let mut other_install = 0;
         for bot in bots {
+            if bot.acting_install().is_some_and(|acting| acting != install) {
+                other_install += 1;
+                continue;
+            }
             let status = bot.status.as_ref();
             let phase = status.and_then(|s| s.phase);
             let name = phase.map_or_else(|| "Unknown".to_owned(), |p| format!("{p:?}"));
@@ -203,6 +217,7 @@ impl Metrics {
                 .set(count);
         }
         self.oldest_deletion.set(oldest_deletion);
+        self.other_install.set(other_install);
     }
 
     pub fn reconciled(&self, result: ReconcileResult, took: Duration) {
@@ -261,21 +276,36 @@ mod tests {
         text
     }
 
+    /// `bot` acted on by the install `install`.
+    fn of_install(mut bot: MeetingBot, install: &str) -> MeetingBot {
+        bot.status.get_or_insert_default().install = Some(install.into());
+        bot
+    }
+
     #[test]
     fn counts_stalled_reasons_and_the_oldest_deletion() {
         let metrics = Metrics::default();
         let bots = [
             bot(Phase::Failed, Some("JoinOutcomeUnknown"), None),
             bot(Phase::Leaving, Some("LeaveFailed"), Some(600)),
-            bot(Phase::Leaving, Some("LeaveFailed"), Some(30)),
+            of_install(
+                bot(Phase::Leaving, Some("LeaveFailed"), Some(30)),
+                "install-a",
+            ),
+            // Another install's: counted apart, not in its phase.
+            of_install(
+                bot(Phase::Leaving, Some("LeaveFailed"), Some(900)),
+                "install-b",
+            ),
             bot(Phase::Joined, None, None),
         ];
-        metrics.count(&bots, Timestamp::now());
+        metrics.count(&bots, Timestamp::now(), "install-a");
         let text = exposition(&metrics);
         for line in [
             "meetingbot_operator_meetingbots_stalled{reason=\"LeaveFailed\"} 2",
             "meetingbot_operator_meetingbots_stalled{reason=\"JoinOutcomeUnknown\"} 1",
             "meetingbot_operator_meetingbots{phase=\"Leaving\"} 2",
+            "meetingbot_operator_meetingbots_other_install 1",
         ] {
             assert!(text.contains(line), "{line} in {text}");
         }
@@ -290,7 +320,7 @@ mod tests {
         assert!((600.0..610.0).contains(&oldest), "{oldest}");
 
         // Once they are gone, so are their series.
-        metrics.count(&bots[3..], Timestamp::now());
+        metrics.count(&bots[4..], Timestamp::now(), "install-a");
         let text = exposition(&metrics);
         assert!(!text.contains("meetingbots_stalled{"), "{text}");
         assert!(text.contains("meetingbot_operator_meetingbots_oldest_deletion_seconds 0"));

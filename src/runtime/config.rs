@@ -42,6 +42,10 @@ pub struct PreflightArgs {
     /// The install's label selector, if it shards by label.
     #[arg(long, env = "LABEL_SELECTOR")]
     pub label_selector: Option<String>,
+
+    /// The install's identity: MeetingBots another install acts on are not its to wait for.
+    #[arg(long, env = "INSTALL_ID", default_value = DEFAULT_INSTALL_ID, value_parser = parse_install_id)]
+    pub install_id: String,
 }
 
 #[derive(Debug, Args)]
@@ -90,6 +94,12 @@ pub struct RunArgs {
     /// Only reconcile MeetingBots matching this label selector (to shard a cluster between operators).
     #[arg(long, env = "LABEL_SELECTOR")]
     pub label_selector: Option<String>,
+
+    /// Identity of this install (the chart sets NAMESPACE/RELEASE), stamped in the status of every
+    /// MeetingBot it acts on: another install whose scope also holds the object makes no call for it.
+    /// Replicas of one install share it; installs must not.
+    #[arg(long, env = "INSTALL_ID", default_value = DEFAULT_INSTALL_ID, value_parser = parse_install_id)]
+    pub install_id: String,
 
     /// How many MeetingBots are reconciled at once.
     #[arg(long, env = "CONCURRENCY", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]
@@ -152,6 +162,21 @@ pub enum LogFormat {
     Text,
 }
 
+/// The identity of an install started without `--install-id`.
+const DEFAULT_INSTALL_ID: &str = "default";
+
+/// An install identity: 1 to 128 characters, letters, digits and `-._/`
+/// (it is written into status and quoted in Events).
+fn parse_install_id(text: &str) -> Result<String, String> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "-._/".contains(c);
+    if text.is_empty() || text.len() > 128 || !text.chars().all(allowed) {
+        return Err(format!(
+            "{text:?}: an install id has 1 to 128 characters, letters, digits and -._/"
+        ));
+    }
+    Ok(text.to_owned())
+}
+
 fn parse_secret(text: &str) -> Result<SecretString, String> {
     Ok(SecretString::new(text))
 }
@@ -180,6 +205,17 @@ mod tests {
             "the same grammar as spec.maxDuration"
         );
         assert!(parse_go_duration("ten seconds").is_err());
+    }
+
+    #[test]
+    fn an_install_id_is_a_short_plain_name() {
+        assert_eq!(
+            parse_install_id("team-a/meetingbot"),
+            Ok("team-a/meetingbot".into())
+        );
+        assert!(parse_install_id("").is_err());
+        assert!(parse_install_id("a b").is_err());
+        assert!(parse_install_id(&"x".repeat(129)).is_err());
     }
 
     #[test]

@@ -151,6 +151,7 @@ fn settings(args: &RunArgs, identity: &str) -> Settings {
         session_poll: args.session_poll_interval,
         redact_websocket_token: args.redact_websocket_token,
         instance: Some(identity.to_owned()),
+        install: args.install_id.clone(),
     }
 }
 

@@ -6,7 +6,7 @@
 
 use crate::api::{FINALIZER, MeetingBot};
 use config::PreflightArgs;
-use kube::api::{Api, ListParams};
+use kube::api::{Api, ApiResource, DynamicObject, ListParams};
 use std::process::ExitCode;
 
 use super::config;
@@ -44,15 +44,18 @@ pub async fn uninstall(args: PreflightArgs) -> ExitCode {
     }
 }
 
-/// `namespace/name` of every MeetingBot in scope that holds the finalizer.
+/// `namespace/name` of every MeetingBot in scope that holds the finalizer,
+/// but those another install acts on (their install takes their avatars out).
 async fn holding(args: &PreflightArgs) -> kube::Result<Vec<String>> {
     let client = kube::Client::try_default().await?;
-    let apis: Vec<Api<MeetingBot>> = if args.namespaces.is_empty() {
-        vec![Api::all(client)]
+    // Untyped, so that one object that does not decode hides no other.
+    let resource = ApiResource::erase::<MeetingBot>(&());
+    let apis: Vec<Api<DynamicObject>> = if args.namespaces.is_empty() {
+        vec![Api::all_with(client, &resource)]
     } else {
         args.namespaces
             .iter()
-            .map(|ns| Api::namespaced(client.clone(), ns))
+            .map(|ns| Api::namespaced_with(client.clone(), ns, &resource))
             .collect()
     };
     let params = match &args.label_selector {
@@ -61,14 +64,14 @@ async fn holding(args: &PreflightArgs) -> kube::Result<Vec<String>> {
     };
     let mut names = vec![];
     for api in apis {
-        for bot in api.list_metadata(&params).await? {
+        for bot in api.list(&params).await? {
             let holds = bot
                 .metadata
                 .finalizers
                 .iter()
                 .flatten()
                 .any(|f| f == FINALIZER);
-            if holds {
+            if holds && !acted_on_elsewhere(&bot, &args.install_id) {
                 let ns = bot.metadata.namespace.unwrap_or_default();
                 names.push(format!("{ns}/{}", bot.metadata.name.unwrap_or_default()));
             }
@@ -76,4 +79,14 @@ async fn holding(args: &PreflightArgs) -> kube::Result<Vec<String>> {
     }
     names.sort();
     Ok(names)
+}
+
+/// Whether another install acts on `bot`; one that does not decode counts
+/// as this install's, which is the careful answer.
+fn acted_on_elsewhere(bot: &DynamicObject, install: &str) -> bool {
+    serde_json::to_value(bot)
+        .and_then(serde_json::from_value::<MeetingBot>)
+        .ok()
+        .and_then(|bot| bot.acting_install())
+        .is_some_and(|acting| acting != install)
 }

@@ -8,6 +8,7 @@ mod client;
 mod cluster;
 mod controller;
 mod gitops;
+mod installs;
 mod lifecycle;
 mod packaging;
 mod plugin;

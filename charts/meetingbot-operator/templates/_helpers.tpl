@@ -1,3 +1,8 @@
+{{/* This install's identity (--install-id): the value, else NAMESPACE/RELEASE. */}}
+{{- define "meetingbot-operator.installId" -}}
+{{- .Values.installId | default (printf "%s/%s" .Release.Namespace .Release.Name) -}}
+{{- end }}
+
 {{/* The chart's name, or nameOverride. */}}
 {{- define "meetingbot-operator.name" -}}
 {{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}

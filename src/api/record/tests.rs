@@ -70,6 +70,7 @@ fn stamped(id: &str, uid: &str, joined_at: &str) -> RecordedBot {
         joined_at: Some(joined_at.parse().unwrap()),
         uid: Some(uid.into()),
         api_key: None,
+        install: None,
     }
 }
 
@@ -167,6 +168,7 @@ fn status_wins_over_an_older_annotation_conflicts_with_a_newer_one_and_outcomes_
         uid: Some("u1".into()),
         answer: None,
         seen_meeting_bot_id: None,
+        install: None,
     };
     let mut joining = b.clone();
     joining.metadata.annotations = Some(BTreeMap::from([(

@@ -186,6 +186,7 @@ pub mod tests {
             joined_at: None,
             uid: Some(uid.into()),
             api_key: None,
+            install: None,
         })
         .unwrap()
     }

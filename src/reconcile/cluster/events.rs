@@ -110,7 +110,10 @@ pub fn action(reason: &str) -> &'static str {
         | event::SUSPENDED
         | event::COMPLETED => "Leave",
         event::SESSION_ENDED => "ReadSession",
-        event::FOREIGN_RECORD | event::ADOPTION_CONFLICT | event::RECORD_CONFLICT => "ReadRecord",
+        event::FOREIGN_RECORD
+        | event::ADOPTION_CONFLICT
+        | event::RECORD_CONFLICT
+        | event::OTHER_INSTALL => "ReadRecord",
         event::INVALID_SPEC => "ReadSpec",
         event::CONNECTION_SECRET_NOT_OWNED
         | event::CONNECTION_SECRET_FAILED

@@ -116,6 +116,7 @@ pub(super) fn decide(facts: &Facts) -> Plan {
                 uid: bot.metadata.uid.clone(),
                 answer: None,
                 seen_meeting_bot_id: None,
+                install: Some(facts.install.to_owned()),
             });
         }
         Some(Learned::Session(SessionOutcome::Status(SessionStatus::Queued))) => {

@@ -89,6 +89,8 @@ pub struct Memo {
     pub left: Option<(String, super::plan::LeavePurpose)>,
     /// The last write of the connection Secret, for its status condition.
     pub connection_secret: Option<super::connection_secret::Written>,
+    /// The other install that acts on the object, once a Warning said so.
+    pub told_other_install: Option<String>,
 }
 
 impl Memo {

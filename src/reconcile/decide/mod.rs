@@ -7,6 +7,10 @@
 //! The rules, in the order `decide` applies them (the first that matches
 //! plans the step), each with the unit test in `decide/tests` that pins it:
 //!
+//! 0. One install acts on an object (`install`): an object another install
+//!    claimed gets no call and no write from this one; an unclaimed object
+//!    that may need a call is claimed first
+//!    (`install::only_the_install_that_claimed_an_object_acts_on_it`).
 //! 1. A bot this process saw leave, whose record a refused write left
 //!    behind, is forgotten, never taken for live again
 //!    (`record::a_bot_seen_to_leave_is_never_taken_for_live_again`).
@@ -64,6 +68,7 @@
 mod backoff;
 pub mod connection_secret;
 mod deletion;
+mod install;
 mod join;
 mod joined;
 mod leave;
@@ -98,6 +103,8 @@ pub struct Facts<'a> {
     /// When the session was last read, or else when the operator started:
     /// a restart does not make every joined bot call LemonSlice at once.
     pub session_checked_at: Timestamp,
+    /// The identity of this operator install (operator option).
+    pub install: &'a str,
 }
 
 impl Facts<'_> {
@@ -108,6 +115,9 @@ impl Facts<'_> {
 }
 
 pub fn decide(facts: &Facts) -> Plan {
+    if let Some(plan) = install::acting(facts) {
+        return plan;
+    }
     let bot = facts.bot;
     let record = current_record(facts);
     // A bot seen to leave whose record a refused write left behind: finish

@@ -82,6 +82,11 @@ pub enum LeavePurpose {
     reason = "one short-lived value per step; boxing buys nothing"
 )]
 pub enum Plan {
+    /// Stamp this install into status as the one acting on the object (a
+    /// version-checked write), before any call for it.
+    Claim,
+    /// Another install acts on the object: no call and no write from here.
+    LeaveToInstall { install: String },
     /// Add the finalizer to an object that may have a bot in a meeting.
     AddFinalizer,
     /// Read the session's status: before a join, and now and then while joined.

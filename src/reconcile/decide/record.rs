@@ -143,6 +143,7 @@ pub(super) fn adoption(facts: &Facts, record: &BotRecord) -> Option<Plan> {
         api_key: Some(JoinedKey {
             secret_ref: bot.spec.api_key_secret_ref.clone(),
         }),
+        install: Some(facts.install.to_owned()),
     }))
 }
 

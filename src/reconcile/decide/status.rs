@@ -17,6 +17,7 @@ pub fn build(
     ending: &Ending,
     now: Timestamp,
     redact_token: bool,
+    install: &str,
 ) -> MeetingBotStatus {
     let current = bot.status.clone().unwrap_or_default();
     let generation = bot.metadata.generation;
@@ -77,6 +78,8 @@ pub fn build(
         record_uid: recorded.and_then(|b| b.uid.clone()),
         joined_spec: recorded.and_then(|b| b.joined_spec.clone()),
         joined_api_key: recorded.and_then(|b| b.api_key.clone()),
+        // Only the acting install writes status.
+        install: Some(install.to_owned()),
         observed_generation: generation,
         conditions: conditions.conditions,
         last_handled_reconcile_at: bot

@@ -13,10 +13,14 @@ use std::sync::Arc;
 use tracing::warn;
 
 /// Takes out the bot that `last`, the object as the watch last had it,
-/// recorded as its own, unless this process let the object go itself.
+/// recorded as its own, unless this process let the object go itself or
+/// another install acted on it (that one takes the bot out).
 pub async fn take_out_after_deletion(ctx: Arc<Context>, last: MeetingBot) {
     let uid = last.uid().unwrap_or_default();
-    if ctx.let_go_by_us(&uid) {
+    let acting_elsewhere = last
+        .acting_install()
+        .is_some_and(|install| install != ctx.settings.install);
+    if ctx.let_go_by_us(&uid) || acting_elsewhere {
         return;
     }
     let Some(recorded) = last

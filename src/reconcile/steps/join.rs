@@ -121,6 +121,7 @@ impl Reconciler<'_> {
             api_key: Some(JoinedKey {
                 secret_ref: self.bot.spec.api_key_secret_ref.clone(),
             }),
+            install: Some(self.ctx.settings.install.clone()),
         };
         info!(meeting_bot_id = recorded.meeting_bot_id, "joined");
         if joined.websocket_url.is_none() {

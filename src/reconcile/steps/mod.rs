@@ -5,6 +5,7 @@
 //! the recording of a join). The fenced writes themselves are the cluster's.
 
 mod gone;
+mod install;
 mod join;
 mod leave;
 mod record;
@@ -104,8 +105,11 @@ impl<'a> Reconciler<'a> {
                 recorded_elsewhere,
                 session_poll: self.ctx.settings.session_poll,
                 session_checked_at: memo.session_checked_at.unwrap_or(self.ctx.started_at),
+                install: &self.ctx.settings.install,
             });
             let step = match plan {
+                Plan::Claim => self.claim().await?,
+                Plan::LeaveToInstall { install } => self.leave_to_install(&install).await,
                 Plan::AddFinalizer => self.add_finalizer().await?,
                 Plan::CheckSession { session_id } => self.check_session(&session_id).await?,
                 Plan::Join(attempt) => self.join(attempt).await?,

@@ -58,7 +58,14 @@ impl Reconciler<'_> {
 
     pub(super) fn status_for(&self, seen: &MeetingBot, ending: &Ending) -> MeetingBotStatus {
         let now = Timestamp::now();
-        let status = status::build(seen, ending, now, self.ctx.settings.redact_websocket_token);
+        let settings = &self.ctx.settings;
+        let status = status::build(
+            seen,
+            ending,
+            now,
+            settings.redact_websocket_token,
+            &settings.install,
+        );
         let memo = self.ctx.memo(&seen.uid().unwrap_or_default());
         with_condition(status, seen, memo.connection_secret.as_ref(), now)
     }

@@ -12,6 +12,9 @@ use crate::reconcile::metrics::Metrics;
 use crate::reconcile::schedule::{Lane, Lanes};
 use fake_lemonslice::{Config as FakeConfig, FakeServer};
 use http::{Method, Request, Response, StatusCode};
+
+/// The install these tests run as.
+const INSTALL: &str = "install-a";
 use jiff::Timestamp;
 use kube::client::Body;
 use kube::runtime::controller::Action;
@@ -153,6 +156,7 @@ async fn world(api: &ApiServer) -> World {
         OperatorApiKey::Value(SecretString::new(KEY)),
         Settings {
             concurrency: 4,
+            install: INSTALL.into(),
             ..Settings::default()
         },
         Metrics::default(),
@@ -181,6 +185,7 @@ async fn world(api: &ApiServer) -> World {
             joined_at: Some(joined_at),
             uid: Some("uid-1".into()),
             api_key: None,
+            install: Some(INSTALL.into()),
         },
         websocket_url: bot.websocket_url,
         joined_at,

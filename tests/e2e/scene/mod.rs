@@ -74,6 +74,17 @@ impl Scene {
         operator
     }
 
+    /// Another fake LemonSlice (another vendor or account), on the scene's
+    /// fake runtime: declare it after the scene, so that it stops first.
+    pub async fn another_fake(&self, config: fake_lemonslice::Config) -> FakeServer {
+        self._fake_runtime
+            .handle()
+            .spawn(FakeServer::start(config))
+            .await
+            .expect("the fake's task runs")
+            .expect("the fake starts")
+    }
+
     /// The operator the scene started.
     pub fn operator(&self) -> &Operator {
         self.operator.as_ref().expect("the scene's operator runs")

@@ -36,6 +36,10 @@ pub struct RequestRecord {
     pub at: Timestamp,
     /// The bot the call created (join) or named (leave).
     pub meeting_bot_id: Option<String>,
+    /// The last four characters of the API key the call came with, as
+    /// vendors show a key: which account called.
+    #[serde(default)]
+    pub key_hint: Option<String>,
 }
 
 /// Vendor calls counted by endpoint (`join`, `leave`, `session`), then by

@@ -32,6 +32,7 @@ fn a_new_bot_reads_its_session_then_joins_only_an_active_one() {
             uid: Some("uid-1".into()),
             answer: None,
             seen_meeting_bot_id: None,
+            install: Some(INSTALL.into()),
         })
     );
 }
@@ -250,6 +251,7 @@ fn the_stall_shows_what_an_answer_that_proves_nothing_said_and_the_bot_it_named(
         uid: Some("uid-1".into()),
         answer: Some("HTTP 200: the answer is over 64 KiB, more than the operator reads".into()),
         seen_meeting_bot_id: Some("meeting-bot-abc123".into()),
+        install: Some(INSTALL.into()),
     };
     let bot = annotate(
         bot(),

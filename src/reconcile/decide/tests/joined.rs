@@ -230,6 +230,7 @@ fn a_bot_just_joined_is_recorded_before_any_leave() {
             joined_at: Some(at(-5)),
             uid: Some("uid-1".into()),
             api_key: None,
+            install: Some(INSTALL.into()),
         };
         let just_joined = Learned::Joined(JustJoined {
             recorded,
@@ -347,6 +348,7 @@ fn a_bot_joined_without_a_websocket_url_is_ready_and_says_so() {
             joined_at: Some(at(-5)),
             uid: Some("uid-1".into()),
             api_key: None,
+            install: Some(INSTALL.into()),
         };
         let just_joined = Learned::Joined(JustJoined {
             recorded,

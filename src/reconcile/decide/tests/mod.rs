@@ -2,6 +2,7 @@
 //! tests build here, the rules in a file per concern.
 
 mod deletion;
+mod install;
 mod join;
 mod joined;
 mod record;
@@ -19,6 +20,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use std::time::Duration;
 
 const POLL: Duration = Duration::from_secs(30);
+
+/// The install the tests decide as.
+const INSTALL: &str = "install-a";
 
 fn now() -> Timestamp {
     "2026-11-24T12:00:00Z".parse().unwrap()
@@ -43,6 +47,11 @@ fn bot() -> MeetingBot {
     bot.metadata.generation = Some(1);
     bot.metadata.creation_timestamp = Some(Time(at(-60)));
     bot.metadata.finalizers = Some(vec![FINALIZER.into()]);
+    // Claimed by this install (see `install` for the claim).
+    bot.status = Some(MeetingBotStatus {
+        install: Some(INSTALL.into()),
+        ..MeetingBotStatus::default()
+    });
     bot
 }
 
@@ -63,6 +72,7 @@ fn joined(bot: MeetingBot) -> MeetingBot {
         joined_at: Some(at(-10)),
         uid: Some("uid-1".into()),
         api_key: None,
+        install: Some(INSTALL.into()),
     };
     let mut bot = crate::api::joined_annotations(&recorded)
         .into_iter()
@@ -83,6 +93,7 @@ fn status(phase: Phase, ready_reason: &str, joined_at: Option<Timestamp>) -> Mee
         joined_at: joined_at.map(Time),
         record_uid: Some("uid-1".into()),
         joined_spec: Some(bot().spec.join_fingerprint()),
+        install: Some(INSTALL.into()),
         observed_generation: Some(1),
         conditions: vec![Condition {
             type_: "Ready".into(),
@@ -104,6 +115,7 @@ fn in_flight(bot: MeetingBot, retry_join: Option<&str>) -> MeetingBot {
         uid: Some("uid-1".into()),
         answer: None,
         seen_meeting_bot_id: None,
+        install: Some(INSTALL.into()),
     };
     annotate(
         bot,
@@ -155,6 +167,7 @@ fn facts<'a>(bot: &'a MeetingBot, memo: &'a Memo) -> Facts<'a> {
         recorded_elsewhere: false,
         session_poll: POLL,
         session_checked_at: at(-1),
+        install: INSTALL,
     }
 }
 

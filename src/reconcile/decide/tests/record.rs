@@ -129,6 +129,7 @@ fn no_combination_of_record_copies_plans_a_second_join() {
             joined_at: Some(at(joined)),
             uid: uid.map(str::to_owned),
             api_key: None,
+            install: Some(INSTALL.into()),
         })
     };
     let adopt_requests = [None, Some("bot-5"), Some("{not json")];
@@ -179,6 +180,7 @@ fn no_combination_of_record_copies_plans_a_second_join() {
                                             uid: Some("uid-other".into()),
                                             answer: None,
                                             seen_meeting_bot_id: None,
+                                            install: Some(INSTALL.into()),
                                         };
                                         subject = annotate(
                                             subject,

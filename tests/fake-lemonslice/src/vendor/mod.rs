@@ -222,6 +222,7 @@ async fn call(
         status,
         at: arrived,
         meeting_bot_id: answer.meeting_bot_id,
+        key_hint: key_hint(headers),
     });
     match plan.fate {
         Fate::Answer | Fate::Inject(_) | Fate::Echo | Fate::Redirect => answer.response,
@@ -240,6 +241,13 @@ async fn call(
 }
 
 /// Checks `X-API-Key`, and returns it; the refusal never says what key was sent.
+/// The last four characters of the call's API key, if it came with one.
+fn key_hint(headers: &HeaderMap) -> Option<String> {
+    let key = headers.get("x-api-key")?.to_str().ok()?;
+    let start = key.char_indices().rev().nth(3).map_or(0, |(at, _)| at);
+    Some(key[start..].to_owned())
+}
+
 fn authenticate<'h>(store: &Store, headers: &'h HeaderMap) -> Result<&'h str, &'static str> {
     match headers.get("x-api-key").map(HeaderValue::to_str) {
         None => Err("missing X-API-Key header"),
