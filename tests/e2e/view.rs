@@ -29,14 +29,27 @@ fn row<'t>(table: &'t str, name: &str) -> &'t str {
 
 #[tokio::test]
 async fn kubectl_explains_lists_and_selects_meetingbots() {
-    let explained = kubectl(&["explain", "meetingbot"]);
+    // First: the scene installs the CRD on a control plane that has none
+    // yet, and its schema reaches the API server's OpenAPI a moment later.
+    let scene = Scene::start("kubectl-view").await;
+    let explained = poll(
+        "kubectl explain to know MeetingBots",
+        std::time::Duration::from_secs(30),
+        || async {
+            let out = run("kubectl", &["explain", "meetingbot"], "");
+            match out.status.success() {
+                true => Ok(String::from_utf8_lossy(&out.stdout).into_owned()),
+                false => Err(String::from_utf8_lossy(&out.stderr).into_owned()),
+            }
+        },
+    )
+    .await;
     assert!(
         explained.contains("A LemonSlice avatar in a Zoom, Google Meet"),
         "{explained}"
     );
     assert!(!explained.contains("Auto-generated"), "{explained}");
 
-    let scene = Scene::start("kubectl-view").await;
     scene.create("joins", spec("session-kubectl-view")).await;
     // A MeetingBot whose API key LemonSlice refuses stalls: Failed, Unauthorized.
     scene
@@ -75,14 +88,13 @@ async fn kubectl_explains_lists_and_selects_meetingbots() {
         header(&wide),
         [
             "NAME", "PHASE", "READY", "REASON", "PLATFORM", "BOT ID", "AGE", "SESSION", "JOINED",
-            "MESSAGE"
+            "INSTALL", "MESSAGE"
         ],
         "{wide}"
     );
-    assert!(
-        row(&wide, "joins").contains("session-kubectl-view"),
-        "{wide}"
-    );
+    for cell in ["session-kubectl-view", " default "] {
+        assert!(row(&wide, "joins").contains(cell), "{cell} in {wide}");
+    }
     assert!(
         row(&wide, "refused").contains("session-kubectl-refused"),
         "{wide}"
@@ -113,6 +125,13 @@ async fn kubectl_explains_lists_and_selects_meetingbots() {
         "meetingbot.liveai.lemonslice.com/refused\n"
     );
     assert_eq!(select("status.platform=Zoom"), "");
+    // The operator install acting on them (the scene's runs without --install-id).
+    assert_eq!(
+        select("status.install=default").lines().count(),
+        2,
+        "both are this install's"
+    );
+    assert_eq!(select("status.install=team-b/meetingbot"), "");
 
     // The Events name their action and the group-qualified controller.
     let joined_event = poll(

@@ -153,6 +153,41 @@ fn the_chart_refuses_two_replicas_without_leader_election_and_outwaits_the_drain
     );
 }
 
+/// The install identities the rendered operator and uninstall hook run with.
+fn install_ids(rendered: &str) -> Vec<&str> {
+    rendered
+        .split("name: INSTALL_ID")
+        .skip(1)
+        .filter_map(|rest| rest.split("value: \"").nth(1)?.split('"').next())
+        .collect()
+}
+
+#[test]
+fn each_release_is_an_install_of_its_own() {
+    // Two releases named alike in two namespaces are still two installs.
+    for ns in ["team-a", "team-b"] {
+        let rendered = helm_template(ns, &[]);
+        let expected = format!("{ns}/meetingbot-operator");
+        assert_eq!(
+            install_ids(&rendered),
+            [expected.as_str(); 2],
+            "operator and hook"
+        );
+    }
+    let named = helm_template("team-a", &["installId=staging"]);
+    assert_eq!(install_ids(&named), ["staging"; 2]);
+    let refused = run(
+        "helm",
+        &["template", CHART, "--set", "installId=two words"],
+        "",
+    );
+    let error = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && error.contains("installId"),
+        "{error}"
+    );
+}
+
 #[tokio::test]
 async fn the_rendered_chart_passes_the_restricted_pod_security_level() {
     let scene = Scene::builder("restricted")

@@ -8,7 +8,18 @@ use crate::scene::{Scene, Waits};
 use crate::support::*;
 
 fn preflight(ns: &str, selector: Option<&str>) -> std::process::Output {
-    let mut args = vec!["preflight-uninstall", "--namespaces", ns];
+    preflight_as("default", ns, selector)
+}
+
+/// The check as the install `install` runs it.
+fn preflight_as(install: &str, ns: &str, selector: Option<&str>) -> std::process::Output {
+    let mut args = vec![
+        "preflight-uninstall",
+        "--install-id",
+        install,
+        "--namespaces",
+        ns,
+    ];
     if let Some(selector) = selector {
         args.extend(["--label-selector", selector]);
     }
@@ -32,6 +43,9 @@ async fn the_uninstall_guard_fails_while_meetingbots_hold_the_finalizer() {
     // Out of a shard's selector, it is not this install's.
     let other_shard = preflight(&ns, Some("shard=b"));
     assert_eq!(other_shard.status.code(), Some(0), "{other_shard:?}");
+    // Acted on by the scene's install (`default`), it is not another install's to wait for.
+    let other_install = preflight_as("team-b/meetingbot", &ns, None);
+    assert_eq!(other_install.status.code(), Some(0), "{other_install:?}");
 
     scene.delete("standup").await;
     scene.wait_gone("standup").await;
