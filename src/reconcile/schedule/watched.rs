@@ -8,6 +8,7 @@ use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Resource;
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use std::borrow::Cow;
 
 /// The annotations the operator reads: its own, under its API group.
@@ -49,18 +50,24 @@ pub enum Watched {
 
 impl<'de> Deserialize<'de> for Watched {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = serde_json::Value::deserialize(deserializer)?;
-        let problem = match serde_path_to_error::deserialize::<_, MeetingBot>(&value) {
+        // Kept as text and decoded straight into the typed object; only one
+        // that does not decode is read again, for where it fails and for
+        // what the operator needs of it (no JSON tree of padding either way).
+        let raw = <Box<RawValue>>::deserialize(deserializer)?;
+        let mut text = serde_json::Deserializer::from_str(raw.get());
+        let problem = match serde_path_to_error::deserialize::<_, MeetingBot>(&mut text) {
             Ok(mut bot) => {
                 drop_unread(&mut bot.metadata);
                 return Ok(Watched::Valid(bot));
             }
             Err(error) => format!("{}: {}", error.path(), error.inner()),
         };
-        let metadata = value.get("metadata").cloned().unwrap_or_default();
-        let mut metadata = ObjectMeta::deserialize(metadata).map_err(serde::de::Error::custom)?;
+        let Readable {
+            mut metadata,
+            status,
+        } = serde_json::from_str(raw.get()).map_err(serde::de::Error::custom)?;
         drop_unread(&mut metadata);
-        let reported = value["status"]["conditions"]
+        let reported = status["conditions"]
             .as_array()
             .into_iter()
             .flatten()
@@ -73,6 +80,15 @@ impl<'de> Deserialize<'de> for Watched {
             reported,
         })
     }
+}
+
+/// What the operator reads of an object that does not decode.
+#[derive(Deserialize)]
+struct Readable {
+    #[serde(default)]
+    metadata: ObjectMeta,
+    #[serde(default)]
+    status: serde_json::Value,
 }
 
 impl Resource for Watched {
@@ -153,5 +169,35 @@ mod tests {
         );
         assert_eq!(bot.metadata.labels, None);
         assert_eq!(bot.metadata.managed_fields, None);
+    }
+
+    #[test]
+    fn an_object_that_does_not_decode_names_its_field_and_keeps_its_name() {
+        let object = |status: serde_json::Value| {
+            json!({
+                "metadata": {"name": "broken", "namespace": "team", "labels": {"team": "a"}},
+                "spec": {"sessionId": 7},
+                "status": status,
+            })
+        };
+        let Watched::Invalid {
+            metadata,
+            problem,
+            reported,
+        } = serde_json::from_value(object(json!({}))).unwrap()
+        else {
+            panic!("an invalid MeetingBot");
+        };
+        assert_eq!(metadata.name.as_deref(), Some("broken"));
+        assert_eq!(metadata.labels, None);
+        assert!(problem.starts_with("spec.sessionId: "), "{problem}");
+        assert!(!reported);
+        let stalled =
+            json!({"conditions": [{"type": STALLED, "message": invalid_message(&problem)}]});
+        let Watched::Invalid { reported, .. } = serde_json::from_value(object(stalled)).unwrap()
+        else {
+            panic!("an invalid MeetingBot");
+        };
+        assert!(reported, "status already says so");
     }
 }
