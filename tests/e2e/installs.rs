@@ -214,3 +214,53 @@ async fn two_installs_with_two_vendors_that_each_know_only_their_own_sessions() 
         );
     }
 }
+
+/// Leaving a shard's selector is not a deletion: the watch reports the
+/// object gone from its scope, and the operator must not take its avatar out
+/// as if the object had been deleted behind its back.
+#[tokio::test]
+async fn a_meetingbot_relabelled_out_of_the_shard_keeps_its_avatar() {
+    let scene = Scene::builder("shard-exit")
+        .arg("--label-selector=shard=a")
+        .start()
+        .await;
+    let mut bot = MeetingBot::new("standup", spec("session-shard-exit"));
+    bot.metadata.labels = Some([("shard".to_owned(), "a".to_owned())].into());
+    scene.create_object(&bot).await;
+    let joined = scene.wait_joined("standup").await;
+    let bot_id = joined.status.unwrap().meeting_bot_id.unwrap();
+
+    scene
+        .merge(
+            "standup",
+            serde_json::json!({"metadata": {"labels": {"shard": "b"}}}),
+        )
+        .await;
+    // The operator looks at what left its watch, and says what it made of it.
+    let log = scene.operator().log.clone();
+    poll(
+        "the operator to see the MeetingBot leave its watch",
+        Duration::from_secs(20),
+        || async {
+            let text = std::fs::read_to_string(&log).map_err(|e| e.to_string())?;
+            ["left this install's scope", "deleted without its finalizer"]
+                .iter()
+                .any(|said| text.contains(said))
+                .then_some(())
+                .ok_or_else(|| "not yet".to_owned())
+        },
+    )
+    .await;
+    let live = scene.live_bots("session-shard-exit").await;
+    assert_eq!(
+        live.iter()
+            .map(|b| b.meeting_bot_id.as_str())
+            .collect::<Vec<_>>(),
+        [bot_id.as_str()],
+        "the avatar is still in the meeting"
+    );
+    assert!(
+        scene.requests_to("leave").await.is_empty(),
+        "no leave was called"
+    );
+}

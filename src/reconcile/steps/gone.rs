@@ -8,7 +8,7 @@ use super::Reconciler;
 use crate::api::MeetingBot;
 use crate::reconcile::context::Context;
 use crate::reconcile::schedule::Lane;
-use kube::ResourceExt;
+use kube::{Api, ResourceExt};
 use std::sync::Arc;
 use tracing::warn;
 
@@ -30,6 +30,33 @@ pub async fn take_out_after_deletion(ctx: Arc<Context>, last: MeetingBot) {
     else {
         return;
     };
+    // A watch also reports an object gone when it leaves the watch's label
+    // selector (relabelled to another shard): that object still records its bot.
+    let api: Api<MeetingBot> =
+        Api::namespaced(ctx.kube.clone(), &last.namespace().unwrap_or_default());
+    match api.get_opt(&last.name_any()).await {
+        Ok(None) => {}
+        Ok(Some(now)) if now.uid().as_deref() != Some(uid.as_str()) => {}
+        Ok(Some(_)) => {
+            warn!(
+                meeting_bot_id = recorded.meeting_bot_id,
+                namespace = last.namespace().unwrap_or_default(),
+                name = last.name_any(),
+                "a MeetingBot left this install's scope (its labels no longer match the label \
+                 selector): its bot stays in the meeting, and this install no longer acts on it"
+            );
+            return;
+        }
+        Err(error) => {
+            warn!(
+                %error,
+                meeting_bot_id = recorded.meeting_bot_id,
+                "a MeetingBot left the watch and the API server cannot say whether it was deleted: \
+                 its bot is not taken out (if the object is gone, the bot stays until its session ends)"
+            );
+            return;
+        }
+    }
     if !ctx.gate.is_open() {
         warn!(
             meeting_bot_id = recorded.meeting_bot_id,
