@@ -112,6 +112,10 @@ names! {
         RECORD_CONFLICT = "RecordConflict";
         /// This install just claimed the MeetingBot: it acts on it, and no other.
         CLAIMED = "Claimed";
+        /// The MeetingBot left the scope of the install that acted on it,
+        /// which let it go; no install acts on it until one whose scope holds
+        /// it takes it over.
+        LEFT_SCOPE = "LeftScope";
 
         /// A vendor call's connection failed before the request was sent.
         CONNECT_FAILED = "ConnectFailed";
@@ -191,6 +195,8 @@ names! {
         /// Warning: another operator install acts on the MeetingBot, so this one
         /// makes no call and no write for it.
         OTHER_INSTALL = "OtherInstall";
+        /// Normal: the MeetingBot left this install's scope, which let it go.
+        LEFT_SCOPE = super::reason::LEFT_SCOPE;
         /// Warning: the object cannot be decoded.
         INVALID_SPEC = super::reason::INVALID_SPEC;
         /// Warning: the connection Secret belongs to someone else.

@@ -324,13 +324,13 @@ impl MeetingBot {
     }
 
     /// The operator install that acts on this object, if one claimed it:
-    /// status says, since only the acting install writes it; after a restore
-    /// without status, the annotations' copy of this object's own record
-    /// says (a copy's record was made for another object, by whichever
-    /// install acted on that one).
+    /// status says, since only the acting install writes it (none after an
+    /// install let the object go); after a restore without status, the
+    /// annotations' copy of this object's own record says (a copy's record
+    /// was made for another object, by whichever install acted on that one).
     pub fn acting_install(&self) -> Option<String> {
-        if let Some(install) = self.status.as_ref().and_then(|s| s.install.as_ref()) {
-            return Some(install.clone());
+        if let Some(status) = &self.status {
+            return status.install.clone();
         }
         let own = |uid: &Option<String>| uid.is_none() || *uid == self.metadata.uid;
         let copies = self.record_copies();

@@ -13,15 +13,16 @@ use crate::api::MeetingBot;
 use crate::lemonslice;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Secret;
-use kube::ResourceExt;
 use kube::api::PartialObjectMeta;
 use kube::runtime::events::Reporter;
-use kube::runtime::reflector::Store;
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Api, ResourceExt};
 use rand::Rng;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
+use tokio::sync::Notify;
 use tracing::{info, warn};
 
 /// The same failure of a reconcile is reported on its object at most this often.
@@ -88,6 +89,27 @@ pub struct Context {
     /// UIDs of deleted objects whose finalizer this process removed itself,
     /// until the watch delivers their deletion.
     let_go: Mutex<HashSet<String>>,
+    /// UIDs of the objects a reconcile (or a hand-over) works on now, and a
+    /// wake-up for those waiting for one to end.
+    working: Mutex<HashSet<String>>,
+    idle: Notify,
+}
+
+/// Work on one object, which no other reconcile or hand-over does meanwhile.
+pub(super) struct Working<'a> {
+    ctx: &'a Context,
+    uid: String,
+}
+
+impl Drop for Working<'_> {
+    fn drop(&mut self) {
+        self.ctx
+            .working
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.uid);
+        self.ctx.idle.notify_waiters();
+    }
 }
 
 impl Context {
@@ -121,7 +143,53 @@ impl Context {
             own_writes: OwnWrites::default(),
             recorded_ids: RecordedIds::default(),
             let_go: Mutex::default(),
+            working: Mutex::default(),
+            idle: Notify::new(),
         })
+    }
+
+    /// Waits until no reconcile or hand-over works on `uid`, then works on it.
+    pub(super) async fn when_idle_work_on(&self, uid: &str) -> Working<'_> {
+        loop {
+            // Registered before looking, so that an end between the two is not missed.
+            let mut ended = std::pin::pin!(self.idle.notified());
+            ended.as_mut().enable();
+            if self
+                .working
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(uid.to_owned())
+            {
+                return Working {
+                    ctx: self,
+                    uid: uid.to_owned(),
+                };
+            }
+            ended.await;
+        }
+    }
+
+    /// Whether one of this process's watches holds `bot`: it is in scope.
+    pub(super) fn watches(&self, bot: &MeetingBot) -> bool {
+        let key =
+            ObjectRef::<Watched>::new(&bot.name_any()).within(&bot.namespace().unwrap_or_default());
+        self.stores
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .any(|store| store.get(&key).is_some())
+    }
+
+    /// The MeetingBots of each watched namespace (or of all).
+    pub(super) fn bot_apis(&self) -> Vec<Api<Watched>> {
+        if self.settings.namespaces.is_empty() {
+            return vec![Api::all(self.kube.clone())];
+        }
+        self.settings
+            .namespaces
+            .iter()
+            .map(|ns| Api::namespaced(self.kube.clone(), ns))
+            .collect()
     }
 
     /// This process removes `uid`'s finalizer itself: its deletion loses nothing.

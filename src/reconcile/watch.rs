@@ -5,7 +5,7 @@ use super::context::Context;
 use super::metrics::ReconcileResult;
 use super::report::{error_policy, report_invalid};
 use super::schedule::{Lane, Triggers, Turn, Watched};
-use super::steps::{Reconciler, take_out_after_deletion};
+use super::steps::{Reconciler, hand_over_strays, take_out_after_deletion};
 use crate::Result;
 use futures::channel::mpsc;
 use futures::{StreamExt, TryStreamExt, future};
@@ -46,10 +46,12 @@ pub async fn run(
     // wakes only one of several waiters, and the controller is already one.
     let unsynced = AtomicUsize::new(scopes.len());
     let on_synced = Mutex::new(Some(on_synced));
+    let (listed, all_listed) = tokio::sync::watch::channel(false);
     let scope_synced: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
         if unsynced.fetch_sub(1, Ordering::AcqRel) == 1
             && let Some(on_synced) = on_synced.lock().unwrap_or_else(|p| p.into_inner()).take()
         {
+            listed.send_replace(true);
             on_synced();
         }
     });
@@ -83,8 +85,10 @@ pub async fn run(
             scope_synced.clone(),
         )
     });
+    let sweep = tokio::spawn(hand_over_strays(ctx.clone(), all_listed));
     future::join_all(controllers).await;
     dispatcher.abort();
+    sweep.abort();
 }
 
 fn controller_for(
@@ -217,6 +221,10 @@ async fn reconcile_now(watched: Arc<Watched>, ctx: Arc<Context>, turn: Turn) -> 
         generation = metadata.generation.unwrap_or_default(),
     );
     let started = Instant::now();
+    // Not beside a hand-over of the same object (see `handover`).
+    let _working = ctx
+        .when_idle_work_on(&metadata.uid.clone().unwrap_or_default())
+        .await;
     let result = match &*watched {
         Watched::Valid(bot) => {
             Reconciler::new(bot, &ctx, &turn)?

@@ -7,7 +7,7 @@ use crate::scene::{Scene, Waits};
 use crate::support::*;
 use fake_lemonslice::{Config as FakeConfig, FakeServer, Faults, RequestRecord};
 use futures::future::join_all;
-use meetingbot_operator::api::{MeetingBot, event};
+use meetingbot_operator::api::{ApiKeySecretRef, MeetingBot, annotation, event};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -215,52 +215,197 @@ async fn two_installs_with_two_vendors_that_each_know_only_their_own_sessions() 
     }
 }
 
-/// Leaving a shard's selector is not a deletion: the watch reports the
-/// object gone from its scope, and the operator must not take its avatar out
-/// as if the object had been deleted behind its back.
-#[tokio::test]
-async fn a_meetingbot_relabelled_out_of_the_shard_keeps_its_avatar() {
-    let scene = Scene::builder("shard-exit")
-        .arg("--label-selector=shard=a")
-        .start()
-        .await;
-    let mut bot = MeetingBot::new("standup", spec("session-shard-exit"));
-    bot.metadata.labels = Some([("shard".to_owned(), "a".to_owned())].into());
-    scene.create_object(&bot).await;
-    let joined = scene.wait_joined("standup").await;
-    let bot_id = joined.status.unwrap().meeting_bot_id.unwrap();
+/// Two shards of one namespace, by label: install a (`shard=a`) and
+/// install b (`shard=b`), each with its own key, against one vendor.
+async fn start_shards(scene: &Scene) -> [Operator; 2] {
+    scene.admin.set_api_keys(&[API_KEY, KEY_B]).await.unwrap();
+    let mut operators = vec![];
+    for shard in ["a", "b"] {
+        operators.push(scene.start_operator(&shard_options(scene, shard)).await);
+    }
+    operators.try_into().ok().expect("two operators")
+}
 
+/// The operator of shard `a` (install a) or `b` (install b).
+fn shard_options(scene: &Scene, shard: &str) -> OperatorOptions {
+    let [a, b] = installs();
+    let (install, key) = if shard == "a" { a } else { b };
+    let mut options = scene.options();
+    options.extra_args.extend([
+        format!("--install-id={install}"),
+        format!("--api-key={key}"),
+        format!("--label-selector=shard={shard}"),
+    ]);
+    options
+}
+
+fn in_shard(name: &str, session: &str, shard: &str) -> MeetingBot {
+    let mut bot = MeetingBot::new(name, spec(session));
+    bot.metadata.labels = Some([("shard".to_owned(), shard.to_owned())].into());
+    bot
+}
+
+async fn relabel(scene: &Scene, name: &str, shard: &str) {
     scene
         .merge(
-            "standup",
-            serde_json::json!({"metadata": {"labels": {"shard": "b"}}}),
+            name,
+            serde_json::json!({"metadata": {"labels": {"shard": shard}}}),
         )
         .await;
-    // The operator looks at what left its watch, and says what it made of it.
-    let log = scene.operator().log.clone();
-    poll(
-        "the operator to see the MeetingBot leave its watch",
-        Duration::from_secs(20),
-        || async {
-            let text = std::fs::read_to_string(&log).map_err(|e| e.to_string())?;
-            ["left this install's scope", "deleted without its finalizer"]
-                .iter()
-                .any(|said| text.contains(said))
-                .then_some(())
-                .ok_or_else(|| "not yet".to_owned())
-        },
-    )
-    .await;
-    let live = scene.live_bots("session-shard-exit").await;
+}
+
+/// Waits until install `install` acts on `name` and it is Ready.
+async fn wait_joined_by(scene: &Scene, name: &str, install: &str) -> MeetingBot {
+    let what = format!("{name} joined by install {install}");
+    scene
+        .wait_bot(name, &what, |bot| {
+            let status = bot.status.as_ref()?;
+            let ready = bot.condition("Ready").is_some_and(|c| c.status == "True");
+            (status.install.as_deref() == Some(install) && ready).then(|| bot.clone())
+        })
+        .await
+}
+
+#[tokio::test]
+async fn a_meetingbot_relabelled_to_another_shard_while_its_join_is_in_flight_is_handed_over() {
+    let faults = Faults {
+        latency_ms: 1500,
+        ..Faults::default()
+    };
+    let scene = Scene::builder("handover")
+        .faults(faults)
+        .without_operator()
+        .deadline(Duration::from_secs(60))
+        .start()
+        .await;
+    let _operators = start_shards(&scene).await;
+    let [(install_a, _), (install_b, _)] = installs();
+    scene
+        .create_object(&in_shard("standup", "session-handover", "a"))
+        .await;
+    scene
+        .wait_bot("standup", "install a's join in flight", |bot| {
+            bot.annotation(annotation::JOIN_IN_FLIGHT).map(|_| ())
+        })
+        .await;
+    relabel(&scene, "standup", "b").await;
+
+    // Install a records its join, takes that avatar out (its own key joined
+    // it, which install b does not hold) and lets go; install b joins anew.
+    let joined = wait_joined_by(&scene, "standup", install_b).await;
+    let bot_id = joined.status.unwrap().meeting_bot_id.unwrap();
+    let live = scene.live_bots("session-handover").await;
     assert_eq!(
         live.iter()
             .map(|b| b.meeting_bot_id.as_str())
             .collect::<Vec<_>>(),
-        [bot_id.as_str()],
-        "the avatar is still in the meeting"
+        [bot_id.as_str()]
+    );
+    assert_eq!(
+        scene.admin.peak_live("session-handover").await.unwrap(),
+        1,
+        "one avatar at a time"
+    );
+    let requests = scene.admin.requests().await.unwrap();
+    let of = |key: &'static str| {
+        requests
+            .iter()
+            .filter(move |r| r.key_hint.as_deref() == Some(hint(key)))
+    };
+    let last_of_a = of(API_KEY).map(|r| r.at).max().expect("install a called");
+    let first_of_b = of(KEY_B).map(|r| r.at).min().expect("install b called");
+    assert!(
+        last_of_a < first_of_b,
+        "install b began after install a ended: {requests:?}"
     );
     assert!(
-        scene.requests_to("leave").await.is_empty(),
-        "no leave was called"
+        of(API_KEY).any(|r| r.endpoint == "leave"),
+        "install a took its avatar out"
     );
+    let left_scope = scene.wait_event("standup", event::LEFT_SCOPE).await;
+    assert!(left_scope.note.unwrap_or_default().contains(install_a));
+
+    scene.delete("standup").await;
+    scene.wait_gone("standup").await;
+    assert!(
+        scene.live_bots("session-handover").await.is_empty(),
+        "its deletion took the avatar out"
+    );
+}
+
+#[tokio::test]
+async fn an_install_that_was_down_when_its_meetingbot_left_its_shard_hands_it_over_when_back() {
+    let scene = Scene::builder("handover-restart")
+        .without_operator()
+        .start()
+        .await;
+    let [operator_a, _operator_b] = start_shards(&scene).await;
+    let [_, (install_b, _)] = installs();
+    scene
+        .create_object(&in_shard("standup", "session-handover-restart", "a"))
+        .await;
+    scene.wait_joined("standup").await;
+    operator_a.kill().await;
+    relabel(&scene, "standup", "b").await;
+    // Install b leaves it to install a, which is down, and says so.
+    scene.wait_event("standup", event::OTHER_INSTALL).await;
+
+    let _operator_a = scene.start_operator(&shard_options(&scene, "a")).await;
+    let joined = wait_joined_by(&scene, "standup", install_b).await;
+    let bot_id = joined.status.unwrap().meeting_bot_id.unwrap();
+    let live = scene.live_bots("session-handover-restart").await;
+    assert_eq!(
+        live.iter()
+            .map(|b| b.meeting_bot_id.as_str())
+            .collect::<Vec<_>>(),
+        [bot_id.as_str()]
+    );
+    assert_eq!(
+        scene
+            .admin
+            .peak_live("session-handover-restart")
+            .await
+            .unwrap(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_bot_its_own_key_joined_moves_to_the_other_shard_and_leaves_with_that_key() {
+    let scene = Scene::builder("handover-key")
+        .without_operator()
+        .start()
+        .await;
+    let _operators = start_shards(&scene).await;
+    let [_, (install_b, _)] = installs();
+    scene.put_secret("account", "apiKey", API_KEY).await;
+    let mut bot = in_shard("standup", "session-handover-key", "a");
+    bot.spec.api_key_secret_ref = Some(ApiKeySecretRef {
+        name: "account".into(),
+        key: "apiKey".into(),
+    });
+    scene.create_object(&bot).await;
+    let joined = scene.wait_joined("standup").await;
+    let bot_id = joined.status.unwrap().meeting_bot_id.unwrap();
+
+    relabel(&scene, "standup", "b").await;
+    // The same avatar, now install b's: no leave, no second join.
+    let taken_over = wait_joined_by(&scene, "standup", install_b).await;
+    assert_eq!(
+        taken_over.status.unwrap().meeting_bot_id.as_deref(),
+        Some(bot_id.as_str())
+    );
+    assert!(scene.requests_to("leave").await.is_empty());
+    assert_eq!(scene.requests_to("join").await.len(), 1);
+
+    scene.delete("standup").await;
+    scene.wait_gone("standup").await;
+    let leaves = scene.requests_to("leave").await;
+    assert_eq!(leaves.len(), 1, "{leaves:?}");
+    assert_eq!(
+        leaves[0].key_hint.as_deref(),
+        Some(hint(API_KEY)),
+        "the key that joined"
+    );
+    assert!(scene.live_bots("session-handover-key").await.is_empty());
 }

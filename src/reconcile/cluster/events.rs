@@ -114,6 +114,7 @@ pub fn action(reason: &str) -> &'static str {
         | event::ADOPTION_CONFLICT
         | event::RECORD_CONFLICT
         | event::OTHER_INSTALL => "ReadRecord",
+        event::LEFT_SCOPE => "HandOver",
         event::INVALID_SPEC => "ReadSpec",
         event::CONNECTION_SECRET_NOT_OWNED
         | event::CONNECTION_SECRET_FAILED

@@ -10,7 +10,10 @@
 //! 0. One install acts on an object (`install`): an object another install
 //!    claimed gets no call and no write from this one; an unclaimed object
 //!    that may need a call is claimed first
-//!    (`install::only_the_install_that_claimed_an_object_acts_on_it`).
+//!    (`install::only_the_install_that_claimed_an_object_acts_on_it`); one
+//!    that left this install's scope is let go, its avatar taken out first
+//!    when this install's own key joined it
+//!    (`install::an_object_that_left_the_scope_is_handed_over`).
 //! 1. A bot this process saw leave, whose record a refused write left
 //!    behind, is forgotten, never taken for live again
 //!    (`record::a_bot_seen_to_leave_is_never_taken_for_live_again`).
@@ -105,6 +108,9 @@ pub struct Facts<'a> {
     pub session_checked_at: Timestamp,
     /// The identity of this operator install (operator option).
     pub install: &'a str,
+    /// Whether the object is in this install's scope (its label selector
+    /// matches); an object this install acts on that left it is handed over.
+    pub in_scope: bool,
 }
 
 impl Facts<'_> {
@@ -120,6 +126,9 @@ pub fn decide(facts: &Facts) -> Plan {
     }
     let bot = facts.bot;
     let record = current_record(facts);
+    if let Some(plan) = install::hand_over(facts, &record) {
+        return plan;
+    }
     // A bot seen to leave whose record a refused write left behind: finish
     // forgetting it, never take it for live again.
     if let BotRecord::Joined(recorded) = &record

@@ -72,6 +72,9 @@ pub enum LeavePurpose {
     Suspend,
     /// The bot has been in the meeting for `spec.maxDuration`.
     Complete,
+    /// The object left this install's scope, and the bot joined with this
+    /// install's own API key, which no other install holds.
+    HandOver,
 }
 
 /// The next step. Each is one vendor call or one Kubernetes write; `Settle`
@@ -87,6 +90,9 @@ pub enum Plan {
     Claim,
     /// Another install acts on the object: no call and no write from here.
     LeaveToInstall { install: String },
+    /// The object left this install's scope: clear its stamp from status
+    /// (keeping any record, whose key the next install leaves with).
+    Release,
     /// Add the finalizer to an object that may have a bot in a meeting.
     AddFinalizer,
     /// Read the session's status: before a join, and now and then while joined.

@@ -91,8 +91,9 @@ impl<R: Remembered> Triggers<R> {
     }
 }
 
-/// Hashes what decisions read: spec, annotations, finalizers, deletion, and
-/// the record's copy in status (a restore or another writer may change it).
+/// Hashes what decisions read: spec, annotations, finalizers, deletion, the
+/// record's copy in status (a restore or another writer may change it) and
+/// the install acting on it (another install lets it go).
 fn what_matters(watched: &Watched) -> u64 {
     let mut hasher = DefaultHasher::new();
     let metadata = watched.meta();
@@ -105,6 +106,7 @@ fn what_matters(watched: &Watched) -> u64 {
             let status = bot.status.as_ref();
             status.map(|s| &s.meeting_bot_id).hash(&mut hasher);
             status.map(|s| &s.record_uid).hash(&mut hasher);
+            status.map(|s| &s.install).hash(&mut hasher);
         }
         Watched::Invalid { problem, .. } => problem.hash(&mut hasher),
     }

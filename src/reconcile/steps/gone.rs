@@ -1,4 +1,5 @@
-//! A MeetingBot deleted while its status recorded a bot, without this process
+//! A MeetingBot the watch no longer shows: relabelled out of the label
+//! selector (handed over, see `handover`), or deleted. Deleted while its status recorded a bot, without this process
 //! letting it go: someone removed the finalizer (a `kubectl replace` of a
 //! manifest drops it) and a delete came before the operator put it back.
 //! Kubernetes needs no finalizer to delete, but the bot is still in the
@@ -10,7 +11,7 @@ use crate::reconcile::context::Context;
 use crate::reconcile::schedule::Lane;
 use kube::{Api, ResourceExt};
 use std::sync::Arc;
-use tracing::warn;
+use tracing::{info, warn};
 
 /// Takes out the bot that `last`, the object as the watch last had it,
 /// recorded as its own, unless this process let the object go itself or
@@ -23,6 +24,34 @@ pub async fn take_out_after_deletion(ctx: Arc<Context>, last: MeetingBot) {
     if ctx.let_go_by_us(&uid) || acting_elsewhere {
         return;
     }
+    // A watch also reports an object gone when it leaves the watch's label
+    // selector (relabelled to another shard): that one is handed over.
+    let api: Api<MeetingBot> =
+        Api::namespaced(ctx.kube.clone(), &last.namespace().unwrap_or_default());
+    match api.get_opt(&last.name_any()).await {
+        Ok(Some(now)) if now.uid().as_deref() == Some(uid.as_str()) => {
+            if now.acting_install().as_deref() == Some(ctx.settings.install.as_str()) {
+                info!(
+                    namespace = now.namespace().unwrap_or_default(),
+                    name = now.name_any(),
+                    "a MeetingBot left this install's scope (its labels no longer match the label \
+                     selector): handing it over"
+                );
+                super::handover::hand_over(ctx, now).await;
+            }
+            return;
+        }
+        Ok(_) => {}
+        Err(error) => {
+            warn!(
+                %error,
+                name = last.name_any(),
+                "a MeetingBot left the watch and the API server cannot say whether it was deleted: \
+                 nothing is taken out (if the object is gone, its bot stays until its session ends)"
+            );
+            return;
+        }
+    }
     let Some(recorded) = last
         .record_copies()
         .in_status
@@ -30,33 +59,6 @@ pub async fn take_out_after_deletion(ctx: Arc<Context>, last: MeetingBot) {
     else {
         return;
     };
-    // A watch also reports an object gone when it leaves the watch's label
-    // selector (relabelled to another shard): that object still records its bot.
-    let api: Api<MeetingBot> =
-        Api::namespaced(ctx.kube.clone(), &last.namespace().unwrap_or_default());
-    match api.get_opt(&last.name_any()).await {
-        Ok(None) => {}
-        Ok(Some(now)) if now.uid().as_deref() != Some(uid.as_str()) => {}
-        Ok(Some(_)) => {
-            warn!(
-                meeting_bot_id = recorded.meeting_bot_id,
-                namespace = last.namespace().unwrap_or_default(),
-                name = last.name_any(),
-                "a MeetingBot left this install's scope (its labels no longer match the label \
-                 selector): its bot stays in the meeting, and this install no longer acts on it"
-            );
-            return;
-        }
-        Err(error) => {
-            warn!(
-                %error,
-                meeting_bot_id = recorded.meeting_bot_id,
-                "a MeetingBot left the watch and the API server cannot say whether it was deleted: \
-                 its bot is not taken out (if the object is gone, the bot stays until its session ends)"
-            );
-            return;
-        }
-    }
     if !ctx.gate.is_open() {
         warn!(
             meeting_bot_id = recorded.meeting_bot_id,

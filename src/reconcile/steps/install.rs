@@ -2,7 +2,7 @@
 //! it does with an object another install acts on: nothing, said once.
 
 use super::{Reconciler, Step, start_over};
-use crate::api::{MeetingBotStatus, Phase, event, reason};
+use crate::api::{BotRecord, FINALIZER, MeetingBotStatus, Phase, event, reason};
 use crate::reconcile::decide::plan::Ending;
 use crate::{Result, is_conflict};
 use kube::ResourceExt;
@@ -58,5 +58,61 @@ impl Reconciler<'_> {
                 .await;
         }
         Step::Stop(Action::await_change())
+    }
+}
+
+impl Reconciler<'_> {
+    /// Lets go of an object that left this install's scope: status without
+    /// this install's stamp, saying so. A record stays, for the install that
+    /// takes the object over to leave with the key Secret it names.
+    pub(super) async fn release(&self) -> Result<Action> {
+        let own = &self.ctx.settings.install;
+        let recorded = match self.bot.bot_record() {
+            BotRecord::Joined(recorded) => Some(recorded),
+            _ => None,
+        };
+        let phase = self
+            .bot
+            .status
+            .as_ref()
+            .and_then(|status| status.phase)
+            .unwrap_or(Phase::Pending);
+        let selector = self
+            .ctx
+            .settings
+            .label_selector
+            .as_deref()
+            .unwrap_or_default();
+        let (kept, stays) = match &recorded {
+            Some(recorded) => (
+                format!(
+                    ", with its record of bot {}, which the key it joined with takes out",
+                    recorded.meeting_bot_id
+                ),
+                format!(
+                    ": bot {} then stays until its session ends",
+                    recorded.meeting_bot_id
+                ),
+            ),
+            None => (String::new(), String::new()),
+        };
+        let message = format!(
+            "this MeetingBot left the scope of the operator install {own} (its label selector {selector} \
+             no longer matches), which let it go{kept}. The install whose scope holds it takes it over; \
+             until one does, nothing acts on it and deleting it waits (or remove the finalizer {FINALIZER} \
+             by hand{stays})"
+        );
+        let ending = Ending::stalled(phase, reason::LEFT_SCOPE, message.clone()).showing(recorded);
+        let mut status = self.status_for(&self.bot, &ending);
+        status.install = None;
+        match self.writes().replace_status(&self.bot, &status).await {
+            Ok(_) => {}
+            Err(error) if is_conflict(&error) => return Ok(start_over()),
+            Err(error) => return Err(error.into()),
+        }
+        info!("the MeetingBot left this install's scope: let go");
+        self.publish(EventType::Normal, event::LEFT_SCOPE, &message)
+            .await;
+        Ok(Action::await_change())
     }
 }

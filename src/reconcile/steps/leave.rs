@@ -48,9 +48,10 @@ impl Reconciler<'_> {
                 .await;
                 match purpose {
                     LeavePurpose::Delete => self.remove_finalizer().await,
-                    LeavePurpose::Rejoin | LeavePurpose::Suspend | LeavePurpose::Complete => {
-                        self.forget(recorded, purpose).await
-                    }
+                    LeavePurpose::Rejoin
+                    | LeavePurpose::Suspend
+                    | LeavePurpose::Complete
+                    | LeavePurpose::HandOver => self.forget(recorded, purpose).await,
                 }
             }
             LeaveOutcome::NotFound(failure)

@@ -5,6 +5,7 @@
 //! the recording of a join). The fenced writes themselves are the cluster's.
 
 mod gone;
+mod handover;
 mod install;
 mod join;
 mod leave;
@@ -15,6 +16,7 @@ mod settle;
 mod tests;
 
 pub use gone::take_out_after_deletion;
+pub use handover::hand_over_strays;
 
 use crate::api::{ApiKeySecretRef, BotRecord, FINALIZER, MeetingBot, Phase, reason};
 use crate::lemonslice::{Admission, Answered, Priority, SecretString};
@@ -60,6 +62,8 @@ pub(super) struct Reconciler<'a> {
     /// The object as this reconcile last saw or wrote it: every write of the
     /// record is conditional on its resourceVersion.
     bot: MeetingBot,
+    /// Whether the object is in this install's scope (see `handover`).
+    in_scope: bool,
 }
 
 impl<'a> Reconciler<'a> {
@@ -76,6 +80,7 @@ impl<'a> Reconciler<'a> {
             api: Api::namespaced(ctx.kube.clone(), &namespace),
             namespace,
             bot,
+            in_scope: true,
         })
     }
 
@@ -106,10 +111,12 @@ impl<'a> Reconciler<'a> {
                 session_poll: self.ctx.settings.session_poll,
                 session_checked_at: memo.session_checked_at.unwrap_or(self.ctx.started_at),
                 install: &self.ctx.settings.install,
+                in_scope: self.in_scope,
             });
             let step = match plan {
                 Plan::Claim => self.claim().await?,
                 Plan::LeaveToInstall { install } => self.leave_to_install(&install).await,
+                Plan::Release => Step::Stop(self.release().await?),
                 Plan::AddFinalizer => self.add_finalizer().await?,
                 Plan::CheckSession { session_id } => self.check_session(&session_id).await?,
                 Plan::Join(attempt) => self.join(attempt).await?,

@@ -72,3 +72,53 @@ fn only_the_install_that_claimed_an_object_acts_on_it() {
     let copy = annotate(restored, annotation::RECORD, &copied);
     assert_eq!(plan(&copy, None), Plan::Claim);
 }
+
+#[test]
+fn an_object_that_left_the_scope_is_handed_over() {
+    let out_of_scope = |bot: &MeetingBot, learned: Option<Learned>| {
+        decide(&Facts {
+            in_scope: false,
+            just_learned: learned.as_ref(),
+            ..facts(bot, &Memo::default())
+        })
+    };
+    // Nothing joined, or a join whose outcome is unknown: let go at once.
+    assert_eq!(out_of_scope(&bot(), None), Plan::Release);
+    assert_eq!(out_of_scope(&in_flight(bot(), None), None), Plan::Release);
+    // A bot this install's own key joined: no other install can take it
+    // out, so it leaves first, and the next install joins anew.
+    let joined_here = joined(bot());
+    let Plan::Leave { recorded, purpose } = out_of_scope(&joined_here, None) else {
+        panic!("a leave first");
+    };
+    assert_eq!(
+        (recorded.meeting_bot_id.as_str(), purpose),
+        ("bot-1", LeavePurpose::HandOver)
+    );
+    let left = Learned::Left(LeavePurpose::HandOver, "bot-1".into());
+    assert_eq!(out_of_scope(&joined_here, Some(left)), Plan::Release);
+    // A bot a key Secret of the MeetingBot joined goes with the object.
+    let mut with_key = joined(bot());
+    let key = ApiKeySecretRef {
+        name: "account".into(),
+        key: "apiKey".into(),
+    };
+    with_key.spec.api_key_secret_ref = Some(key);
+    assert_eq!(out_of_scope(&with_key, None), Plan::Release);
+    // Being deleted, it is finished here: leave, then let go of the object.
+    assert!(matches!(
+        out_of_scope(&deleting(joined(bot())), None),
+        Plan::Leave {
+            purpose: LeavePurpose::Delete,
+            ..
+        }
+    ));
+    // Another install's object is not this one's to hand over.
+    assert_eq!(
+        leaves_to(&out_of_scope(
+            &acted_on_by(joined(bot()), "install-b"),
+            None
+        )),
+        Some("install-b")
+    );
+}

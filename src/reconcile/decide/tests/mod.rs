@@ -168,6 +168,7 @@ fn facts<'a>(bot: &'a MeetingBot, memo: &'a Memo) -> Facts<'a> {
         session_poll: POLL,
         session_checked_at: at(-1),
         install: INSTALL,
+        in_scope: true,
     }
 }
 
