@@ -1,7 +1,8 @@
 //! A MeetingBot the watch no longer shows: relabelled out of the label
-//! selector (handed over, see `handover`), or deleted. Deleted while its status recorded a bot, without this process
-//! letting it go: someone removed the finalizer (a `kubectl replace` of a
-//! manifest drops it) and a delete came before the operator put it back.
+//! selector (handed over, see `handover`), or deleted. Deleted while its
+//! status recorded a bot, without this process letting it go: someone
+//! removed the finalizer (a `kubectl replace` of a manifest drops it) and a
+//! delete came before the operator put it back.
 //! Kubernetes needs no finalizer to delete, but the bot is still in the
 //! meeting: the operator takes it out all the same, with the key it joined with.
 
