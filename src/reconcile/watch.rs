@@ -24,7 +24,7 @@ use tracing::{Instrument, info_span, warn};
 /// MeetingBots per page of a (re)list. A page's body is held whole while it
 /// is decoded, and a tenant may pad each object with up to about 256 KiB of
 /// annotations: 20 bound a page to about 5 MiB (kube's default of 500, to
-/// 128 MiB). Measured with hack/padded-memory.sh (200 bots, 200 KiB each):
+/// 128 MiB). Measured as `make bench` does (bench::padded; 200 bots, 200 KiB each):
 /// peak RSS 111 MiB at 500, 63 MiB at 50, 49 MiB at 20 (35 MiB unpadded).
 /// Lists with any resourceVersion come from the API server's cache, so the
 /// extra pages are cheap.

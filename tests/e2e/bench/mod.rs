@@ -10,6 +10,7 @@
 
 mod converge;
 mod measure;
+mod padded;
 mod plot;
 mod table;
 
