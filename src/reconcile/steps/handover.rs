@@ -58,8 +58,9 @@ pub async fn hand_over_strays(ctx: Arc<Context>, mut listed: watch::Receiver<boo
 /// out of the watch.
 pub(super) async fn hand_over(ctx: Arc<Context>, bot: MeetingBot) {
     let uid = bot.uid().unwrap_or_default();
-    let _working = ctx.when_idle_work_on(&uid).await;
+    // The turn first, as a reconcile takes them: neither waits for the other's.
     let turn = ctx.waiting.turn(Lane::Path).await;
+    let _working = ctx.when_idle_work_on(&uid).await;
     let api: Api<MeetingBot> =
         Api::namespaced(ctx.kube.clone(), &bot.namespace().unwrap_or_default());
     let now = match api.get_opt(&bot.name_any()).await {
