@@ -48,8 +48,27 @@ async fn replaced_and_copied(bots: usize) {
                         .await
                         .is_ok(),
                 );
-            } else if current.annotation(annotation::RECORD).is_some() {
-                let copy = crate::record::copy_of(&current, &format!("copy-{round}"));
+            } else {
+                // A copy carries another object's record only once the record
+                // annotation is written, after Ready: copy one that has it (at
+                // N = 200, a random pick had none for the first seconds).
+                let Ok(listed) = api.list(&Default::default()).await else {
+                    continue;
+                };
+                let recorded: Vec<&MeetingBot> = listed
+                    .items
+                    .iter()
+                    .filter(|bot| {
+                        bot.annotation(annotation::RECORD).is_some()
+                            && bot.metadata.deletion_timestamp.is_none()
+                            && !bot.name_any().starts_with("copy-")
+                    })
+                    .collect();
+                if recorded.is_empty() {
+                    continue;
+                }
+                let original = recorded[rand::rng().random_range(0..recorded.len())];
+                let copy = crate::record::copy_of(original, &format!("copy-{round}"));
                 copied += usize::from(api.create(&PostParams::default(), &copy).await.is_ok());
             }
         }
