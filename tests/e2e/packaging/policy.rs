@@ -4,7 +4,7 @@
 //! remove them and ask for a reconcile; the operator, running as the chart's
 //! ServiceAccount, joins and records as before.
 
-use super::rbac::run_as;
+use super::rbac::{options_as, run_as};
 use super::{helm_install, helm_uninstall};
 use crate::scene::{Scene, Waits};
 use crate::support::*;
@@ -80,8 +80,7 @@ async fn only_the_operator_writes_its_record_under_the_charts_policy() {
 
     // The operator, as the chart's ServiceAccount, joins and writes its record.
     let dir = tempfile::tempdir().unwrap();
-    let service_account = format!("{release}-meetingbot-operator");
-    run_as(&mut scene, &service_account, &release_ns, dir.path()).await;
+    run_as(&mut scene, &release, &release_ns, dir.path()).await;
     scene.create("standup", spec("session-policy")).await;
     let joined = scene
         .wait_bot("standup", "the record in its annotation", |bot| {
@@ -147,4 +146,121 @@ async fn only_the_operator_writes_its_record_under_the_charts_policy() {
         "standup and own joined"
     );
     helm_uninstall(&release, &release_ns);
+}
+
+/// One chart release over `ns`, in a namespace of its own: its namespace,
+/// release name, install identity and ServiceAccount.
+struct Release {
+    _scene: Scene,
+    ns: String,
+    name: String,
+    install: String,
+    service_account: String,
+}
+
+async fn release_over(prefix: &str, ns: &str) -> Release {
+    let scene = Scene::builder(prefix).bare().start().await;
+    let release_ns = scene.ns.clone();
+    let name = format!("r-{release_ns}");
+    helm_install(&name, &release_ns, &[&format!("watchNamespaces={{{ns}}}")]);
+    Release {
+        install: format!("{release_ns}/{name}"),
+        service_account: format!("{name}-meetingbot-operator"),
+        ns: release_ns,
+        name,
+        _scene: scene,
+    }
+}
+
+impl Release {
+    /// Its operator, on its ServiceAccount's token, with the chart's identity.
+    async fn start(&self, scene: &Scene, dir: &std::path::Path) -> Operator {
+        let options = options_as(scene, &self.name, &self.ns, dir);
+        scene.start_operator(&options).await
+    }
+}
+
+#[tokio::test]
+async fn two_releases_over_one_namespace_each_record_the_joins_of_the_objects_they_act_on() {
+    let scene = Scene::builder("policy-installs")
+        .without_operator()
+        .start()
+        .await;
+    let ns = scene.ns.clone();
+    let a = release_over("policy-install-a", &ns).await;
+    let b = release_over("policy-install-b", &ns).await;
+    // Both policies in force: each refuses the other's operator a record
+    // write on an object no install acts on yet (a server-side dry run).
+    scene
+        .create("unclaimed", {
+            let mut idle = spec("session-unclaimed");
+            idle.suspend = true;
+            idle
+        })
+        .await;
+    for release in [&a, &b] {
+        let other = format!(
+            "--as=system:serviceaccount:{}:{}",
+            release.ns, release.service_account
+        );
+        let record = format!(
+            "{}={{\"meetingBotId\":\"m\",\"sessionId\":\"s\"}}",
+            annotation::RECORD
+        );
+        poll(
+            "the other release's policy in force",
+            Duration::from_secs(30),
+            || async {
+                let args = [
+                    other.as_str(),
+                    "-n",
+                    &ns,
+                    "annotate",
+                    "meetingbot/unclaimed",
+                    &record,
+                    "--dry-run=server",
+                ];
+                match run("kubectl", &args, "").status.success() {
+                    true => Err("admitted".to_owned()),
+                    false => Ok(()),
+                }
+            },
+        )
+        .await;
+    }
+    scene.delete("unclaimed").await;
+
+    // Each release's operator in turn, so that each acts on one MeetingBot.
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let operator_a = a.start(&scene, dir_a.path()).await;
+    scene.create("first", spec("session-first")).await;
+    let recorded =
+        |bot: &meetingbot_operator::api::MeetingBot| annotated_bot_id(bot).map(|_| bot.clone());
+    let first = scene
+        .wait_bot("first", "the record in its annotation", recorded)
+        .await;
+    assert_eq!(
+        first.status.unwrap().install.as_deref(),
+        Some(a.install.as_str())
+    );
+    operator_a.kill().await;
+    let _operator_b = b.start(&scene, dir_b.path()).await;
+    scene.create("second", spec("session-second")).await;
+    let second = scene
+        .wait_bot("second", "the record in its annotation", recorded)
+        .await;
+    assert_eq!(
+        second.status.unwrap().install.as_deref(),
+        Some(b.install.as_str())
+    );
+
+    let _operator_a = a.start(&scene, dir_a.path()).await;
+    for name in ["first", "second"] {
+        scene.delete(name).await;
+        scene.wait_gone(name).await;
+    }
+    assert!(scene.live_bots("session-first").await.is_empty());
+    assert!(scene.live_bots("session-second").await.is_empty());
+    helm_uninstall(&a.name, &a.ns);
+    helm_uninstall(&b.name, &b.ns);
 }

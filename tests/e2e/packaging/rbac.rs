@@ -142,7 +142,7 @@ async fn the_charts_rbac_is_enough_for_the_operator_and_nothing_more() {
     // The operator itself, with nothing but the ServiceAccount's token,
     // holding a per-bot API key Secret through the policy.
     let dir = tempfile::tempdir().unwrap();
-    run_as(&mut scene, &service_account, &release_ns, dir.path()).await;
+    run_as(&mut scene, &release, &release_ns, dir.path()).await;
     scene.put_secret("bot-key", "apiKey", API_KEY).await;
     let mut least = spec("session-rbac");
     least.api_key_secret_ref = Some(ApiKeySecretRef {
@@ -162,12 +162,26 @@ async fn the_charts_rbac_is_enough_for_the_operator_and_nothing_more() {
     helm_uninstall(&release, &release_ns);
 }
 
-/// Makes the scene's operator one that authenticates as ServiceAccount
-/// `service_account` of `release_ns` (with its Lease there), and nothing more.
-pub(super) async fn run_as(scene: &mut Scene, service_account: &str, release_ns: &str, dir: &Path) {
+/// Makes the scene's operator the one of chart release `release` in
+/// `release_ns`: its install identity, its ServiceAccount's token and nothing
+/// more, its Lease there.
+pub(super) async fn run_as(scene: &mut Scene, release: &str, release_ns: &str, dir: &Path) {
+    let options = options_as(scene, release, release_ns, dir);
+    scene.run_operator(&options).await;
+}
+
+/// The scene's operator options as the operator of chart release `release`
+/// in `release_ns` (see [`run_as`]); its kubeconfig is written into `dir`.
+pub(super) fn options_as(
+    scene: &Scene,
+    release: &str,
+    release_ns: &str,
+    dir: &Path,
+) -> OperatorOptions {
+    let service_account = format!("{release}-meetingbot-operator");
     let token = succeed(
         "kubectl",
-        &["create", "token", service_account, "-n", release_ns],
+        &["create", "token", &service_account, "-n", release_ns],
         "",
     );
     let mut options = scene.options();
@@ -175,8 +189,10 @@ pub(super) async fn run_as(scene: &mut Scene, service_account: &str, release_ns:
     options.extra_args = vec![
         "--leader-election=true".into(),
         format!("--lease-namespace={release_ns}"),
+        // As the chart renders it.
+        format!("--install-id={release_ns}/{release}"),
     ];
-    scene.run_operator(&options).await;
+    options
 }
 
 const DATA_PATCH: &str = r#"{"data":{"password":"b3BlcmF0b3Itd2FzLWhlcmU="}}"#;
@@ -400,7 +416,7 @@ async fn with_watch_namespaces_the_rbac_is_namespaced_and_nothing_is_cluster_wid
 
     // The operator runs on the Roles alone.
     let dir = tempfile::tempdir().unwrap();
-    run_as(&mut scene, &service_account, &release_ns, dir.path()).await;
+    run_as(&mut scene, &release, &release_ns, dir.path()).await;
     let mut with_secret = spec("session-rbac-ns");
     with_secret.write_connection_secret_to_ref = Some(ConnectionSecretRef {
         name: "connection".into(),
