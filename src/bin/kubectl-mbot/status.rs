@@ -178,6 +178,11 @@ fn facts(out: &mut String, bot: &MeetingBot, namespace: &str, now: Timestamp) {
             .map(|p| format!("{p:?}"))
             .unwrap_or_else(dash),
     );
+    line(
+        "Install",
+        bot.acting_install()
+            .unwrap_or_else(|| "- (no operator install acts on it yet)".into()),
+    );
     line("Bot ID", bot_id(bot, now));
     line("Session", session(bot));
     let joined_at = joined_at(bot);
@@ -330,6 +335,14 @@ mod tests {
             text.contains("Bot ID:       unknown: a join under session s1"),
             "{text}"
         );
+        assert!(
+            text.contains("Install:      - (no operator install"),
+            "{text}"
+        );
+        let mut claimed = stuck.clone();
+        claimed.status.as_mut().unwrap().install = Some("team-a/meetingbot".into());
+        let text = render(&claimed, "team", &[], Timestamp::now());
+        assert!(text.contains("Install:      team-a/meetingbot\n"), "{text}");
         assert!(text.contains("Needs you:"), "{text}");
         assert!(
             text.contains("kubectl mbot retry-join standup -n team"),
