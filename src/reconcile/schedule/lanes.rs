@@ -24,7 +24,8 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 /// Which turn a reconcile waits for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Lane {
-    /// Joins, leaves, and whatever a bot that is not (or no longer) joined needs.
+    /// Joins, leaves, and whatever a bot that is not (or no longer) joined,
+    /// or whose spec changed, needs.
     Path,
     /// Work on a bot that is joined and stays: it can wait for new joins.
     Bookkeeping,
@@ -32,7 +33,13 @@ pub enum Lane {
 
 impl Lane {
     pub fn of(bot: &MeetingBot) -> Lane {
-        if !bot.is_deleting() && matches!(bot.bot_record(), BotRecord::Joined(_)) {
+        // A spec not yet acted on (suspend, a new meeting: a leave a user
+        // waits for) does not wait behind a fleet's session polls.
+        let acted_on = bot
+            .status
+            .as_ref()
+            .is_some_and(|status| status.observed_generation == bot.metadata.generation);
+        if acted_on && !bot.is_deleting() && matches!(bot.bot_record(), BotRecord::Joined(_)) {
             Lane::Bookkeeping
         } else {
             Lane::Path
@@ -182,6 +189,52 @@ impl Drop for Turn {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::{MeetingBotSpec, MeetingBotStatus, RecordedBot, joined_annotations};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+    use kube::ResourceExt;
+
+    /// A bot whose record says it joined, with status as of `observed`.
+    fn joined(generation: i64, observed: i64) -> MeetingBot {
+        let mut bot = MeetingBot::new("b", MeetingBotSpec::example());
+        bot.metadata.uid = Some("u".into());
+        bot.metadata.generation = Some(generation);
+        let recorded = RecordedBot {
+            meeting_bot_id: "bot-1".into(),
+            session_id: "s1".into(),
+            joined_spec: None,
+            joined_at: None,
+            uid: Some("u".into()),
+            api_key: None,
+        };
+        for (key, value) in joined_annotations(&recorded) {
+            if let Some(value) = value {
+                bot.annotations_mut().insert(key.into(), value);
+            }
+        }
+        bot.status = Some(MeetingBotStatus {
+            observed_generation: Some(observed),
+            ..MeetingBotStatus::default()
+        });
+        bot
+    }
+
+    #[test]
+    fn only_a_joined_bot_at_rest_waits_behind_joins() {
+        assert_eq!(Lane::of(&joined(1, 1)), Lane::Bookkeeping, "its polls");
+        assert_eq!(
+            Lane::of(&MeetingBot::new("b", MeetingBotSpec::example())),
+            Lane::Path,
+            "a join"
+        );
+        assert_eq!(
+            Lane::of(&joined(2, 1)),
+            Lane::Path,
+            "a spec changed (suspend, another meeting) leaves as soon as a join would"
+        );
+        let mut deleted = joined(1, 1);
+        deleted.metadata.deletion_timestamp = Some(Time(jiff::Timestamp::now()));
+        assert_eq!(Lane::of(&deleted), Lane::Path, "a deletion's leave");
+    }
 
     #[tokio::test]
     async fn bookkeeping_waits_while_joins_wait() {
