@@ -219,7 +219,7 @@ fn table(results: &Value) -> String {
         (
             "RSS at rest / peak".into(),
             format!(
-                "{:.1} MiB ({:.1} KiB per MeetingBot) / {:.1} MiB",
+                "{:.1} MiB ({:.1} KiB per MeetingBot, the process's own included) / {:.1} MiB",
                 f("rss_at_rest_mib"),
                 f("rss_at_rest_kib_per_bot"),
                 f("peak_rss_mib")
