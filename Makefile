@@ -51,14 +51,18 @@ demo:
 demo-down:
 	@hack/demo.sh down
 
-.PHONY: bench bench-scaling chaos
+.PHONY: bench bench-scaling bench-rest chaos
 ## bench: convergence, cost and restart figures for N MeetingBots against an API-server-only baseline (BENCH_N, BENCH_LATENCY_MS; BENCH_SCALING=1 runs bench-scaling); results and plot in target/bench/
 bench:
 	@$(CLUSTER)/with-cluster.sh cargo test --release --locked --test e2e bench:: -- --ignored --nocapture --test-threads=1
 
-## bench-scaling: the bench at N = 100, 1000 and 5000, each with its baseline (BENCH_SCALING_NS); table and plot against N in target/bench/
+## bench-scaling: the bench at N = 100, 1000, 5000 and 10000, each with its baseline (BENCH_SCALING_NS); table and plot against N in target/bench/
 bench-scaling:
 	@BENCH_SCALING=1 $(CLUSTER)/with-cluster.sh cargo test --release --locked --test e2e bench:: -- --ignored --nocapture --test-threads=1
+
+## bench-rest: a fleet at rest: BENCH_REST_N (10000) joined MeetingBots polled every BENCH_REST_POLL_SECS (30) at the default vendor bound; CPU and RSS at rest, and how long BENCH_REST_NEW (20) new ones wait to join; target/bench/rest.json
+bench-rest:
+	@BENCH_REST=1 $(CLUSTER)/with-cluster.sh cargo test --release --locked --test e2e bench:: -- --ignored --nocapture --test-threads=1
 
 ## chaos: every chaos scenario, small and full size (vendor faults, killed operator, leader failover, rolling updates, replaced and copied MeetingBots, a restarted kube-apiserver, hostile input), checked for duplicate bots, bots left behind and leaked secrets; prints their table
 chaos:

@@ -314,18 +314,16 @@ impl MeetingBot {
             .map(Platform::from_meeting_url)
     }
 
-    /// Whether this MeetingBot reads the named Secret (of its own namespace).
-    pub fn references_secret(&self, name: &str) -> bool {
+    /// The names of the Secrets (of its own namespace) this MeetingBot's spec reads.
+    pub fn referenced_secrets(&self) -> impl Iterator<Item = &str> {
         let spec = &self.spec;
-        spec.broadcast_token_secret_ref.name == name
-            || spec
-                .api_key_secret_ref
-                .as_ref()
-                .is_some_and(|r| r.name == name)
-            || spec
-                .meeting_url_secret_ref
-                .as_ref()
-                .is_some_and(|r| r.name == name)
+        std::iter::once(spec.broadcast_token_secret_ref.name.as_str())
+            .chain(spec.api_key_secret_ref.as_ref().map(|r| r.name.as_str()))
+            .chain(
+                spec.meeting_url_secret_ref
+                    .as_ref()
+                    .map(|r| r.name.as_str()),
+            )
     }
 
     /// `spec.maxDuration`, parsed; `Err` names what is wrong with it.

@@ -8,7 +8,9 @@ use super::cluster::{Events, OperatorApiKey, SecretReader};
 use super::decide::memo::{Call, Memo};
 use super::decide::plan::LeavePurpose;
 use super::metrics::Metrics;
-use super::schedule::{Lanes, OwnWrites, RecordedIds, Remembered, WaitingRoom, Watched};
+use super::schedule::{
+    Lanes, OwnWrites, RecordedIds, Remembered, SecretName, SecretRefs, WaitingRoom, Watched,
+};
 use crate::api::MeetingBot;
 use crate::lemonslice;
 use jiff::Timestamp;
@@ -86,6 +88,8 @@ pub struct Context {
     pub(super) own_writes: OwnWrites,
     /// Which objects' statuses record which bot ids, as last delivered.
     pub(super) recorded_ids: RecordedIds,
+    /// Which objects' specs name which Secrets, as last delivered.
+    pub(super) secret_refs: SecretRefs,
     /// UIDs of deleted objects whose finalizer this process removed itself,
     /// until the watch delivers their deletion.
     let_go: Mutex<HashSet<String>>,
@@ -142,6 +146,7 @@ impl Context {
             waiting: WaitingRoom::new(lanes),
             own_writes: OwnWrites::default(),
             recorded_ids: RecordedIds::default(),
+            secret_refs: SecretRefs::default(),
             let_go: Mutex::default(),
             working: Mutex::default(),
             idle: Notify::new(),
@@ -305,18 +310,17 @@ impl Context {
     ) {
         let namespace = secret.namespace().unwrap_or_default();
         let name = secret.name_any();
-        let failing: Vec<MeetingBot> = bots
-            .state()
+        let failing: Vec<MeetingBot> = self
+            .secret_refs
+            .referencing(&namespace, &name)
             .iter()
-            .filter_map(|watched| match &**watched {
-                Watched::Valid(bot)
-                    if bot.namespace().as_deref() == Some(namespace.as_str())
-                        && bot.references_secret(&name)
-                        && self
-                            .memo(&bot.uid().unwrap_or_default())
-                            .failing()
-                            .next()
-                            .is_some() =>
+            .filter_map(|key| match bots.get(key).as_deref() {
+                Some(Watched::Valid(bot))
+                    if self
+                        .memo(&bot.uid().unwrap_or_default())
+                        .failing()
+                        .next()
+                        .is_some() =>
                 {
                     Some(bot.clone())
                 }
@@ -379,6 +383,14 @@ impl Context {
         self.memos().remove(uid);
         self.own_writes.forget(uid);
         self.recorded_ids.forget(uid);
+        self.secrets_released(self.secret_refs.forget(uid));
+    }
+
+    /// No MeetingBot names these Secrets any more: what was kept of them goes.
+    fn secrets_released(&self, secrets: Vec<SecretName>) {
+        for (namespace, name) in secrets {
+            self.secrets.forget(&namespace, &name);
+        }
     }
 
     /// Counts MeetingBots by phase (and stalled reason, and deletion age)
@@ -405,6 +417,7 @@ impl Context {
 impl Remembered for Context {
     fn observed(&self, seen: &Watched) -> bool {
         self.recorded_ids.observed(seen);
+        self.secrets_released(self.secret_refs.observed(seen));
         self.own_writes.observed(seen)
     }
     fn forget(&self, uid: &str) {

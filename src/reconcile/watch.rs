@@ -152,24 +152,12 @@ fn controller_for(
                 Ok(secret)
             }
         });
-    let lookup = reader.clone();
+    let index = ctx.clone();
     let referencing = move |secret: PartialObjectMeta<Secret>| {
         let namespace = secret.namespace().unwrap_or_default();
-        let name = secret.name_any();
-        let refs: Vec<ObjectRef<Watched>> = lookup
-            .state()
-            .into_iter()
-            .filter_map(|watched| match &*watched {
-                Watched::Valid(bot)
-                    if bot.namespace().as_deref() == Some(namespace.as_str())
-                        && bot.references_secret(&name) =>
-                {
-                    Some(ObjectRef::from_obj(&*watched))
-                }
-                _ => None,
-            })
-            .collect();
-        refs
+        index
+            .secret_refs
+            .referencing(&namespace, &secret.name_any())
     };
     // Unbounded here: `--concurrency` is enforced by the lanes, in order (see `lanes`).
     Controller::for_stream(bot_events, reader)

@@ -119,19 +119,23 @@ where
 /// A fresh namespace for one test.
 pub async fn namespace(client: &Client, prefix: &str) -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
-    let name = format!(
-        "{prefix}-{}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    );
     let namespaces: Api<Namespace> = Api::all(client.clone());
-    let mut namespace = Namespace::default();
-    namespace.metadata.name = Some(name.clone());
-    namespaces
-        .create(&PostParams::default(), &namespace)
-        .await
-        .expect("namespace creates");
-    name
+    loop {
+        let name = format!(
+            "{prefix}-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        let mut namespace = Namespace::default();
+        namespace.metadata.name = Some(name.clone());
+        match namespaces.create(&PostParams::default(), &namespace).await {
+            Ok(_) => return name,
+            // Left by an earlier run whose process had the same id (the bench
+            // keeps its namespaces): the next name.
+            Err(kube::Error::Api(status)) if status.code == 409 => continue,
+            Err(error) => panic!("namespace creates: {error}"),
+        }
+    }
 }
 
 /// Creates or replaces a Secret with one key.

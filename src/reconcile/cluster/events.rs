@@ -5,11 +5,12 @@
 //! Left, ...), so they are published without it and a burst of joins leaves
 //! no memory behind.
 //!
-//! Events off the path to Ready (the Joined Event) wait in one queue for the
-//! bookkeeping lane: a waiting Event holds only its own fields, where a task
-//! per Event held a whole publishing future (about 4.5 KiB each).
+//! Events off the path to Ready or gone (Joined, Left) wait in one queue for
+//! a bookkeeping turn taken while nothing is under way on the path (see
+//! `Lanes::quiet_turn`): a waiting Event holds only its own fields, where a
+//! task per Event held a whole publishing future (about 4.5 KiB each).
 
-use crate::reconcile::schedule::{Lane, Lanes};
+use crate::reconcile::schedule::Lanes;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
@@ -53,7 +54,7 @@ impl Events {
             queue.for_each_concurrent(lanes.bookkeeping_width(), move |event| {
                 let (publisher, lanes) = (background.clone(), lanes.clone());
                 async move {
-                    let _turn = lanes.turn(Lane::Bookkeeping).await;
+                    let _turn = lanes.quiet_turn().await;
                     publisher
                         .publish(event.type_, event.reason, &event.note, &event.regarding)
                         .await;
@@ -77,8 +78,9 @@ impl Events {
         self.publisher.publish(type_, reason, note, regarding).await;
     }
 
-    /// Publishes an Event off the path to Ready: in the bookkeeping lane,
-    /// once no join waits, so that no join waits for another bot's Event.
+    /// Publishes an Event off the path to Ready or gone: in the bookkeeping
+    /// lane, once no join or leave is under way, so that none waits for
+    /// another bot's Event.
     pub fn publish_later(
         &self,
         type_: EventType,

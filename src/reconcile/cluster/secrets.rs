@@ -195,6 +195,13 @@ impl SecretReader {
         }
     }
 
+    /// No MeetingBot reads Secret `namespace/name` any more: its digest goes
+    /// (a later read takes a new one).
+    pub fn forget(&self, namespace: &str, name: &str) {
+        self.digests()
+            .remove(&(namespace.to_owned(), name.to_owned()));
+    }
+
     fn digests(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Digest>> {
         self.digests
             .lock()

@@ -17,6 +17,7 @@
 
 use crate::api::{BotRecord, MeetingBot};
 use futures::FutureExt;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
@@ -24,7 +25,8 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 /// Which turn a reconcile waits for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Lane {
-    /// Joins, leaves, and whatever a bot that is not (or no longer) joined needs.
+    /// Joins, leaves, and whatever a bot that is not (or no longer) joined,
+    /// or whose spec changed, needs.
     Path,
     /// Work on a bot that is joined and stays: it can wait for new joins.
     Bookkeeping,
@@ -32,7 +34,13 @@ pub enum Lane {
 
 impl Lane {
     pub fn of(bot: &MeetingBot) -> Lane {
-        if !bot.is_deleting() && matches!(bot.bot_record(), BotRecord::Joined(_)) {
+        // A spec not yet acted on (suspend, a new meeting: a leave a user
+        // waits for) does not wait behind a fleet's session polls.
+        let acted_on = bot
+            .status
+            .as_ref()
+            .is_some_and(|status| status.observed_generation == bot.metadata.generation);
+        if acted_on && !bot.is_deleting() && matches!(bot.bot_record(), BotRecord::Joined(_)) {
             Lane::Bookkeeping
         } else {
             Lane::Path
@@ -51,6 +59,9 @@ pub struct Lanes {
     bookkeeping_width: usize,
     /// Told whenever a turn ends or steps aside.
     freed: Arc<Notify>,
+    /// Path turns stepped aside whose reconcile goes on (a vendor call, then
+    /// the write of its result): work on the path that holds no turn.
+    aside: Arc<AtomicUsize>,
 }
 
 impl Lanes {
@@ -63,6 +74,7 @@ impl Lanes {
             path_width: path,
             bookkeeping_width,
             freed: Arc::default(),
+            aside: Arc::default(),
         }
     }
 
@@ -94,6 +106,30 @@ impl Lanes {
             permit: Mutex::new(Some(permit)),
             lanes: self.clone(),
             lane,
+            aside: AtomicBool::new(false),
+        }
+    }
+
+    /// Whether nothing is under way on the path: no turn taken, and no
+    /// reconcile that stepped aside still at its call or its write.
+    fn path_idle(&self) -> bool {
+        self.path.available_permits() == self.path_width && self.aside.load(Ordering::Acquire) == 0
+    }
+
+    /// A bookkeeping turn taken only while nothing is under way on the path,
+    /// for work that nobody waits for and that costs the API server a write
+    /// (Events): under a burst of deletions, whose turns are short (each
+    /// steps aside for its leave), bookkeeping's "room in the path lane"
+    /// holds most of the time, and each Event would slow the API server that
+    /// the deletions wait for.
+    pub async fn quiet_turn(&self) -> Turn {
+        loop {
+            let turn = self.turn(Lane::Bookkeeping).await;
+            if self.path_idle() {
+                return turn;
+            }
+            drop(turn);
+            tokio::time::sleep(YIELD).await;
         }
     }
 
@@ -146,6 +182,8 @@ pub struct Turn {
     permit: Mutex<Option<OwnedSemaphorePermit>>,
     lanes: Lanes,
     lane: Lane,
+    /// Stepped aside (counted in the lanes' `aside`), and not back.
+    aside: AtomicBool,
 }
 
 impl Turn {
@@ -156,8 +194,17 @@ impl Turn {
     /// Lets the next reconcile go while this one waits for the vendor; what
     /// follows the call (writing its result) goes on without a turn.
     pub fn step_aside(&self) {
-        self.permit().take();
+        if self.permit().take().is_some() && self.lane == Lane::Path {
+            self.aside.store(true, Ordering::Release);
+            self.lanes.aside.fetch_add(1, Ordering::AcqRel);
+        }
         self.lanes.freed.notify_one();
+    }
+
+    fn back(&self) {
+        if self.aside.swap(false, Ordering::AcqRel) {
+            self.lanes.aside.fetch_sub(1, Ordering::AcqRel);
+        }
     }
 
     /// Before a further call that changes a meeting: waits in line again if
@@ -168,11 +215,13 @@ impl Turn {
         }
         let permit = self.lanes.permit(self.lane).await;
         *self.permit() = Some(permit);
+        self.back();
     }
 }
 
 impl Drop for Turn {
     fn drop(&mut self) {
+        self.back();
         if self.permit().take().is_some() {
             self.lanes.freed.notify_one();
         }
@@ -182,6 +231,53 @@ impl Drop for Turn {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::api::{MeetingBotSpec, MeetingBotStatus, RecordedBot, joined_annotations};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+    use kube::ResourceExt;
+
+    /// A bot whose record says it joined, with status as of `observed`.
+    fn joined(generation: i64, observed: i64) -> MeetingBot {
+        let mut bot = MeetingBot::new("b", MeetingBotSpec::example());
+        bot.metadata.uid = Some("u".into());
+        bot.metadata.generation = Some(generation);
+        let recorded = RecordedBot {
+            meeting_bot_id: "bot-1".into(),
+            session_id: "s1".into(),
+            joined_spec: None,
+            joined_at: None,
+            uid: Some("u".into()),
+            api_key: None,
+            install: None,
+        };
+        for (key, value) in joined_annotations(&recorded) {
+            if let Some(value) = value {
+                bot.annotations_mut().insert(key.into(), value);
+            }
+        }
+        bot.status = Some(MeetingBotStatus {
+            observed_generation: Some(observed),
+            ..MeetingBotStatus::default()
+        });
+        bot
+    }
+
+    #[test]
+    fn only_a_joined_bot_at_rest_waits_behind_joins() {
+        assert_eq!(Lane::of(&joined(1, 1)), Lane::Bookkeeping, "its polls");
+        assert_eq!(
+            Lane::of(&MeetingBot::new("b", MeetingBotSpec::example())),
+            Lane::Path,
+            "a join"
+        );
+        assert_eq!(
+            Lane::of(&joined(2, 1)),
+            Lane::Path,
+            "a spec changed (suspend, another meeting) leaves as soon as a join would"
+        );
+        let mut deleted = joined(1, 1);
+        deleted.metadata.deletion_timestamp = Some(Time(jiff::Timestamp::now()));
+        assert_eq!(Lane::of(&deleted), Lane::Path, "a deletion's leave");
+    }
 
     #[tokio::test]
     async fn bookkeeping_waits_while_joins_wait() {
@@ -208,6 +304,23 @@ mod tests {
         assert!(back.await.is_err(), "taking a turn back waits in line");
         drop(next);
         join.take_back().await;
+    }
+
+    #[tokio::test]
+    async fn a_quiet_turn_waits_until_nothing_is_under_way_on_the_path() {
+        let lanes = Lanes::new(2);
+        let leave = lanes.turn(Lane::Path).await;
+        leave.step_aside();
+        let quiet = tokio::time::timeout(Duration::from_millis(300), lanes.quiet_turn());
+        assert!(
+            quiet.await.is_err(),
+            "no Event while a leave is at its call or its write"
+        );
+        leave.take_back().await;
+        let quiet = tokio::time::timeout(Duration::from_millis(300), lanes.quiet_turn());
+        assert!(quiet.await.is_err(), "nor while it holds its turn");
+        drop(leave);
+        let _event = lanes.quiet_turn().await;
     }
 
     #[tokio::test]

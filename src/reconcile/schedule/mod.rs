@@ -1,13 +1,15 @@
 //! Whether and when a reconcile runs: which watch deliveries ask for one
 //! (`triggers`, with `own_writes` telling the operator's own echoes apart),
 //! whose turn it is (`lanes`) and where reconciles wait for it (`waiting`),
-//! objects as the watch decodes them (`watched`), and the bot ids their
-//! statuses record (`recorded_ids`). Knows nothing of a
+//! objects as the watch decodes them (`watched`), the bot ids their
+//! statuses record (`recorded_ids`) and the Secrets their specs name
+//! (`secret_refs`). Knows nothing of a
 //! reconcile's decisions or of the shared `Context`.
 
 mod lanes;
 mod own_writes;
 mod recorded_ids;
+mod secret_refs;
 mod triggers;
 mod waiting;
 mod watched;
@@ -15,6 +17,7 @@ mod watched;
 pub use lanes::{Lane, Lanes, Turn};
 pub use own_writes::OwnWrites;
 pub use recorded_ids::RecordedIds;
+pub use secret_refs::{SecretName, SecretRefs};
 pub use triggers::{Remembered, Triggers};
 pub use waiting::WaitingRoom;
 pub use watched::{Watched, invalid_message};

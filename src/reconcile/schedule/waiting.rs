@@ -31,14 +31,26 @@ pub struct WaitingRoom {
 
 #[derive(Default)]
 struct Line {
-    /// Objects waiting for a turn in the path lane, first come first.
-    path: VecDeque<Key>,
-    /// Objects waiting for a turn in the bookkeeping lane, first come first.
-    bookkeeping: VecDeque<Key>,
-    /// The lane each waiting object waits in.
-    waiting: HashMap<Key, Lane>,
+    /// Places in line for a turn in the path lane, first come first.
+    path: VecDeque<Place>,
+    /// Places in line for a turn in the bookkeeping lane, first come first.
+    bookkeeping: VecDeque<Place>,
+    /// The lane each waiting object waits in, and its ticket: a place whose
+    /// ticket is not its object's current one was given up (an object moved
+    /// to the path lane), and is skipped when it comes up, so that moving
+    /// costs no scan of the line.
+    waiting: HashMap<Key, (Lane, u64)>,
+    /// The next ticket.
+    tickets: u64,
+    /// How many objects wait in each lane (its line may hold given-up places).
+    waiting_in: [usize; 2],
     /// Turns kept for called objects until their reconcile comes.
     called: HashMap<Key, Kept>,
+}
+
+struct Place {
+    key: Key,
+    ticket: u64,
 }
 
 struct Kept {
@@ -48,10 +60,52 @@ struct Kept {
 }
 
 impl Line {
-    fn queue(&mut self, lane: Lane) -> &mut VecDeque<Key> {
+    fn queue(&mut self, lane: Lane) -> &mut VecDeque<Place> {
         match lane {
             Lane::Path => &mut self.path,
             Lane::Bookkeeping => &mut self.bookkeeping,
+        }
+    }
+
+    fn count(&mut self, lane: Lane) -> &mut usize {
+        &mut self.waiting_in[lane as usize]
+    }
+
+    /// Puts `key` at the end of `lane`'s line.
+    fn push(&mut self, key: Key, lane: Lane) {
+        let ticket = self.tickets;
+        self.tickets += 1;
+        *self.count(lane) += 1;
+        self.waiting.insert(key.clone(), (lane, ticket));
+        self.queue(lane).push_back(Place { key, ticket });
+    }
+
+    /// `key` no longer waits (its place, if still in a line, is skipped).
+    fn leave(&mut self, key: &Key) {
+        if let Some((lane, _)) = self.waiting.remove(key) {
+            *self.count(lane) -= 1;
+        }
+    }
+
+    /// The first in `lane`'s line that still waits there, given-up places dropped.
+    fn first(&mut self, lane: Lane) -> Option<Key> {
+        loop {
+            let queue = match lane {
+                Lane::Path => &mut self.path,
+                Lane::Bookkeeping => &mut self.bookkeeping,
+            };
+            let place = queue.front()?;
+            if self.waiting.get(&place.key) == Some(&(lane, place.ticket)) {
+                return Some(place.key.clone());
+            }
+            queue.pop_front();
+        }
+    }
+
+    /// Takes the first in `lane`'s line (as answered by [`Line::first`]) out.
+    fn pop(&mut self, lane: Lane) {
+        if let Some(place) = self.queue(lane).pop_front() {
+            self.leave(&place.key);
         }
     }
 }
@@ -75,10 +129,14 @@ impl WaitingRoom {
     pub fn load(&self) -> [(&'static str, usize, usize); 2] {
         let line = self.line();
         [
-            ("path", line.path.len(), self.lanes.busy(Lane::Path)),
+            (
+                "path",
+                line.waiting_in[Lane::Path as usize],
+                self.lanes.busy(Lane::Path),
+            ),
             (
                 "bookkeeping",
-                line.bookkeeping.len(),
+                line.waiting_in[Lane::Bookkeeping as usize],
                 self.lanes.busy(Lane::Bookkeeping),
             ),
         ]
@@ -98,14 +156,11 @@ impl WaitingRoom {
         }
         match line.waiting.get(key).copied() {
             // Work on the path to Ready or gone does not wait behind bookkeeping.
-            Some(Lane::Bookkeeping) if lane == Lane::Path => {
-                line.bookkeeping.retain(|waiting| waiting != key);
-                line.waiting.remove(key);
-            }
+            Some((Lane::Bookkeeping, _)) if lane == Lane::Path => line.leave(key),
             Some(_) => return None,
             None => {}
         }
-        if line.queue(lane).is_empty()
+        if line.first(lane).is_none()
             && let Some(permit) = self.lanes.try_permit(lane)
         {
             return Some(self.lanes.turn_with(permit, lane));
@@ -113,8 +168,7 @@ impl WaitingRoom {
         // Name and namespace only: equality ignores the rest.
         let mut place = key.clone();
         place.extra = Default::default();
-        line.queue(lane).push_back(place.clone());
-        line.waiting.insert(place, lane);
+        line.push(place, lane);
         None
     }
 
@@ -126,17 +180,15 @@ impl WaitingRoom {
             .retain(|_, kept| kept.since.elapsed() < CLAIM_WITHIN);
         let mut calls = Vec::new();
         for lane in [Lane::Path, Lane::Bookkeeping] {
-            while let Some(first) = line.queue(lane).front().cloned() {
+            while let Some(first) = line.first(lane) {
                 if !exists(&first) {
-                    line.queue(lane).pop_front();
-                    line.waiting.remove(&first);
+                    line.pop(lane);
                     continue;
                 }
                 let Some(permit) = self.lanes.try_permit(lane) else {
                     break;
                 };
-                line.queue(lane).pop_front();
-                line.waiting.remove(&first);
+                line.pop(lane);
                 let since = Instant::now();
                 line.called.insert(
                     first.clone(),
@@ -223,6 +275,32 @@ mod tests {
         );
         drop(leave);
         assert_eq!(room.call_next(all), [key("other")]);
+    }
+
+    #[test]
+    fn a_place_given_up_for_the_path_lane_is_skipped_and_not_counted() {
+        let room = WaitingRoom::new(Lanes::new(1));
+        let join = room.enter(&key("new"), Lane::Path).expect("a free turn");
+        for name in ["joined", "other"] {
+            assert!(room.enter(&key(name), Lane::Bookkeeping).is_none());
+        }
+        assert!(room.enter(&key("joined"), Lane::Path).is_none());
+        assert_eq!(room.load()[0].1, 1, "one waits in the path lane");
+        assert_eq!(room.load()[1].1, 1, "one waits in the bookkeeping lane");
+        drop(join);
+        assert_eq!(room.call_next(all), [key("joined")]);
+        let leave = room.enter(&key("joined"), Lane::Path).expect("kept");
+        // Back in the bookkeeping lane (its leave failed): the end of that line.
+        drop(leave);
+        assert!(room.enter(&key("busy"), Lane::Path).is_some());
+        assert!(room.enter(&key("joined"), Lane::Bookkeeping).is_none());
+        assert_eq!(room.load()[1].1, 2);
+        let mut called = Vec::new();
+        while !room.waiting().is_empty() {
+            room.line().called.clear();
+            called.extend(room.call_next(all));
+        }
+        assert_eq!(called, [key("other"), key("joined")]);
     }
 
     #[test]

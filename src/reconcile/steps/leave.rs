@@ -40,12 +40,12 @@ impl Reconciler<'_> {
                 self.ctx.forget_failures(&self.bot);
                 self.ctx
                     .saw_leave(&self.bot, &recorded.meeting_bot_id, purpose);
-                self.publish(
+                // Off the path to gone: a deletion waits for its own write only.
+                self.publish_later(
                     EventType::Normal,
                     event::LEFT,
-                    &format!("bot {} left the meeting", recorded.meeting_bot_id),
-                )
-                .await;
+                    format!("bot {} left the meeting", recorded.meeting_bot_id),
+                );
                 match purpose {
                     LeavePurpose::Delete => self.remove_finalizer().await,
                     LeavePurpose::Rejoin

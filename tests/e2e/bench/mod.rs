@@ -1,7 +1,8 @@
 //! `make bench`: how fast N MeetingBots converge and at what cost, as ratios
 //! against what the API server alone allows, measured in the same run;
-//! `make bench-scaling` (BENCH_SCALING=1): the same for N = 100, 1000 and
-//! 5000, one after the other, with a table and a plot against N.
+//! `make bench-scaling` (BENCH_SCALING=1): the same for N = 100, 1000, 5000
+//! and 10 000, one after the other, with a table and a plot against N;
+//! `make bench-rest` (BENCH_REST=1): a fleet at rest (see `rest`).
 //!
 //! The baseline is a minimal writer in this process that makes, with the
 //! operator's concurrency, only the API-server writes a bot needs (finalizer,
@@ -12,6 +13,7 @@ mod converge;
 mod measure;
 mod padded;
 mod plot;
+mod rest;
 mod table;
 
 use converge::{minimal_writer, until_all_gone, until_all_ready};
@@ -224,6 +226,9 @@ async fn bench() {
     if std::env::var("BENCH_SCALING").is_ok_and(|v| v == "1") {
         return scaling().await;
     }
+    if std::env::var("BENCH_REST").is_ok_and(|v| v == "1") {
+        return rest::rest().await;
+    }
     let n = env_or("BENCH_N", 1000);
     let latency_ms = env_or("BENCH_LATENCY_MS", 50);
     let client = client().await;
@@ -239,11 +244,11 @@ async fn bench() {
     check(&results);
 }
 
-/// N = 100, 1000, 5000 (or BENCH_SCALING_NS, comma-separated), each with its
-/// baseline: a JSON of all runs, a Markdown table and a plot against N.
+/// N = 100, 1000, 5000, 10 000 (or BENCH_SCALING_NS, comma-separated), each
+/// with its baseline: a JSON of all runs, a Markdown table and a plot against N.
 async fn scaling() {
     let ns: Vec<u64> = std::env::var("BENCH_SCALING_NS")
-        .unwrap_or_else(|_| "100,1000,5000".into())
+        .unwrap_or_else(|_| "100,1000,5000,10000".into())
         .split(',')
         .filter_map(|n| n.trim().parse().ok())
         .collect();

@@ -72,11 +72,16 @@ async fn a_meeting_bot_joins_and_leaves_on_deletion() {
 
     // No secret in the operator's logs or in the Events it published.
     let websocket_token = websocket.split("token=").nth(1).unwrap();
-    let events = kubectl(&["get", "events", "-n", &scene.ns, "-o", "yaml"]);
-    assert!(
-        events.contains("Joined") && events.contains("Left"),
-        "{events}"
-    );
+    // Both Events are published off the path to Ready and to gone.
+    let events = poll("the Joined and Left Events", READY_WITHIN, || async {
+        let events = kubectl(&["get", "events", "-n", &scene.ns, "-o", "yaml"]);
+        if events.contains("Joined") && events.contains("Left") {
+            Ok(events)
+        } else {
+            Err(events)
+        }
+    })
+    .await;
     let log = scene.operator().log_text();
     for secret in [API_KEY, BROADCAST_TOKEN, websocket_token] {
         assert!(!log.contains(secret), "the operator logged a secret");
