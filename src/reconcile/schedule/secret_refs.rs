@@ -48,10 +48,13 @@ impl SecretRefs {
         secrets.sort_unstable();
         secrets.dedup();
         let mut index = self.lock();
-        let unchanged = index
-            .by_uid
-            .get(&uid)
-            .is_some_and(|known| known.secrets.iter().map(String::as_str).eq(secrets.clone()));
+        let unchanged = index.by_uid.get(&uid).is_some_and(|known| {
+            known
+                .secrets
+                .iter()
+                .map(String::as_str)
+                .eq(secrets.iter().copied())
+        });
         if unchanged {
             return Vec::new();
         }
