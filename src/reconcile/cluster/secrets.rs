@@ -113,17 +113,27 @@ impl SecretReader {
         let finalizer = key_finalizer(uid);
         for _ in 0..5 {
             let Some(secret) = secrets.get_metadata_opt(&at.name).await? else {
+                // Gone: no MeetingBot held it, so no leave needs its value.
+                self.remembered().remove(at);
                 return Ok(());
             };
             let mut finalizers = secret.metadata.finalizers.clone().unwrap_or_default();
             let present = finalizers.contains(&finalizer);
+            if !hold {
+                finalizers.retain(|f| *f != finalizer);
+                if !finalizers
+                    .iter()
+                    .any(|f| f.starts_with(API_KEY_FINALIZER_PREFIX))
+                {
+                    // Held by no other MeetingBot: no leave needs the value kept for one.
+                    self.remembered().remove(at);
+                }
+            }
             if present == hold {
                 return Ok(());
             }
             if hold {
                 finalizers.push(finalizer.clone());
-            } else {
-                finalizers.retain(|f| *f != finalizer);
             }
             let patch = serde_json::json!({ "metadata": {
                 "resourceVersion": secret.metadata.resource_version,
