@@ -8,6 +8,7 @@ use std::process::ExitCode;
 async fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Run(args) => {
+            runtime::memory::return_large_allocations();
             meetingbot_operator::lemonslice::install_crypto_provider();
             runtime::run(*args).await
         }

@@ -5,6 +5,7 @@ pub mod check;
 pub mod config;
 mod leader;
 mod logging;
+pub mod memory;
 pub mod preflight;
 pub mod process;
 mod server;
