@@ -80,7 +80,11 @@ impl Reconciler<'_> {
         let mut delay = Duration::from_millis(100);
         let mut seen = self.bot.clone();
         loop {
-            let status = self.status_for(&seen, ending);
+            // What the join was decided for: a spec changed meanwhile is not
+            // acted on yet, so status must not say it was observed.
+            let mut decided_for = seen.clone();
+            decided_for.metadata.generation = self.bot.metadata.generation;
+            let status = self.status_for(&decided_for, ending);
             let error = match self.writes().replace_status(&seen, &status).await {
                 Ok(_) => break,
                 Err(error) => error,
