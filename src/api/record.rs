@@ -344,6 +344,12 @@ impl MeetingBot {
             .or_else(|| in_flight.and_then(|attempt| attempt.install))
     }
 
+    /// Whether an install other than `install` acts on this object.
+    pub fn acted_on_elsewhere(&self, install: &str) -> bool {
+        self.acting_install()
+            .is_some_and(|acting| acting != install)
+    }
+
     /// The value of the retry-join annotation, if set.
     pub fn retry_join(&self) -> Option<&str> {
         self.annotation(annotation::RETRY_JOIN)

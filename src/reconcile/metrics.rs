@@ -189,7 +189,7 @@ impl Metrics {
         let mut oldest_deletion = 0.0_f64;
         let mut other_install = 0;
         for bot in bots {
-            if bot.acting_install().is_some_and(|acting| acting != install) {
+            if bot.acted_on_elsewhere(install) {
                 other_install += 1;
                 continue;
             }

@@ -32,20 +32,30 @@ pub enum Command {
     Check(CheckArgs),
 }
 
-/// The scope of an install, as `run` takes it.
+/// Which MeetingBots an install acts on, and who it is: what `run` acts on
+/// and what `preflight-uninstall` checks.
 #[derive(Debug, Args)]
-pub struct PreflightArgs {
-    /// Namespaces the install watches, comma-separated; all when empty.
+pub struct Scope {
+    /// Namespaces to watch, comma-separated; all when empty.
     #[arg(long, env = "WATCH_NAMESPACES", value_delimiter = ',')]
     pub namespaces: Vec<String>,
 
-    /// The install's label selector, if it shards by label.
+    /// Only MeetingBots matching this label selector (to shard a cluster between operators).
     #[arg(long, env = "LABEL_SELECTOR")]
     pub label_selector: Option<String>,
 
-    /// The install's identity: MeetingBots another install acts on are not its to wait for.
+    /// Identity of this install (the chart sets NAMESPACE/RELEASE), stamped in the status of every
+    /// MeetingBot it acts on: another install whose scope also holds the object makes no call for it.
+    /// Replicas of one install share it; installs must not.
     #[arg(long, env = "INSTALL_ID", default_value = DEFAULT_INSTALL_ID, value_parser = parse_install_id)]
     pub install_id: String,
+}
+
+/// The scope of the install about to be uninstalled, as its `run` takes it.
+#[derive(Debug, Args)]
+pub struct PreflightArgs {
+    #[command(flatten)]
+    pub scope: Scope,
 }
 
 #[derive(Debug, Args)]
@@ -87,19 +97,8 @@ pub struct RunArgs {
     #[arg(long, env = "VENDOR_CALLS_PER_SECOND", default_value_t = crate::lemonslice::DEFAULT_CALLS_PER_SECOND, value_parser = clap::value_parser!(u32).range(1..))]
     pub vendor_calls_per_second: u32,
 
-    /// Namespaces to watch, comma-separated; all when empty.
-    #[arg(long, env = "WATCH_NAMESPACES", value_delimiter = ',')]
-    pub namespaces: Vec<String>,
-
-    /// Only reconcile MeetingBots matching this label selector (to shard a cluster between operators).
-    #[arg(long, env = "LABEL_SELECTOR")]
-    pub label_selector: Option<String>,
-
-    /// Identity of this install (the chart sets NAMESPACE/RELEASE), stamped in the status of every
-    /// MeetingBot it acts on: another install whose scope also holds the object makes no call for it.
-    /// Replicas of one install share it; installs must not.
-    #[arg(long, env = "INSTALL_ID", default_value = DEFAULT_INSTALL_ID, value_parser = parse_install_id)]
-    pub install_id: String,
+    #[command(flatten)]
+    pub scope: Scope,
 
     /// How many MeetingBots are reconciled at once.
     #[arg(long, env = "CONCURRENCY", default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..))]

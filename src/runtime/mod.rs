@@ -141,18 +141,19 @@ fn registry(vendor: &lemonslice::Client) -> (Registry, Metrics, Gauge) {
 fn settings(args: &RunArgs, identity: &str) -> Settings {
     Settings {
         namespaces: args
+            .scope
             .namespaces
             .iter()
             .filter(|ns| !ns.is_empty())
             .cloned()
             .collect(),
-        label_selector: args.label_selector.clone(),
+        label_selector: args.scope.label_selector.clone(),
         concurrency: args.concurrency,
         retry_unknown_joins: args.retry_unknown_joins,
         session_poll: args.session_poll_interval,
         redact_websocket_token: args.redact_websocket_token,
         instance: Some(identity.to_owned()),
-        install: args.install_id.clone(),
+        install: args.scope.install_id.clone(),
     }
 }
 

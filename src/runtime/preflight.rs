@@ -50,15 +50,16 @@ async fn holding(args: &PreflightArgs) -> kube::Result<Vec<String>> {
     let client = kube::Client::try_default().await?;
     // Untyped, so that one object that does not decode hides no other.
     let resource = ApiResource::erase::<MeetingBot>(&());
-    let apis: Vec<Api<DynamicObject>> = if args.namespaces.is_empty() {
+    let apis: Vec<Api<DynamicObject>> = if args.scope.namespaces.is_empty() {
         vec![Api::all_with(client, &resource)]
     } else {
-        args.namespaces
+        args.scope
+            .namespaces
             .iter()
             .map(|ns| Api::namespaced_with(client.clone(), ns, &resource))
             .collect()
     };
-    let params = match &args.label_selector {
+    let params = match &args.scope.label_selector {
         Some(selector) => ListParams::default().labels(selector),
         None => ListParams::default(),
     };
@@ -71,7 +72,7 @@ async fn holding(args: &PreflightArgs) -> kube::Result<Vec<String>> {
                 .iter()
                 .flatten()
                 .any(|f| f == FINALIZER);
-            if holds && !acted_on_elsewhere(&bot, &args.install_id) {
+            if holds && !acted_on_elsewhere(&bot, &args.scope.install_id) {
                 let ns = bot.metadata.namespace.unwrap_or_default();
                 names.push(format!("{ns}/{}", bot.metadata.name.unwrap_or_default()));
             }
@@ -87,6 +88,5 @@ fn acted_on_elsewhere(bot: &DynamicObject, install: &str) -> bool {
     serde_json::to_value(bot)
         .and_then(serde_json::from_value::<MeetingBot>)
         .ok()
-        .and_then(|bot| bot.acting_install())
-        .is_some_and(|acting| acting != install)
+        .is_some_and(|bot| bot.acted_on_elsewhere(install))
 }

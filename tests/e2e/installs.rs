@@ -254,6 +254,18 @@ async fn relabel(scene: &Scene, name: &str, shard: &str) {
         .await;
 }
 
+/// `bot_id` is the one avatar in `session`'s meeting, and there never were two.
+async fn only_avatar(scene: &Scene, session: &str, bot_id: &str) {
+    let live = scene.live_bots(session).await;
+    let ids: Vec<&str> = live.iter().map(|b| b.meeting_bot_id.as_str()).collect();
+    assert_eq!(ids, [bot_id]);
+    assert_eq!(
+        scene.admin.peak_live(session).await.unwrap(),
+        1,
+        "one avatar at a time"
+    );
+}
+
 /// Waits until install `install` acts on `name` and it is Ready.
 async fn wait_joined_by(scene: &Scene, name: &str, install: &str) -> MeetingBot {
     let what = format!("{name} joined by install {install}");
@@ -294,18 +306,7 @@ async fn a_meetingbot_relabelled_to_another_shard_while_its_join_is_in_flight_is
     // it, which install b does not hold) and lets go; install b joins anew.
     let joined = wait_joined_by(&scene, "standup", install_b).await;
     let bot_id = joined.status.unwrap().meeting_bot_id.unwrap();
-    let live = scene.live_bots("session-handover").await;
-    assert_eq!(
-        live.iter()
-            .map(|b| b.meeting_bot_id.as_str())
-            .collect::<Vec<_>>(),
-        [bot_id.as_str()]
-    );
-    assert_eq!(
-        scene.admin.peak_live("session-handover").await.unwrap(),
-        1,
-        "one avatar at a time"
-    );
+    only_avatar(&scene, "session-handover", &bot_id).await;
     let requests = scene.admin.requests().await.unwrap();
     let of = |key: &'static str| {
         requests
@@ -353,21 +354,7 @@ async fn an_install_that_was_down_when_its_meetingbot_left_its_shard_hands_it_ov
     let _operator_a = scene.start_operator(&shard_options(&scene, "a")).await;
     let joined = wait_joined_by(&scene, "standup", install_b).await;
     let bot_id = joined.status.unwrap().meeting_bot_id.unwrap();
-    let live = scene.live_bots("session-handover-restart").await;
-    assert_eq!(
-        live.iter()
-            .map(|b| b.meeting_bot_id.as_str())
-            .collect::<Vec<_>>(),
-        [bot_id.as_str()]
-    );
-    assert_eq!(
-        scene
-            .admin
-            .peak_live("session-handover-restart")
-            .await
-            .unwrap(),
-        1
-    );
+    only_avatar(&scene, "session-handover-restart", &bot_id).await;
 }
 
 #[tokio::test]

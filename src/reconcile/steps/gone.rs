@@ -12,17 +12,14 @@ use crate::reconcile::context::Context;
 use crate::reconcile::schedule::Lane;
 use kube::{Api, ResourceExt};
 use std::sync::Arc;
-use tracing::{info, warn};
+use tracing::warn;
 
 /// Takes out the bot that `last`, the object as the watch last had it,
 /// recorded as its own, unless this process let the object go itself or
 /// another install acted on it (that one takes the bot out).
 pub async fn take_out_after_deletion(ctx: Arc<Context>, last: MeetingBot) {
     let uid = last.uid().unwrap_or_default();
-    let acting_elsewhere = last
-        .acting_install()
-        .is_some_and(|install| install != ctx.settings.install);
-    if ctx.let_go_by_us(&uid) || acting_elsewhere {
+    if ctx.let_go_by_us(&uid) || last.acted_on_elsewhere(&ctx.settings.install) {
         return;
     }
     // A watch also reports an object gone when it leaves the watch's label
@@ -31,15 +28,7 @@ pub async fn take_out_after_deletion(ctx: Arc<Context>, last: MeetingBot) {
         Api::namespaced(ctx.kube.clone(), &last.namespace().unwrap_or_default());
     match api.get_opt(&last.name_any()).await {
         Ok(Some(now)) if now.uid().as_deref() == Some(uid.as_str()) => {
-            if now.acting_install().as_deref() == Some(ctx.settings.install.as_str()) {
-                info!(
-                    namespace = now.namespace().unwrap_or_default(),
-                    name = now.name_any(),
-                    "a MeetingBot left this install's scope (its labels no longer match the label \
-                     selector): handing it over"
-                );
-                super::handover::hand_over(ctx, now).await;
-            }
+            super::handover::hand_over(ctx, now).await;
             return;
         }
         Ok(_) => {}

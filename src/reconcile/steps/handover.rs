@@ -14,7 +14,7 @@ use kube::{Api, ResourceExt};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
-use tracing::warn;
+use tracing::{info, warn};
 
 /// How often the objects stamped with this install are held against its watch.
 const SWEEP: Duration = Duration::from_secs(30);
@@ -75,6 +75,12 @@ pub(super) async fn hand_over(ctx: Arc<Context>, bot: MeetingBot) {
     if now.uid().as_deref() != Some(uid.as_str()) || !ours || ctx.watches(&now) {
         return;
     }
+    info!(
+        namespace = now.namespace().unwrap_or_default(),
+        name = now.name_any(),
+        "a MeetingBot left this install's scope (its labels no longer match the label selector): \
+         handing it over"
+    );
     let Ok(mut reconciler) = Reconciler::new(&now, &ctx, &turn) else {
         return;
     };

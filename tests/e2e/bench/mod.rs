@@ -40,6 +40,20 @@ fn env_or(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// The fake LemonSlice whose join and leave take `latency_ms` each.
+async fn vendor(latency_ms: u64) -> fake_lemonslice::FakeServer {
+    let fake = fake().await;
+    fake.admin()
+        .set_faults(&fake_lemonslice::Faults {
+            latency_ms,
+            endpoints: vec!["join".into(), "leave".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    fake
+}
+
 /// One run at N: the baseline, then the operator (Ready, at rest, restarted,
 /// gone). Returns the figures and the two Ready curves.
 async fn run(client: &Client, n: u64, latency_ms: u64) -> (Value, Vec<f64>, Vec<f64>) {
@@ -54,16 +68,8 @@ async fn run(client: &Client, n: u64, latency_ms: u64) -> (Value, Vec<f64>, Vec<
     );
 
     let ns = namespace(client, "bench").await;
-    let fake = fake().await;
+    let fake = vendor(latency_ms).await;
     let admin = fake.admin();
-    admin
-        .set_faults(&fake_lemonslice::Faults {
-            latency_ms,
-            endpoints: vec!["join".into(), "leave".into()],
-            ..Default::default()
-        })
-        .await
-        .unwrap();
     let mut options = OperatorOptions::new(&ns, &fake);
     options
         .extra_args

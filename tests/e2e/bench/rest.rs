@@ -10,7 +10,7 @@
 
 use super::converge::{until_all_gone, until_all_ready};
 use super::measure::{percentile, process_usage};
-use super::{CONCURRENCY, env_or, machine, out_dir};
+use super::{CONCURRENCY, env_or, machine, out_dir, vendor};
 use crate::support::*;
 use jiff::Timestamp;
 use kube::api::PostParams;
@@ -30,16 +30,8 @@ pub(super) async fn rest() {
     let latency_ms = env_or("BENCH_LATENCY_MS", 50);
     let client = client().await;
     let ns = namespace(&client, "bench-rest").await;
-    let fake = fake().await;
+    let fake = vendor(latency_ms).await;
     let admin = fake.admin();
-    admin
-        .set_faults(&fake_lemonslice::Faults {
-            latency_ms,
-            endpoints: vec!["join".into(), "leave".into()],
-            ..Default::default()
-        })
-        .await
-        .unwrap();
     let mut options = OperatorOptions::new(&ns, &fake);
     options
         .extra_args
