@@ -5,21 +5,30 @@
 //! account answers 404, which looks like a session over or a bot gone.
 
 use super::Facts;
+use super::join;
 use super::leave::leave_or_wait;
 use super::plan::{LeavePurpose, Plan};
 use crate::api::BotRecord;
 
-/// The plan that settles who acts, if this install is not (yet) the one.
-pub(super) fn acting(facts: &Facts) -> Option<Plan> {
+/// The plan for an object no install acts on yet, given what this install
+/// would do with it: anything but a write of status (which stamps this
+/// install, fenced by the version seen) waits for a claim. A new object's
+/// join needs no claim of its own: its record, written first and fenced,
+/// names this install (of two installs that both saw the object unclaimed,
+/// the second's write is refused, and it looks again), and the session is
+/// read after it.
+pub(super) fn claim_first(facts: &Facts, plan: Plan) -> Plan {
     let bot = facts.bot;
-    match bot.acting_install() {
-        Some(install) if install == facts.install => None,
-        Some(install) => Some(Plan::LeaveToInstall { install }),
+    match plan {
+        Plan::CheckSession { .. }
+            if bot.status.is_none() && matches!(bot.bot_record(), BotRecord::None) =>
+        {
+            Plan::ClaimAndJoin(join::attempt(facts))
+        }
+        Plan::Settle(_) => plan,
         // Nothing to do for it: no call, so no claim.
-        None if bot.is_deleting() && !bot.has_finalizer() => None,
-        // The claim is fenced: of two installs that both saw the object
-        // unclaimed, the second's write is refused, and it looks again.
-        None => Some(Plan::Claim),
+        _ if bot.is_deleting() && !bot.has_finalizer() => plan,
+        _ => Plan::Claim,
     }
 }
 

@@ -109,15 +109,7 @@ pub(super) fn decide(facts: &Facts) -> Plan {
     let session_id = &bot.spec.session_id;
     match facts.just_learned {
         Some(Learned::Session(SessionOutcome::Status(SessionStatus::Active))) => {
-            return Plan::Join(JoinAttempt {
-                session_id: session_id.clone(),
-                retry_join: bot.retry_join().map(str::to_owned),
-                started_at: facts.now,
-                uid: bot.metadata.uid.clone(),
-                answer: None,
-                seen_meeting_bot_id: None,
-                install: Some(facts.install.to_owned()),
-            });
+            return Plan::Join(attempt(facts));
         }
         Some(Learned::Session(SessionOutcome::Status(SessionStatus::Queued))) => {
             let waited = bot
@@ -149,6 +141,20 @@ pub(super) fn decide(facts: &Facts) -> Plan {
     }
     Plan::CheckSession {
         session_id: session_id.clone(),
+    }
+}
+
+/// The record of a join of the spec as it is, begun now by this install.
+pub(super) fn attempt(facts: &Facts) -> JoinAttempt {
+    let bot = facts.bot;
+    JoinAttempt {
+        session_id: bot.spec.session_id.clone(),
+        retry_join: bot.retry_join().map(str::to_owned),
+        started_at: facts.now,
+        uid: bot.metadata.uid.clone(),
+        answer: None,
+        seen_meeting_bot_id: None,
+        install: Some(facts.install.to_owned()),
     }
 }
 

@@ -9,7 +9,8 @@
 //!
 //! 0. One install acts on an object (`install`): an object another install
 //!    claimed gets no call and no write from this one; an unclaimed object
-//!    that may need a call is claimed first
+//!    is claimed by the first fenced write before any call: a new object's
+//!    join record, then its session read; otherwise a status write of its own
 //!    (`install::only_the_install_that_claimed_an_object_acts_on_it`); one
 //!    that left this install's scope is let go, its avatar taken out first
 //!    when this install's own key joined it
@@ -121,9 +122,21 @@ impl Facts<'_> {
 }
 
 pub fn decide(facts: &Facts) -> Plan {
-    if let Some(plan) = install::acting(facts) {
-        return plan;
+    let acting = facts.bot.acting_install();
+    if let Some(install) = acting.as_ref().filter(|acting| *acting != facts.install) {
+        return Plan::LeaveToInstall {
+            install: install.clone(),
+        };
     }
+    let plan = decide_acting(facts);
+    match acting {
+        Some(_) => plan,
+        None => install::claim_first(facts, plan),
+    }
+}
+
+/// The plan of the install that acts on the object, or may claim it.
+fn decide_acting(facts: &Facts) -> Plan {
     let bot = facts.bot;
     let record = current_record(facts);
     if let Some(plan) = install::hand_over(facts, &record) {

@@ -86,7 +86,8 @@ pub enum LeavePurpose {
 )]
 pub enum Plan {
     /// Stamp this install into status as the one acting on the object (a
-    /// version-checked write), before any call for it.
+    /// version-checked write), before any call for it, where no join's
+    /// record can be the claim (see `ClaimAndJoin`).
     Claim,
     /// Another install acts on the object: no call and no write from here.
     LeaveToInstall { install: String },
@@ -100,6 +101,11 @@ pub enum Plan {
     /// Record the attempt and add the finalizer (one version-checked write),
     /// then call join.
     Join(JoinAttempt),
+    /// The join of an object no install acts on yet: its record, which names
+    /// this install, is also the claim, so it comes first; then the session
+    /// is read, and join is called only when it is ACTIVE (otherwise the
+    /// record goes again, since no join was sent).
+    ClaimAndJoin(JoinAttempt),
     Leave {
         recorded: RecordedBot,
         purpose: LeavePurpose,

@@ -4,7 +4,10 @@
 use super::{Reconciler, Step};
 use crate::Result;
 use crate::api::{JoinAttempt, JoinedKey, MeetingBot, Platform, RecordedBot, annotation};
-use crate::lemonslice::{Failure, JoinOutcome, JoinRequest, JoinedBot, SecretString};
+use crate::lemonslice::{
+    Failure, JoinOutcome, JoinRequest, JoinedBot, Priority, SecretString, SessionOutcome,
+    SessionStatus,
+};
 use crate::reconcile::cluster::Unmet;
 use crate::reconcile::decide::memo::Call;
 use crate::reconcile::decide::plan::{JustJoined, Learned, SecretProblem};
@@ -15,13 +18,24 @@ use serde_json::json;
 use tracing::{info, warn};
 
 impl Reconciler<'_> {
-    pub(super) async fn join(&self, attempt: JoinAttempt) -> Result<Step> {
+    /// Records the attempt, then joins. With `read_session_first` (the join
+    /// of an object no install acts on yet, which the record claims), the
+    /// session is read between the two, and only an ACTIVE one is joined.
+    pub(super) async fn join(
+        &self,
+        attempt: JoinAttempt,
+        read_session_first: bool,
+    ) -> Result<Step> {
         self.turn.take_back().await;
         let (api_key, request) = match self.join_inputs().await {
             Ok(inputs) => inputs,
             Err(unmet) => return self.unmet(unmet),
         };
         // Before the record: a recorded join must not then wait for the bound.
+        let session_admission = match read_session_first {
+            true => Some(self.ctx.vendor.admit(Priority::Meeting).await),
+            false => None,
+        };
         let Some(admission) = self.admit_meeting_call().await else {
             return Ok(Step::Stop(Action::await_change()));
         };
@@ -51,6 +65,16 @@ impl Reconciler<'_> {
         };
 
         self.turn.step_aside();
+        if let Some(session_admission) = session_admission {
+            let session = self
+                .read_session(session_admission, &api_key, &attempt.session_id)
+                .await;
+            if session != SessionOutcome::Status(SessionStatus::Active) {
+                // Not joined: the record goes, and the session's state decides.
+                self.ctx.join_not_made(&bot, attempt.started_at);
+                return Ok(Step::Continue(bot, Some(Learned::Session(session))));
+            }
+        }
         let outcome = self
             .counted(
                 Call::Join,

@@ -53,6 +53,16 @@ enum Step {
     Stop(Action),
 }
 
+impl Step {
+    /// This step, still knowing `learned` when it learned nothing itself.
+    fn keeping(self, learned: Option<Learned>) -> Step {
+        match self {
+            Step::Continue(bot, None) => Step::Continue(bot, learned),
+            step => step,
+        }
+    }
+}
+
 pub(super) struct Reconciler<'a> {
     ctx: &'a Context,
     /// This reconcile's turn (see `lanes`): given up while a join or leave is out.
@@ -119,13 +129,15 @@ impl<'a> Reconciler<'a> {
                 Plan::Release => Step::Stop(self.release().await?),
                 Plan::AddFinalizer => self.add_finalizer().await?,
                 Plan::CheckSession { session_id } => self.check_session(&session_id).await?,
-                Plan::Join(attempt) => self.join(attempt).await?,
+                Plan::Join(attempt) => self.join(attempt, false).await?,
+                Plan::ClaimAndJoin(attempt) => self.join(attempt, true).await?,
                 Plan::Leave { recorded, purpose } => self.leave(recorded, purpose).await?,
                 Plan::Forget { recorded, purpose } => {
                     self.forget_without_leave(recorded, purpose).await?
                 }
                 Plan::Record(recorded) => self.record(&recorded).await?,
-                Plan::ClearUnsentJoin => self.clear_unsent_join().await?,
+                // What was learned before the join was dropped still decides.
+                Plan::ClearUnsentJoin => self.clear_unsent_join().await?.keeping(learned.take()),
                 Plan::RemoveFinalizer { unknown_join } => self.let_go(unknown_join).await?,
                 Plan::Settle(ending) => Step::Stop(self.settle(ending).await?),
             };

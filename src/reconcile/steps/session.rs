@@ -3,7 +3,7 @@
 use super::{Reconciler, Step};
 use crate::Result;
 use crate::api::BotRecord;
-use crate::lemonslice::{Failure, FailureKind, Priority, SecretString, SessionOutcome};
+use crate::lemonslice::{Admission, Failure, FailureKind, Priority, SecretString, SessionOutcome};
 use crate::reconcile::decide::memo::Call;
 use crate::reconcile::decide::plan::Learned;
 use tracing::info;
@@ -25,18 +25,30 @@ impl Reconciler<'_> {
             Err(unmet) => return self.unmet(unmet),
         };
         let admission = self.ctx.vendor.admit(priority).await;
+        let outcome = self.read_session(admission, &api_key, session_id).await;
+        Ok(self.learned(Learned::Session(outcome)))
+    }
+
+    /// Reads the session's status, and keeps what it says for the backoff
+    /// and the next poll.
+    pub(super) async fn read_session(
+        &self,
+        admission: Admission,
+        api_key: &SecretString,
+        session_id: &str,
+    ) -> SessionOutcome {
         let outcome = self
             .counted(
                 Call::Session,
                 self.ctx
                     .vendor
-                    .session_status(admission, &api_key, session_id),
+                    .session_status(admission, api_key, session_id),
             )
             .await;
         self.ctx.session_checked(&self.bot);
         let outcome = match outcome {
             SessionOutcome::Failed(failure) if failure.kind == FailureKind::NotFound => {
-                SessionOutcome::Failed(self.believed_not_found(&api_key, failure).await)
+                SessionOutcome::Failed(self.believed_not_found(api_key, failure).await)
             }
             outcome => outcome,
         };
@@ -48,7 +60,7 @@ impl Reconciler<'_> {
                     .record_failure(&self.bot, Call::Session, failure.clone());
             }
         }
-        Ok(self.learned(Learned::Session(outcome)))
+        outcome
     }
 
     /// A 404 (`not_found`) counts as one only when the account answers with

@@ -19,10 +19,19 @@ fn leaves_to(plan: &Plan) -> Option<&str> {
 
 #[test]
 fn only_the_install_that_claimed_an_object_acts_on_it() {
-    // A new object is claimed before anything, its session read included.
-    assert_eq!(plan(&unclaimed(bot()), None), Plan::Claim);
-    // So is one an operator before 0.3 joined (its status names no install),
-    // and one being deleted that still holds the finalizer.
+    // A new object is claimed by its join's record, which names this
+    // install and comes before any call, its session read included.
+    let Plan::ClaimAndJoin(attempt) = plan(&unclaimed(bot()), None) else {
+        panic!("a new object's join claims it");
+    };
+    assert_eq!(attempt.install.as_deref(), Some(INSTALL));
+    // So is a new object whose session was read queued before (its record
+    // went again); what the read said is written with this install's stamp.
+    let waiting = plan(&unclaimed(bot()), session(SessionStatus::Queued));
+    assert_eq!(ending_of(waiting).phase, Phase::WaitingForSession);
+    // One an operator before 0.3 joined (its status names no install), and
+    // one being deleted that still holds the finalizer, are claimed by a
+    // status write of their own before their call.
     let mut older = joined(bot());
     older.status.as_mut().unwrap().install = None;
     let older = annotate(
@@ -70,7 +79,11 @@ fn only_the_install_that_claimed_an_object_acts_on_it() {
     // A copy's record was made for another object: it names no install of this one's.
     let copied = by_other.replace("uid-1", "uid-original");
     let copy = annotate(restored, annotation::RECORD, &copied);
-    assert_eq!(plan(&copy, None), Plan::Claim);
+    assert_eq!(
+        ending_of(plan(&copy, None)).reason,
+        reason::FOREIGN_RECORD,
+        "its status, which this install writes, claims it"
+    );
 }
 
 #[test]

@@ -232,7 +232,10 @@ fn no_join_while_a_join_is_in_flight_unless_allowed() {
                         && (unknown == UnknownJoins::Retry || annotation_value == Some("new"));
                     if !allowed {
                         assert!(
-                            !matches!(plan, Plan::Join(_) | Plan::CheckSession { .. }),
+                            !matches!(
+                                plan,
+                                Plan::Join(_) | Plan::ClaimAndJoin(_) | Plan::CheckSession { .. }
+                            ),
                             "deleting {deleting_it}, {unknown:?}, annotation {annotation_value:?}: {plan:?}"
                         );
                     }

@@ -215,7 +215,10 @@ fn no_combination_of_record_copies_plans_a_second_join() {
                                     .any(|c| *c != Absent)
                                     || adopt.is_some();
                                 if anything {
-                                    assert!(!matches!(plan, Plan::Join(_)), "{context}");
+                                    assert!(
+                                        !matches!(plan, Plan::Join(_) | Plan::ClaimAndJoin(_)),
+                                        "{context}"
+                                    );
                                 }
                                 if let Plan::Leave { recorded, .. } = &plan {
                                     assert!(!elsewhere, "{context}");
