@@ -14,6 +14,7 @@ mod measure;
 mod padded;
 mod plot;
 mod rest;
+mod rotate;
 mod table;
 
 use converge::{minimal_writer, until_all_gone, until_all_ready};
@@ -110,6 +111,8 @@ async fn run(client: &Client, n: u64, latency_ms: u64) -> (Value, Vec<f64>, Vec<
     // VmHWM now: the peak until rest, bookkeeping after Ready included.
     let (peak_rss, rest_rss, cpu_at_rest) = process_usage(operator.pid());
     let conflicts_to_rest = operator.log_text().matches(CONFLICT_LINE).count();
+    // One broadcast token rotated, among N joined MeetingBots.
+    let rotation_cpu_ms = rotate::cpu_ms_per_rotation(client, &ns, "bot-0", operator.pid()).await;
 
     // Restarted with all joined: nothing to do, so nothing done.
     operator.signal(SIGTERM);
@@ -146,7 +149,7 @@ async fn run(client: &Client, n: u64, latency_ms: u64) -> (Value, Vec<f64>, Vec<
     let mut joined_sessions: Vec<&str> = joins.iter().map(|j| j.session_id.as_str()).collect();
     joined_sessions.sort();
     joined_sessions.dedup();
-    let results = json!({
+    let mut results = json!({
         "machine": machine(),
         "n": n, "latency_ms": latency_ms, "concurrency": CONCURRENCY,
         "baseline": {
@@ -193,6 +196,8 @@ async fn run(client: &Client, n: u64, latency_ms: u64) -> (Value, Vec<f64>, Vec<
             "restart_readyz_secs": readyz_secs,
         },
     });
+    // Past what one `json!` expands.
+    results["operator"]["cpu_ms_per_secret_rotation"] = json!(rotation_cpu_ms);
     drop(restarted);
     (results, base.curve, ready.curve)
 }
