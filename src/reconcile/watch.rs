@@ -4,11 +4,11 @@
 use super::context::Context;
 use super::metrics::ReconcileResult;
 use super::report::{error_policy, report_invalid};
-use super::schedule::{Lane, Triggers, Turn, Watched};
+use super::schedule::{Admitted, Lane, Triggers, Turn, Watched};
 use super::steps::{Reconciler, hand_over_strays, take_out_after_deletion};
 use crate::Result;
 use futures::channel::mpsc;
-use futures::{StreamExt, TryStreamExt, future};
+use futures::{StreamExt, TryStreamExt, future, stream};
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::PartialObjectMeta;
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
@@ -120,6 +120,7 @@ fn controller_for(
         .push(reader.clone());
     let mut listed = false;
     let mut triggers = Triggers::new(ctx.clone());
+    let cache = reader.clone();
     let deletions = ctx.clone();
     let bot_events = watcher(bots, bot_watch)
         .default_backoff()
@@ -136,7 +137,23 @@ fn controller_for(
                 tokio::spawn(take_out_after_deletion(deletions.clone(), last.clone()));
             }
         })
-        .try_filter_map(move |event| future::ready(Ok(triggers.admit(event))));
+        .map_ok(move |event| {
+            let admitted: Box<dyn Iterator<Item = Watched> + Send> = match triggers.admit(event) {
+                Admitted::Nothing => Box::new(std::iter::empty()),
+                Admitted::Object(watched) => Box::new(std::iter::once(watched)),
+                // Looked up one at a time: no second copy of a whole listing.
+                Admitted::Listed(keys) => {
+                    let cache = cache.clone();
+                    Box::new(
+                        keys.into_iter()
+                            .filter_map(move |key| cache.get(&key))
+                            .map(|watched| Watched::clone(&watched)),
+                    )
+                }
+            };
+            stream::iter(admitted.map(Ok))
+        })
+        .try_flatten();
     // Secrets: metadata only, no cache; a change triggers the MeetingBots that
     // reference the Secret, and voids their remembered failures only when the
     // Secret's data changed (a touch or a relist must not reset backoff).

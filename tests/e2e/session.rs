@@ -5,7 +5,7 @@ use crate::scene::{Scene, SceneBuilder, Waits, failing};
 use crate::support::*;
 use fake_lemonslice::Faults;
 use jiff::Timestamp;
-use meetingbot_operator::api::{MeetingBot, Phase};
+use meetingbot_operator::api::{MeetingBot, Phase, annotation};
 use std::time::Duration;
 
 const POLL_SECS: u64 = 2;
@@ -32,6 +32,21 @@ async fn a_queued_session_is_joined_once_it_is_active() {
     let scene = for_session("early", "session-queued", "QUEUED").await;
     let waiting = scene.wait_reconciling("early", "SessionQueued").await;
     assert_eq!(phase(&waiting), Some(Phase::WaitingForSession));
+    // The join's record claimed it before the read; no join was sent, so the
+    // record went again, and status names the install.
+    assert!(
+        waiting.annotation(annotation::JOIN_IN_FLIGHT).is_none(),
+        "no join in flight while QUEUED: {:?}",
+        waiting.metadata.annotations
+    );
+    assert!(
+        waiting
+            .status
+            .as_ref()
+            .and_then(|s| s.install.as_deref())
+            .is_some(),
+        "status names the install that read the session"
+    );
     // Wait for a second read of the queued session, so that "no join" means something.
     poll("a second session read", Duration::from_secs(10), || async {
         match scene.calls().await.total("session") {

@@ -18,6 +18,6 @@ pub use lanes::{Lane, Lanes, Turn};
 pub use own_writes::OwnWrites;
 pub use recorded_ids::RecordedIds;
 pub use secret_refs::{SecretName, SecretRefs};
-pub use triggers::{Remembered, Triggers};
+pub use triggers::{Admitted, Remembered, Triggers};
 pub use waiting::WaitingRoom;
 pub use watched::{Watched, invalid_message};

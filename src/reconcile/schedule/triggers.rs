@@ -3,6 +3,7 @@
 //! remembered of an object goes when the watch says it is gone.
 
 use super::watched::Watched;
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher::Event;
 use kube::{Resource, ResourceExt};
 use std::collections::HashMap;
@@ -17,12 +18,32 @@ pub trait Remembered {
     fn forget(&self, uid: &str);
 }
 
+/// The reconciles a delivery asks for.
+#[derive(Debug)]
+pub enum Admitted {
+    Nothing,
+    Object(Watched),
+    /// At the end of a listing, the listed objects that ask for one: kube's
+    /// cache shows a listing only once it is complete, and a reconcile asked
+    /// for before would find its object missing there (one created while
+    /// the watch was down) and be dropped.
+    Listed(Vec<ObjectRef<Watched>>),
+}
+
 pub struct Triggers<R> {
     remembered: Arc<R>,
     /// Per UID, the hash of what matters in the object as last delivered.
     delivered: HashMap<String, u64>,
-    /// While the watch lists again, the objects listed so far.
-    relisted: Option<HashMap<String, u64>>,
+    /// While the watch lists again, what it listed so far.
+    relisted: Option<Relist>,
+}
+
+#[derive(Default)]
+struct Relist {
+    /// Per UID, the hash of what matters, as listed.
+    listed: HashMap<String, u64>,
+    /// The listed objects that ask for a reconcile.
+    asked: Vec<ObjectRef<Watched>>,
 }
 
 impl<R: Remembered> Triggers<R> {
@@ -34,26 +55,31 @@ impl<R: Remembered> Triggers<R> {
         }
     }
 
-    /// The object to reconcile for this delivery, if any.
+    /// The reconciles this delivery asks for.
     ///
     /// The echo of the operator's own write is skipped (see `own_writes`): the
     /// reconcile that wrote it goes on by itself, and a trigger for an object
     /// whose reconcile still runs would wait in kube's scheduler, which scans
     /// every waiting trigger each time it is polled.
-    pub fn admit(&mut self, event: Event<Watched>) -> Option<Watched> {
+    pub fn admit(&mut self, event: Event<Watched>) -> Admitted {
         match event {
             Event::Init => {
-                self.relisted = Some(HashMap::new());
-                None
+                self.relisted = Some(Relist::default());
+                Admitted::Nothing
             }
             Event::InitApply(watched) => {
                 let (uid, matters) = (watched.uid().unwrap_or_default(), what_matters(&watched));
                 let changed = self.delivered.get(&uid) != Some(&matters);
-                self.relisted.get_or_insert_default().insert(uid, matters);
-                self.unless_echo(changed, watched)
+                let relist = self.relisted.get_or_insert_default();
+                relist.listed.insert(uid, matters);
+                if let Some(asked) = self.unless_echo(changed, watched) {
+                    let relist = self.relisted.get_or_insert_default();
+                    relist.asked.push(ObjectRef::from_obj(&asked));
+                }
+                Admitted::Nothing
             }
             Event::InitDone => {
-                let listed = self.relisted.take().unwrap_or_default();
+                let Relist { listed, asked } = self.relisted.take().unwrap_or_default();
                 // Gone while the watch was down: no Delete is coming for them.
                 for gone in self
                     .delivered
@@ -63,7 +89,7 @@ impl<R: Remembered> Triggers<R> {
                     self.remembered.forget(gone);
                 }
                 self.delivered = listed;
-                None
+                Admitted::Listed(asked)
             }
             Event::Apply(watched) => {
                 let matters = what_matters(&watched);
@@ -71,13 +97,16 @@ impl<R: Remembered> Triggers<R> {
                     .delivered
                     .insert(watched.uid().unwrap_or_default(), matters)
                     != Some(matters);
-                self.unless_echo(changed, watched)
+                match self.unless_echo(changed, watched) {
+                    Some(watched) => Admitted::Object(watched),
+                    None => Admitted::Nothing,
+                }
             }
             Event::Delete(gone) => {
                 let uid = gone.uid().unwrap_or_default();
                 self.delivered.remove(&uid);
                 self.remembered.forget(&uid);
-                None
+                Admitted::Nothing
             }
         }
     }
@@ -152,10 +181,21 @@ mod tests {
         }))
     }
 
-    fn admitted(triggers: &mut Triggers<Memory>, event: Event<Watched>) -> Option<String> {
-        triggers
-            .admit(event)
-            .and_then(|watched| watched.meta().resource_version.clone())
+    /// The resourceVersions of what the delivery asks to reconcile.
+    fn admitted(triggers: &mut Triggers<Memory>, event: Event<Watched>) -> Vec<String> {
+        match triggers.admit(event) {
+            Admitted::Nothing => vec![],
+            Admitted::Object(watched) => watched
+                .meta()
+                .resource_version
+                .clone()
+                .into_iter()
+                .collect(),
+            Admitted::Listed(keys) => keys
+                .into_iter()
+                .filter_map(|key| key.extra.resource_version)
+                .collect(),
+        }
     }
 
     #[test]
@@ -163,21 +203,21 @@ mod tests {
         let mut triggers = triggers(vec!["2"]);
         assert_eq!(
             admitted(&mut triggers, Event::Apply(bot("u", "1", None))),
-            Some("1".into())
+            ["1"]
         );
         assert_eq!(
             admitted(&mut triggers, Event::Apply(bot("u", "2", Some("ours")))),
-            None
+            [""; 0]
         );
         // Someone else puts back what was there before our write: a change.
         assert_eq!(
             admitted(&mut triggers, Event::Apply(bot("u", "3", None))),
-            Some("3".into())
+            ["3"]
         );
         // A write that changes nothing decisions read (status, labels) is no trigger.
         assert_eq!(
             admitted(&mut triggers, Event::Apply(bot("u", "4", None))),
-            None
+            [""; 0]
         );
     }
 
@@ -193,32 +233,26 @@ mod tests {
         ] {
             triggers.admit(event);
         }
-        assert_eq!(admitted(&mut triggers, Event::Init), None);
-        assert_eq!(
-            admitted(&mut triggers, Event::InitApply(bot("kept", "1", None))),
-            None
-        );
-        assert_eq!(
+        assert!(admitted(&mut triggers, Event::Init).is_empty());
+        assert!(admitted(&mut triggers, Event::InitApply(bot("kept", "1", None))).is_empty());
+        // Asked for only once the listing is done, when kube's cache holds it.
+        assert!(
             admitted(
                 &mut triggers,
                 Event::InitApply(bot("changed", "5", Some("x")))
-            ),
-            Some("5".into())
+            )
+            .is_empty()
         );
-        assert_eq!(admitted(&mut triggers, Event::InitDone), None);
+        assert_eq!(admitted(&mut triggers, Event::InitDone), ["5"]);
         assert_eq!(*triggers.remembered.forgotten.lock().unwrap(), ["deleted"]);
-        assert!(
-            triggers
-                .admit(Event::Delete(bot("kept", "2", None)))
-                .is_none()
-        );
+        assert!(admitted(&mut triggers, Event::Delete(bot("kept", "2", None))).is_empty());
         assert_eq!(
             *triggers.remembered.forgotten.lock().unwrap(),
             ["deleted", "kept"]
         );
         assert_eq!(
             admitted(&mut triggers, Event::Apply(bot("kept", "3", None))),
-            Some("3".into()),
+            ["3"],
             "a name created again is a new object"
         );
     }

@@ -74,6 +74,15 @@ impl Reconciler<'_> {
                 self.ctx.join_not_made(&bot, attempt.started_at);
                 return Ok(Step::Continue(bot, Some(Learned::Session(session))));
             }
+            // The read may have taken until the call timeout: a replica that
+            // meanwhile stopped leading (or is stopping) starts no join.
+            if !self.ctx.gate.is_open() {
+                info!(
+                    "not joining after the session read: this replica is stopping or no longer leads"
+                );
+                self.ctx.join_not_made(&bot, attempt.started_at);
+                return Ok(Step::Continue(bot, None));
+            }
         }
         let outcome = self
             .counted(
