@@ -20,6 +20,10 @@ pub trait Remembered {
 
 /// The reconciles a delivery asks for.
 #[derive(Debug)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one short-lived value per delivery, as the watch's own event"
+)]
 pub enum Admitted {
     Nothing,
     Object(Watched),
