@@ -23,6 +23,13 @@ pub(super) fn decide_unknown(facts: &Facts, attempt: JoinAttempt) -> Plan {
         return Plan::AddFinalizer;
     }
     if facts.memo.unsent_join == Some(attempt.started_at) {
+        // A new object's record is its only claim: status takes the claim
+        // over first, or another install could take the object between the
+        // record going and status being written, and the object would
+        // change hands.
+        if bot.status.is_none() {
+            return Plan::Claim;
+        }
         return Plan::ClearUnsentJoin;
     }
     let retry_requested = bot

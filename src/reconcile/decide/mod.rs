@@ -46,7 +46,7 @@
 //!    (`join::an_unsupported_meeting_url_stalls_without_a_call`).
 //! 6. A join in flight (`join`): add the finalizer first
 //!    (`record::the_finalizer_comes_with_the_first_record_not_before`); clear
-//!    it when its call was never sent
+//!    it when its call was never sent, once status claims a new object
 //!    (`join::a_join_record_whose_call_was_never_sent_is_cleared`); join again
 //!    only for a new retry-join value or with `--retry-unknown-joins`
 //!    (`join::a_new_retry_join_value_allows_exactly_one_more_attempt`,

@@ -124,7 +124,7 @@ impl<'a> Reconciler<'a> {
                 in_scope: self.in_scope,
             });
             let step = match plan {
-                Plan::Claim => self.claim().await?,
+                Plan::Claim => self.claim().await?.keeping(learned.take()),
                 Plan::LeaveToInstall { install } => self.leave_to_install(&install).await,
                 Plan::Release => Step::Stop(self.release().await?),
                 Plan::AddFinalizer => self.add_finalizer().await?,
@@ -136,7 +136,8 @@ impl<'a> Reconciler<'a> {
                     self.forget_without_leave(recorded, purpose).await?
                 }
                 Plan::Record(recorded) => self.record(&recorded).await?,
-                // What was learned before the join was dropped still decides.
+                // What was learned before the join was dropped still decides
+                // (and so through the claim that comes first for a new object).
                 Plan::ClearUnsentJoin => self.clear_unsent_join().await?.keeping(learned.take()),
                 Plan::RemoveFinalizer { unknown_join } => self.let_go(unknown_join).await?,
                 Plan::Settle(ending) => Step::Stop(self.settle(ending).await?),

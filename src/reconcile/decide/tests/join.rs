@@ -177,6 +177,10 @@ fn a_join_record_whose_call_was_never_sent_is_cleared() {
     let mut unsent = Memo::default();
     unsent.unsent_join = Some(at(-5));
     assert_eq!(plan_with(&bot, &unsent, None), Plan::ClearUnsentJoin);
+    // A new object's record was its only claim: status takes it over first.
+    let mut unclaimed = bot.clone();
+    unclaimed.status = None;
+    assert_eq!(plan_with(&unclaimed, &unsent, None), Plan::Claim);
     let mut another = Memo::default();
     another.unsent_join = Some(at(-60));
     assert_eq!(
