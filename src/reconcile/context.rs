@@ -174,7 +174,8 @@ impl Context {
         }
     }
 
-    /// Whether one of this process's watches holds `bot`: it is in scope.
+    /// Whether one of this process's watches holds `bot` (this object, not
+    /// another of its name): it is in scope, and not yet seen deleted.
     pub(super) fn watches(&self, bot: &MeetingBot) -> bool {
         let key =
             ObjectRef::<Watched>::new(&bot.name_any()).within(&bot.namespace().unwrap_or_default());
@@ -182,7 +183,8 @@ impl Context {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .iter()
-            .any(|store| store.get(&key).is_some())
+            .filter_map(|store| store.get(&key))
+            .any(|watched| watched.uid() == bot.uid())
     }
 
     /// The MeetingBots of each watched namespace (or of all).
@@ -375,6 +377,16 @@ impl Context {
     pub(super) fn reconcile_succeeded(&self, uid: &str) {
         if let Some(memo) = self.memos().get_mut(uid) {
             memo.reconcile_errors = Default::default();
+        }
+    }
+
+    /// This process removed `bot`'s finalizer: what it remembers of the
+    /// object goes with the watch's Delete, or now if that came already.
+    /// Kept until then, the record of this process's writes stops a trigger
+    /// still queued from acting on the version before them (a second leave).
+    pub(super) fn let_go_of(&self, bot: &MeetingBot) {
+        if !self.watches(bot) {
+            self.forget(&bot.uid().unwrap_or_default());
         }
     }
 

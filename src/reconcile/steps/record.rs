@@ -64,7 +64,7 @@ impl Reconciler<'_> {
             .await?
         {
             Step::Continue(..) => {
-                self.ctx.forget(&self.bot.uid().unwrap_or_default());
+                self.ctx.let_go_of(&self.bot);
                 Ok(Step::Stop(Action::await_change()))
             }
             stop => Ok(stop),
