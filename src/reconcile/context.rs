@@ -176,15 +176,15 @@ impl Context {
 
     /// Whether one of this process's watches holds `bot` (this object, not
     /// another of its name): it is in scope, and not yet seen deleted.
-    pub(super) fn watches(&self, bot: &MeetingBot) -> bool {
-        let key =
-            ObjectRef::<Watched>::new(&bot.name_any()).within(&bot.namespace().unwrap_or_default());
+    pub(super) fn watches(&self, object: &impl ResourceExt) -> bool {
+        let key = ObjectRef::<Watched>::new(&object.name_any())
+            .within(&object.namespace().unwrap_or_default());
         self.stores
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .iter()
             .filter_map(|store| store.get(&key))
-            .any(|watched| watched.uid() == bot.uid())
+            .any(|watched| watched.uid() == object.uid())
     }
 
     /// The MeetingBots of each watched namespace (or of all).

@@ -21,6 +21,10 @@ use tracing::{info, warn};
 /// A reconcile that failed is tried again after an exponential backoff per
 /// object, and its error is reported on the object itself (see `report_error`).
 pub(super) fn error_policy(watched: Arc<Watched>, error: &Error, ctx: Arc<Context>) -> Action {
+    // Gone meanwhile: nothing to try again, and nothing to remember of it.
+    if !ctx.watches(&*watched) {
+        return Action::await_change();
+    }
     let uid = watched.meta().uid.clone().unwrap_or_default();
     let (failures, report) = ctx.reconcile_failed(&uid, error.reason());
     // The same backoff as a failing vendor call's: 1 s, 2 s, 4 s, … up to 5 min.
