@@ -422,6 +422,15 @@ impl Context {
         self.metrics
             .count(bots, Timestamp::now(), &self.settings.install);
         self.metrics.lanes(self.waiting.load());
+        let (secret_digests, api_keys) = self.secrets.kept();
+        self.metrics.kept([
+            ("memos", self.memos().len()),
+            ("own_writes", self.own_writes.len()),
+            ("bot_ids", self.recorded_ids.len()),
+            ("secret_refs", self.secret_refs.len()),
+            ("secret_digests", secret_digests),
+            ("api_keys", api_keys),
+        ]);
     }
 }
 

@@ -81,6 +81,13 @@ pub struct LaneLabels {
     pub lane: &'static str,
 }
 
+/// An index kept beside the watch's cache: `memos` (what calls met, per object),
+/// `own_writes`, `bot_ids`, `secret_refs`, `secret_digests`, `api_keys`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KeptLabels {
+    pub index: &'static str,
+}
+
 /// The controller's metrics; registered once, shared by every reconcile.
 #[derive(Clone)]
 pub struct Metrics {
@@ -94,6 +101,7 @@ pub struct Metrics {
     other_install: Gauge,
     waiting: Family<LaneLabels, Gauge>,
     busy_turns: Family<LaneLabels, Gauge>,
+    kept: Family<KeptLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -111,6 +119,7 @@ impl Default for Metrics {
             other_install: Gauge::default(),
             waiting: Family::default(),
             busy_turns: Family::default(),
+            kept: Family::default(),
         }
     }
 }
@@ -163,6 +172,20 @@ impl Metrics {
             "Turns taken now, by lane (at most --concurrency for path, a quarter of it for bookkeeping)",
             self.busy_turns.clone(),
         );
+        registry.register(
+            "kept_entries",
+            "Entries this process keeps beside the watch's cache, by index; each goes with its MeetingBot (or with the last MeetingBot that names its Secret)",
+            self.kept.clone(),
+        );
+    }
+
+    /// Notes the size of each index the process keeps beside the watch's cache.
+    pub fn kept(&self, sizes: impl IntoIterator<Item = (&'static str, usize)>) {
+        for (index, size) in sizes {
+            self.kept
+                .get_or_create(&KeptLabels { index })
+                .set(i64::try_from(size).unwrap_or(i64::MAX));
+        }
     }
 
     /// Notes, per lane (by name), how many reconciles wait and how many turns are taken.

@@ -3,6 +3,7 @@
 
 use crate::scene::{Scene, Waits, sample};
 use crate::support::*;
+use meetingbot_operator::api::{ApiKeySecretRef, MeetingBot, reason};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -137,6 +138,62 @@ async fn metrics_parse_and_move_with_meeting_bots() {
             !line.contains(&scene.ns) && !line.contains("counted"),
             "no object names in labels: {line}"
         );
+    }
+}
+
+/// What the operator keeps of each MeetingBot beside the watch's cache (see
+/// `meetingbot_operator_kept_entries`) goes with it: nothing grows with
+/// MeetingBots that came and went.
+#[tokio::test]
+async fn what_the_operator_keeps_of_meeting_bots_goes_with_them() {
+    let scene = Scene::start("kept").await;
+    let operator = scene.operator();
+    let kept = |index: &str| format!("meetingbot_operator_kept_entries{{index=\"{index}\"}}");
+
+    scene.create("plain", spec("session-kept-1")).await;
+    scene.put_secret("account", "apiKey", API_KEY).await;
+    let mut own_key = MeetingBot::new("own-key", spec("session-kept-2"));
+    own_key.spec.api_key_secret_ref = Some(ApiKeySecretRef {
+        name: "account".into(),
+        key: "apiKey".into(),
+    });
+    scene.create_object(&own_key).await;
+    let mut without_token = spec("session-kept-3");
+    without_token.broadcast_token_secret_ref.name = "missing".into();
+    scene.create("without-token", without_token).await;
+    scene.wait_joined("plain").await;
+    scene.wait_joined("own-key").await;
+    scene
+        .wait_reconciling("without-token", reason::SECRET_NOT_FOUND)
+        .await;
+    scene
+        .wait_metric(operator, &kept("secret_refs"), |n| n == 3.0)
+        .await;
+    scene
+        .wait_metric(operator, &kept("bot_ids"), |n| n == 2.0)
+        .await;
+    scene
+        .wait_metric(operator, &kept("api_keys"), |n| n == 1.0)
+        .await;
+
+    for name in ["plain", "own-key", "without-token"] {
+        scene.delete(name).await;
+    }
+    for name in ["plain", "own-key", "without-token"] {
+        scene.wait_gone(name).await;
+    }
+    let indexes = [
+        "memos",
+        "own_writes",
+        "bot_ids",
+        "secret_refs",
+        "secret_digests",
+        "api_keys",
+    ];
+    for index in indexes {
+        scene
+            .wait_metric(operator, &kept(index), |n| n == 0.0)
+            .await;
     }
 }
 

@@ -205,6 +205,11 @@ impl SecretReader {
         }
     }
 
+    /// How many Secrets' digests and per-bot API keys are kept.
+    pub fn kept(&self) -> (usize, usize) {
+        (self.digests().len(), self.remembered().len())
+    }
+
     /// No MeetingBot reads Secret `namespace/name` any more: its digest goes
     /// (a later read takes a new one).
     pub fn forget(&self, namespace: &str, name: &str) {

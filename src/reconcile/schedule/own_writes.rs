@@ -118,8 +118,8 @@ impl OwnWrites {
         self.lock().remove(uid);
     }
 
-    #[cfg(test)]
-    fn len(&self) -> usize {
+    /// Objects with a write of ours the watch has not brought yet.
+    pub fn len(&self) -> usize {
         self.lock().len()
     }
 }

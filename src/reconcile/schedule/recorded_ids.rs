@@ -24,6 +24,11 @@ impl RecordedIds {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Objects whose status records a bot.
+    pub fn len(&self) -> usize {
+        self.lock().by_uid.len()
+    }
+
     /// Notes what `seen`'s status records now.
     pub fn observed(&self, seen: &Watched) {
         let Some(uid) = seen.uid() else { return };

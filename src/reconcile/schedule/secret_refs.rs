@@ -35,6 +35,11 @@ impl SecretRefs {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Objects whose references are indexed.
+    pub fn len(&self) -> usize {
+        self.lock().by_uid.len()
+    }
+
     /// Notes which Secrets `seen`'s spec names now. Answers the Secrets that
     /// no object names any more.
     pub fn observed(&self, seen: &Watched) -> Vec<SecretName> {
