@@ -88,6 +88,11 @@ pub struct KeptLabels {
     pub index: &'static str,
 }
 
+/// A count as a gauge's value.
+fn gauge_value(count: usize) -> i64 {
+    i64::try_from(count).unwrap_or(i64::MAX)
+}
+
 /// The controller's metrics; registered once, shared by every reconcile.
 #[derive(Clone)]
 pub struct Metrics {
@@ -184,7 +189,7 @@ impl Metrics {
         for (index, size) in sizes {
             self.kept
                 .get_or_create(&KeptLabels { index })
-                .set(i64::try_from(size).unwrap_or(i64::MAX));
+                .set(gauge_value(size));
         }
     }
 
@@ -192,9 +197,12 @@ impl Metrics {
     pub fn lanes(&self, load: impl IntoIterator<Item = (&'static str, usize, usize)>) {
         for (lane, waiting, busy) in load {
             let labels = LaneLabels { lane };
-            let gauge = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
-            self.waiting.get_or_create(&labels).set(gauge(waiting));
-            self.busy_turns.get_or_create(&labels).set(gauge(busy));
+            self.waiting
+                .get_or_create(&labels)
+                .set(gauge_value(waiting));
+            self.busy_turns
+                .get_or_create(&labels)
+                .set(gauge_value(busy));
         }
     }
 
