@@ -22,6 +22,10 @@ pub(super) struct Timeline {
     versions: HashMap<String, HashSet<String>>,
     present: HashSet<String>,
     listed: bool,
+    /// When the watch first showed each bot marked for deletion.
+    marked: HashMap<String, Timestamp>,
+    /// When the watch showed each bot gone.
+    gone: Vec<Timestamp>,
 }
 
 impl Timeline {
@@ -61,6 +65,12 @@ pub(super) async fn follow(
                         .or_default()
                         .insert(bot.resource_version().unwrap_or_default());
                 }
+                if bot.metadata.deletion_timestamp.is_some() {
+                    timeline
+                        .marked
+                        .entry(name.clone())
+                        .or_insert_with(Timestamp::now);
+                }
                 if bot.condition("Ready").is_some_and(|c| c.status == "True") {
                     timeline
                         .ready
@@ -71,6 +81,7 @@ pub(super) async fn follow(
             }
             watcher::Event::Delete(bot) => {
                 timeline.present.remove(&bot.name_any());
+                timeline.gone.push(Timestamp::now());
             }
         }
     }
@@ -189,22 +200,50 @@ pub(super) async fn until_all_ready(client: &Client, ns: &str, n: u64) -> ReadyR
     }
 }
 
-/// Deletes all N bots and follows them until all are gone: the seconds it took.
-pub(super) async fn until_all_gone(client: &Client, ns: &str) -> f64 {
+/// What deleting all N bots showed.
+pub(super) struct GoneRun {
+    pub(super) secs: f64,
+    /// When the deletecollection was sent.
+    pub(super) started: Timestamp,
+    /// Seconds from the deletecollection until the watch showed each bot
+    /// marked for deletion, sorted: the API server's own pace.
+    pub(super) marked: Vec<f64>,
+    /// Seconds from the deletecollection until each bot was gone, sorted.
+    pub(super) gone: Vec<f64>,
+}
+
+/// Deletes all N bots and follows them until all are gone.
+pub(super) async fn until_all_gone(client: &Client, ns: &str) -> GoneRun {
     let bots: Api<MeetingBot> = Api::namespaced(client.clone(), ns);
     let start = Instant::now();
-    // At N = 5000 one deletecollection can outlast the API server's request
-    // timeout; it is idempotent, so it is sent again until it returns.
-    let mut tries = 0;
-    while let Err(error) = bots
-        .delete_collection(&DeleteParams::default(), &Default::default())
-        .await
-    {
-        tries += 1;
-        assert!(tries < 10, "MeetingBots delete: {error}");
-        println!("deletecollection: {error}; sending it again");
-    }
+    let started = Timestamp::now();
     let mut timeline = Timeline::default();
-    follow(bots, start, Timeline::all_gone, &mut timeline).await;
-    start.elapsed().as_secs_f64()
+    // Following from before the deletecollection, so that no marking is missed.
+    let follow = follow(bots.clone(), start, Timeline::all_gone, &mut timeline);
+    let delete = async {
+        // At N = 5000 one deletecollection can outlast the API server's request
+        // timeout; it is idempotent, so it is sent again until it returns.
+        let mut tries = 0;
+        while let Err(error) = bots
+            .delete_collection(&DeleteParams::default(), &Default::default())
+            .await
+        {
+            tries += 1;
+            assert!(tries < 10, "MeetingBots delete: {error}");
+            println!("deletecollection: {error}; sending it again");
+        }
+    };
+    tokio::join!(follow, delete);
+    let secs = start.elapsed().as_secs_f64();
+    let since = |at: &Timestamp| at.duration_since(started).as_secs_f64();
+    let mut marked: Vec<f64> = timeline.marked.values().map(since).collect();
+    marked.sort_by(f64::total_cmp);
+    let mut gone: Vec<f64> = timeline.gone.iter().map(since).collect();
+    gone.sort_by(f64::total_cmp);
+    GoneRun {
+        secs,
+        started,
+        marked,
+        gone,
+    }
 }

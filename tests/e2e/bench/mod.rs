@@ -17,7 +17,7 @@ mod rest;
 mod rotate;
 mod table;
 
-use converge::{minimal_writer, until_all_gone, until_all_ready};
+use converge::{GoneRun, minimal_writer, until_all_gone, until_all_ready};
 use measure::{meetingbot_writes, order_correlation, percentile, process_usage, until_quiet};
 
 use crate::support::*;
@@ -61,11 +61,11 @@ async fn run(client: &Client, n: u64, latency_ms: u64) -> (Value, Vec<f64>, Vec<
     let base_ns = namespace(client, "bench-baseline").await;
     let writer = tokio::spawn(minimal_writer(Api::namespaced(client.clone(), &base_ns)));
     let base = until_all_ready(client, &base_ns, n).await;
-    let base_gone_secs = until_all_gone(client, &base_ns).await;
+    let base_gone = until_all_gone(client, &base_ns).await;
     writer.abort();
     println!(
-        "N = {n}: baseline Ready in {:.2} s, gone in {base_gone_secs:.2} s",
-        base.secs
+        "N = {n}: baseline Ready in {:.2} s, gone in {:.2} s",
+        base.secs, base_gone.secs
     );
 
     let ns = namespace(client, "bench").await;
@@ -136,12 +136,17 @@ async fn run(client: &Client, n: u64, latency_ms: u64) -> (Value, Vec<f64>, Vec<
 
     // Gone.
     let writes_before_gone = meetingbot_writes(client).await;
-    let gone_secs = until_all_gone(client, &ns).await;
+    let gone = until_all_gone(client, &ns).await;
     let writes_to_gone = meetingbot_writes(client).await - writes_before_gone;
     let (restart_peak_rss, _, cpu_restarted) = process_usage(restarted.pid());
     let conflicts_gone = restarted.log_text().matches(CONFLICT_LINE).count();
     let calls = admin.calls().await.unwrap();
     let leaves = admin.leaves().await.unwrap();
+    let mut left: Vec<f64> = leaves
+        .iter()
+        .map(|leave| leave.left_at.duration_since(gone.started).as_secs_f64())
+        .collect();
+    left.sort_by(f64::total_cmp);
 
     let per_bot = |x: f64| x / n as f64;
     let mib = |bytes: u64| bytes as f64 / 1048576.0;
@@ -153,16 +158,17 @@ async fn run(client: &Client, n: u64, latency_ms: u64) -> (Value, Vec<f64>, Vec<
         "machine": machine(),
         "n": n, "latency_ms": latency_ms, "concurrency": CONCURRENCY,
         "baseline": {
-            "ready_secs": base.secs, "gone_secs": base_gone_secs,
+            "ready_secs": base.secs, "gone_secs": base_gone.secs,
+            "deletion": deletion_pace(&base_gone, None),
             "create_to_ready_p50_secs": percentile(&base.create_to_ready, 0.5),
             "create_to_ready_p99_secs": percentile(&base.create_to_ready, 0.99),
             "writes_per_bot_to_ready": base.writes_to_ready,
         },
         "operator": {
-            "ready_secs": ready.secs, "gone_secs": gone_secs,
+            "ready_secs": ready.secs, "gone_secs": gone.secs,
             "ready_vs_baseline": ready.secs / base.secs,
             "ready_vs_ideal": ready.secs / ideal,
-            "gone_vs_baseline": gone_secs / base_gone_secs,
+            "gone_vs_baseline": gone.secs / base_gone.secs,
             "joins": joins.len(), "distinct_joined_sessions": joined_sessions.len(),
             "leaves": leaves.len(),
             "joins_per_bot": per_bot(calls.total("join") as f64),
@@ -198,8 +204,21 @@ async fn run(client: &Client, n: u64, latency_ms: u64) -> (Value, Vec<f64>, Vec<
     });
     // Past what one `json!` expands.
     results["operator"]["cpu_ms_per_secret_rotation"] = json!(rotation_cpu_ms);
+    results["operator"]["deletion"] = deletion_pace(&gone, Some(&left));
     drop(restarted);
     (results, base.curve, ready.curve)
+}
+
+/// Where a deletion's time went: seconds from the deletecollection until the
+/// API server had marked half and all of the bots, until half and all of
+/// their leaves were done (the fake's record), and until half and all were gone.
+fn deletion_pace(gone: &GoneRun, left: Option<&[f64]>) -> Value {
+    let half_and_all = |curve: &[f64]| json!([percentile(curve, 0.5), percentile(curve, 1.0)]);
+    json!({
+        "marked_secs": half_and_all(&gone.marked),
+        "left_secs": left.map(half_and_all),
+        "gone_secs": half_and_all(&gone.gone),
+    })
 }
 
 /// The hard invariants; timings are reported against their targets.

@@ -78,7 +78,7 @@ pub(super) async fn rest() {
 
     // Gone, without the bound (a deletion's pace is `make bench`'s).
     let cleaner = Operator::start(&unbounded).await;
-    let gone_secs = until_all_gone(&client, &ns).await;
+    let gone_secs = until_all_gone(&client, &ns).await.secs;
     drop(cleaner);
 
     let mib = |bytes: u64| bytes as f64 / 1048576.0;

@@ -7,6 +7,12 @@ fn verdict(ok: bool) -> &'static str {
     if ok { "met" } else { "MISSED" }
 }
 
+/// A `[half, all]` pair of seconds, as "1.02 / 2.31 s".
+fn half_and_all(pair: &Value) -> String {
+    let at = |i: usize| pair[i].as_f64().unwrap_or(f64::NAN);
+    format!("{:.2} / {:.2} s", at(0), at(1))
+}
+
 /// One run's figures, each with its target where the issue sets one.
 pub fn single(results: &Value) -> String {
     let op = &results["operator"];
@@ -41,6 +47,19 @@ pub fn single(results: &Value) -> String {
             ),
             "≤ 1.15×".into(),
             verdict(gone_ratio <= 1.15).into(),
+        ),
+        (
+            "deletion, half / all: marked; left; gone".into(),
+            format!(
+                "baseline {}; –; {} · operator {}; {}; {}",
+                half_and_all(&base["deletion"]["marked_secs"]),
+                half_and_all(&base["deletion"]["gone_secs"]),
+                half_and_all(&op["deletion"]["marked_secs"]),
+                half_and_all(&op["deletion"]["left_secs"]),
+                half_and_all(&op["deletion"]["gone_secs"]),
+            ),
+            String::new(),
+            String::new(),
         ),
         (
             "creation → join p50 / p99".into(),
