@@ -1,6 +1,7 @@
 //! Saying on the object itself what went wrong: a MeetingBot the operator
 //! cannot decode, and a reconcile that failed (which is also retried).
 
+use super::cluster::as_operator;
 use super::context::{Context, jitter};
 use super::decide::memo::backoff;
 use super::schedule::{Watched, invalid_message};
@@ -10,7 +11,7 @@ use crate::{Error, Result};
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta, Time};
-use kube::api::{Patch, PatchParams};
+use kube::api::Patch;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use kube::{Api, Resource};
@@ -64,7 +65,7 @@ async fn report_error(ctx: Arc<Context>, watched: Arc<Watched>, reason: &str, me
         },
     });
     match api
-        .patch_status(name, &PatchParams::default(), &Patch::Merge(&patch))
+        .patch_status(name, &as_operator(), &Patch::Merge(&patch))
         .await
     {
         Err(error) if crate::is_conflict(&error) => {
@@ -141,7 +142,7 @@ pub(super) async fn report_invalid(
             metadata.generation,
         ),
     }});
-    api.patch_status(&name, &PatchParams::default(), &Patch::Merge(&patch))
+    api.patch_status(&name, &as_operator(), &Patch::Merge(&patch))
         .await?;
     let reference = ObjectReference {
         api_version: Some(MeetingBot::api_version(&()).into_owned()),

@@ -14,3 +14,12 @@ pub use writes::BotWrites;
 
 /// Name of the operator as a field manager and Event reporter.
 pub const MANAGER: &str = "meetingbot-operator";
+
+/// Parameters of the operator's patches: `managedFields` names it as the
+/// manager of what it wrote (without one the API server says "unknown").
+pub fn as_operator() -> kube::api::PatchParams {
+    kube::api::PatchParams {
+        field_manager: Some(MANAGER.into()),
+        ..kube::api::PatchParams::default()
+    }
+}

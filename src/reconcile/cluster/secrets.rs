@@ -7,7 +7,7 @@ use crate::reconcile::decide::plan::SecretProblem;
 use crate::{Error, Result};
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
-use kube::api::{GetParams, Patch, PatchParams};
+use kube::api::{GetParams, Patch};
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::path::PathBuf;
@@ -140,7 +140,7 @@ impl SecretReader {
                 "finalizers": finalizers,
             }});
             match secrets
-                .patch_metadata(&at.name, &PatchParams::default(), &Patch::Merge(&patch))
+                .patch_metadata(&at.name, &super::as_operator(), &Patch::Merge(&patch))
                 .await
             {
                 Ok(_) => return Ok(()),

@@ -3,10 +3,10 @@
 //! is refused with a conflict instead of overwriting a newer object. Each
 //! write's result is remembered as this process's own (see `own_writes`).
 
-use super::MANAGER;
+use super::as_operator;
 use crate::api::{MeetingBot, MeetingBotStatus};
 use crate::reconcile::schedule::OwnWrites;
-use kube::api::{Patch, PatchParams};
+use kube::api::Patch;
 use kube::{Api, ResourceExt};
 use serde_json::json;
 
@@ -26,11 +26,7 @@ impl BotWrites<'_> {
         patch["metadata"]["resourceVersion"] = json!(seen.resource_version());
         let written = self
             .api
-            .patch(
-                &seen.name_any(),
-                &PatchParams::default(),
-                &Patch::Merge(&patch),
-            )
+            .patch(&seen.name_any(), &as_operator(), &Patch::Merge(&patch))
             .await?;
         self.own_writes.wrote(&written);
         Ok(written)
@@ -53,14 +49,7 @@ impl BotWrites<'_> {
         });
         let written = self
             .api
-            .patch_status(
-                &seen.name_any(),
-                &PatchParams {
-                    field_manager: Some(MANAGER.into()),
-                    ..PatchParams::default()
-                },
-                &Patch::Merge(&patch),
-            )
+            .patch_status(&seen.name_any(), &as_operator(), &Patch::Merge(&patch))
             .await?;
         self.own_writes.wrote(&written);
         Ok(written)

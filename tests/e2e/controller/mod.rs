@@ -44,11 +44,32 @@ async fn a_meeting_bot_joins_and_leaves_on_deletion() {
     assert_eq!(joins.len(), 1);
     // The second copy of the record follows Ready, off the path to it.
     let id = &live[0].meeting_bot_id;
-    scene
+    let recorded = scene
         .wait_bot("standup", "the bot id kept in an annotation too", |bot| {
-            (annotated_bot_id(bot).as_ref() == Some(id)).then_some(())
+            (annotated_bot_id(bot).as_ref() == Some(id)).then(|| bot.clone())
         })
         .await;
+    // What `kubectl get -o yaml --show-managed-fields` and server-side apply
+    // conflicts show: whoever manages status, the finalizer and the record.
+    let managers_of = |touches: &dyn Fn(&serde_json::Value) -> bool| -> Vec<Option<String>> {
+        let entries = recorded.metadata.managed_fields.iter().flatten();
+        entries
+            .filter(|entry| entry.fields_v1.as_ref().is_some_and(|f| touches(&f.0)))
+            .map(|entry| entry.manager.clone())
+            .collect()
+    };
+    let operator = vec![Some("meetingbot-operator".to_owned())];
+    assert_eq!(managers_of(&|f| f.get("f:status").is_some()), operator);
+    assert_eq!(
+        managers_of(&|f| f["f:metadata"].get("f:finalizers").is_some()),
+        operator
+    );
+    assert_eq!(
+        managers_of(&|f| f["f:metadata"]["f:annotations"]
+            .get("f:liveai.lemonslice.com/record")
+            .is_some()),
+        operator
+    );
 
     // What a user runs: kubectl wait on the Ready condition.
     kubectl(&[
