@@ -1,6 +1,7 @@
 //! Creating N MeetingBots and following them, by a watch, until all are
 //! Ready and until all are gone; and the baseline's minimal writer.
 
+use super::measure::{cpu_by_process, requests_by_kind};
 use super::{CONCURRENCY, CREATE_PARALLELISM, PHASE_DEADLINE};
 use crate::support::*;
 use futures::{StreamExt, TryStreamExt, stream};
@@ -10,7 +11,7 @@ use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
 use meetingbot_operator::api::MeetingBot;
 use serde_json::json;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Instant;
 
 /// What a watch of the namespace saw: when each bot first showed Ready, how
@@ -210,11 +211,18 @@ pub(super) struct GoneRun {
     pub(super) marked: Vec<f64>,
     /// Seconds from the deletecollection until each bot was gone, sorted.
     pub(super) gone: Vec<f64>,
+    /// CPU seconds each process on the machine used meanwhile.
+    pub(super) cpu_secs: BTreeMap<&'static str, f64>,
+    /// Requests the API server answered meanwhile, by verb and resource
+    /// (the watches' own excluded).
+    pub(super) requests: BTreeMap<String, f64>,
 }
 
 /// Deletes all N bots and follows them until all are gone.
 pub(super) async fn until_all_gone(client: &Client, ns: &str) -> GoneRun {
     let bots: Api<MeetingBot> = Api::namespaced(client.clone(), ns);
+    let requests_before = requests_by_kind(client).await;
+    let cpu_before = cpu_by_process();
     let start = Instant::now();
     let started = Timestamp::now();
     let mut timeline = Timeline::default();
@@ -235,6 +243,26 @@ pub(super) async fn until_all_gone(client: &Client, ns: &str) -> GoneRun {
     };
     tokio::join!(follow, delete);
     let secs = start.elapsed().as_secs_f64();
+    let cpu_secs = cpu_by_process()
+        .into_iter()
+        .map(|(name, secs)| {
+            (
+                name,
+                secs - cpu_before.get(name).copied().unwrap_or_default(),
+            )
+        })
+        .collect();
+    let requests = requests_by_kind(client)
+        .await
+        .into_iter()
+        .map(|(kind, count)| {
+            (
+                kind.clone(),
+                count - requests_before.get(&kind).copied().unwrap_or_default(),
+            )
+        })
+        .filter(|(kind, count)| *count > 0.0 && !kind.starts_with("WATCH"))
+        .collect();
     let since = |at: &Timestamp| at.duration_since(started).as_secs_f64();
     let mut marked: Vec<f64> = timeline.marked.values().map(since).collect();
     marked.sort_by(f64::total_cmp);
@@ -245,5 +273,7 @@ pub(super) async fn until_all_gone(client: &Client, ns: &str) -> GoneRun {
         started,
         marked,
         gone,
+        cpu_secs,
+        requests,
     }
 }

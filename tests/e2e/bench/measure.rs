@@ -3,7 +3,7 @@
 
 use jiff::Timestamp;
 use kube::Client;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
 /// Writes to MeetingBots (not reads, not the bench's creates and deletes),
@@ -27,6 +27,40 @@ pub(super) async fn meetingbot_writes(client: &Client) -> u64 {
         })
         .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
         .sum::<f64>() as u64
+}
+
+/// Requests the API server has answered so far, by verb and resource
+/// ("PATCH meetingbots", "POST events"), from its own counters.
+pub(super) async fn requests_by_kind(client: &Client) -> BTreeMap<String, f64> {
+    let request = http::Request::get("/metrics").body(Vec::new()).unwrap();
+    let metrics = client
+        .request_text(request)
+        .await
+        .expect("the API server serves /metrics");
+    let label = |line: &str, name: &str| -> Option<String> {
+        let from = line.find(&format!("{name}=\""))? + name.len() + 2;
+        let to = from + line[from..].find('"')?;
+        Some(line[from..to].to_owned())
+    };
+    let mut requests = BTreeMap::new();
+    for line in metrics
+        .lines()
+        .filter(|l| l.starts_with("apiserver_request_total{"))
+    {
+        let (Some(verb), Some(resource)) = (label(line, "verb"), label(line, "resource")) else {
+            continue;
+        };
+        if resource.is_empty() {
+            continue;
+        }
+        let count: f64 = line
+            .rsplit(' ')
+            .next()
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0.0);
+        *requests.entry(format!("{verb} {resource}")).or_default() += count;
+    }
+    requests
 }
 
 /// Waits until the operator writes no more (two seconds without a MeetingBot
@@ -56,16 +90,51 @@ pub(super) fn process_usage(pid: i32) -> (u64, u64, f64) {
             .unwrap()
             * 1024
     };
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let cpu = cpu_secs(pid).unwrap();
+    (kib("VmHWM:"), kib("VmRSS:"), cpu)
+}
+
+/// CPU seconds (user and system) a process has used, from /proc.
+fn cpu_secs(pid: i32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command's closing parenthesis; utime and stime are the 12th and 13th.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .unwrap()
-        .1
-        .split_whitespace()
-        .collect();
-    let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
-    (kib("VmHWM:"), kib("VmRSS:"), ticks / 100.0)
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = fields[11].parse::<f64>().ok()? + fields[12].parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
+/// CPU seconds used so far by the processes a run shares the machine with:
+/// the control plane's, the operator's, and this one's (the bench's watches,
+/// the baseline's writer and the fake LemonSlice), by name.
+pub(super) fn cpu_by_process() -> BTreeMap<&'static str, f64> {
+    // Names as /proc shows them (cut at 15 characters).
+    const NAMES: [(&str, &str); 4] = [
+        ("kube-apiserver", "kube-apiserver"),
+        ("etcd", "etcd"),
+        ("kube-controller", "kube-controller-manager"),
+        ("meetingbot-oper", "operator"),
+    ];
+    let mut cpu = BTreeMap::new();
+    let own = std::process::id() as i32;
+    cpu.insert("bench", cpu_secs(own).unwrap_or_default());
+    let pids = std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok());
+    for pid in pids {
+        let Ok(comm) = std::fs::read_to_string(format!("/proc/{pid}/comm")) else {
+            continue;
+        };
+        if let Some((_, name)) = NAMES
+            .iter()
+            .find(|(comm_name, _)| comm.trim() == *comm_name)
+            && let Some(secs) = cpu_secs(pid)
+        {
+            *cpu.entry(*name).or_default() += secs;
+        }
+    }
+    cpu
 }
 
 pub(super) fn percentile(sorted: &[f64], p: f64) -> f64 {

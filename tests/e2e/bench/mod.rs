@@ -211,13 +211,17 @@ async fn run(client: &Client, n: u64, latency_ms: u64) -> (Value, Vec<f64>, Vec<
 
 /// Where a deletion's time went: seconds from the deletecollection until the
 /// API server had marked half and all of the bots, until half and all of
-/// their leaves were done (the fake's record), and until half and all were gone.
+/// their leaves were done (the fake's record), and until half and all were
+/// gone; the CPU each process used and the requests the API server answered
+/// meanwhile.
 fn deletion_pace(gone: &GoneRun, left: Option<&[f64]>) -> Value {
     let half_and_all = |curve: &[f64]| json!([percentile(curve, 0.5), percentile(curve, 1.0)]);
     json!({
         "marked_secs": half_and_all(&gone.marked),
         "left_secs": left.map(half_and_all),
         "gone_secs": half_and_all(&gone.gone),
+        "cpu_secs": gone.cpu_secs,
+        "requests": gone.requests,
     })
 }
 

@@ -13,6 +13,29 @@ fn half_and_all(pair: &Value) -> String {
     format!("{:.2} / {:.2} s", at(0), at(1))
 }
 
+/// CPU seconds by process, as "etcd 0.52 s, kube-apiserver 2.10 s".
+fn cpu_by_process(cpu: &Value) -> String {
+    let Some(cpu) = cpu.as_object() else {
+        return String::new();
+    };
+    cpu.iter()
+        .map(|(name, secs)| format!("{name} {:.2} s", secs.as_f64().unwrap_or(f64::NAN)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Counts by kind, as "DELETE meetingbots 1, PATCH meetingbots 1000".
+fn counts(counts: &Value) -> String {
+    let Some(counts) = counts.as_object() else {
+        return String::new();
+    };
+    counts
+        .iter()
+        .map(|(kind, count)| format!("{kind} {}", count.as_f64().unwrap_or(f64::NAN)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// One run's figures, each with its target where the issue sets one.
 pub fn single(results: &Value) -> String {
     let op = &results["operator"];
@@ -57,6 +80,26 @@ pub fn single(results: &Value) -> String {
                 half_and_all(&op["deletion"]["marked_secs"]),
                 half_and_all(&op["deletion"]["left_secs"]),
                 half_and_all(&op["deletion"]["gone_secs"]),
+            ),
+            String::new(),
+            String::new(),
+        ),
+        (
+            "CPU during the deletion: baseline · operator".into(),
+            format!(
+                "{} · {}",
+                cpu_by_process(&base["deletion"]["cpu_secs"]),
+                cpu_by_process(&op["deletion"]["cpu_secs"]),
+            ),
+            String::new(),
+            String::new(),
+        ),
+        (
+            "API requests during the deletion: baseline · operator".into(),
+            format!(
+                "{} · {}",
+                counts(&base["deletion"]["requests"]),
+                counts(&op["deletion"]["requests"]),
             ),
             String::new(),
             String::new(),
