@@ -18,8 +18,8 @@ const GAP: Duration = Duration::from_millis(10);
 const SETTLE: Duration = Duration::from_secs(1);
 
 /// The operator's CPU milliseconds per rotation of the Secret `secret`
-/// (referenced by one MeetingBot of `ns`), net of its CPU at rest (session
-/// polls go on meanwhile) over as long a time.
+/// (referenced by one MeetingBot of `ns`), net of its CPU at rest over as
+/// long a time.
 pub(super) async fn cpu_ms_per_rotation(client: &Client, ns: &str, secret: &str, pid: i32) -> f64 {
     let cpu = || process_usage(pid).2;
     let secrets: Api<Secret> = Api::namespaced(client.clone(), ns);
