@@ -13,25 +13,14 @@ fn half_and_all(pair: &Value) -> String {
     format!("{:.2} / {:.2} s", at(0), at(1))
 }
 
-/// CPU seconds by process, as "etcd 0.52 s, kube-apiserver 2.10 s".
-fn cpu_by_process(cpu: &Value) -> String {
-    let Some(cpu) = cpu.as_object() else {
+/// Figures by name, as "etcd 0.52 s, kube-apiserver 2.10 s".
+fn by_name(figures: &Value, show: fn(f64) -> String) -> String {
+    let Some(figures) = figures.as_object() else {
         return String::new();
     };
-    cpu.iter()
-        .map(|(name, secs)| format!("{name} {:.2} s", secs.as_f64().unwrap_or(f64::NAN)))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// Counts by kind, as "DELETE meetingbots 1, PATCH meetingbots 1000".
-fn counts(counts: &Value) -> String {
-    let Some(counts) = counts.as_object() else {
-        return String::new();
-    };
-    counts
+    figures
         .iter()
-        .map(|(kind, count)| format!("{kind} {}", count.as_f64().unwrap_or(f64::NAN)))
+        .map(|(name, figure)| format!("{name} {}", show(figure.as_f64().unwrap_or(f64::NAN))))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -48,6 +37,10 @@ pub fn single(results: &Value) -> String {
     // The targets of the scale issue: 24 MiB at N = 1000, 40 MiB at 5000.
     let rss_target = if n > 1000 { 40.0 } else { 24.0 };
     let p99_target = 0.9 * b("create_to_ready_p99_secs");
+    let deletion_both = |key: &str, show: fn(f64) -> String| {
+        let (base, op) = (&base["deletion"][key], &op["deletion"][key]);
+        format!("{} · {}", by_name(base, show), by_name(op, show))
+    };
     let rows = [
         (
             "all Ready: baseline / operator".to_owned(),
@@ -86,21 +79,13 @@ pub fn single(results: &Value) -> String {
         ),
         (
             "CPU during the deletion: baseline · operator".into(),
-            format!(
-                "{} · {}",
-                cpu_by_process(&base["deletion"]["cpu_secs"]),
-                cpu_by_process(&op["deletion"]["cpu_secs"]),
-            ),
+            deletion_both("cpu_secs", |secs| format!("{secs:.2} s")),
             String::new(),
             String::new(),
         ),
         (
             "API requests during the deletion: baseline · operator".into(),
-            format!(
-                "{} · {}",
-                counts(&base["deletion"]["requests"]),
-                counts(&op["deletion"]["requests"]),
-            ),
+            deletion_both("requests", |count| format!("{count}")),
             String::new(),
             String::new(),
         ),
