@@ -83,6 +83,15 @@ impl Reconciler<'_> {
                 self.ctx.join_not_made(&bot, attempt.started_at);
                 return Ok(Step::Continue(bot, None));
             }
+            // A delete that raced the record's write can remove the object
+            // all the same (the API server may decide on a copy it read before
+            // the finalizer came). By now the watch shows it gone: no bot is
+            // made for it, since nothing would be left to record it in.
+            if !self.ctx.watches(&bot) {
+                info!("not joining after the session read: the MeetingBot is gone");
+                self.ctx.join_not_made(&bot, attempt.started_at);
+                return Ok(Step::Stop(Action::await_change()));
+            }
         }
         let outcome = self
             .counted(

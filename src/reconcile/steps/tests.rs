@@ -25,6 +25,7 @@ use std::time::Duration;
 const KEY: &str = "test-key";
 const SESSION: &str = "session-1";
 const PATH: &str = "/apis/liveai.lemonslice.com/v1alpha1/namespaces/team/meetingbots/standup";
+const SECRETS: &str = "/api/v1/namespaces/team/secrets/";
 
 /// What the scripted API server answers to one request: its status and body.
 type Answer = (StatusCode, Value);
@@ -33,8 +34,9 @@ type Answer = (StatusCode, Value);
 type Script = dyn Fn(&Method, &str, usize) -> Answer + Send + Sync;
 
 /// An API server that answers MeetingBot requests from a script (the nth
-/// request of each method and path gets the script's nth answer for it) and
-/// everything else (Events) with 201, and keeps a line per request.
+/// request of each method and path gets the script's nth answer for it),
+/// Secret reads with a broadcast token, and everything else (Events) with
+/// 201, and keeps a line per request.
 #[derive(Clone)]
 struct ApiServer {
     script: Arc<Script>,
@@ -64,6 +66,12 @@ impl ApiServer {
                         .count();
                     seen.push((method.clone(), path.clone()));
                     (server.script)(&method, &path, nth)
+                } else if let Some(name) = path.strip_prefix(SECRETS) {
+                    // Every Secret holds the broadcast token "t".
+                    let secret = json!({ "apiVersion": "v1", "kind": "Secret",
+                        "metadata": { "name": name, "namespace": "team", "resourceVersion": "1" },
+                        "data": { "token": "dA==" } });
+                    (StatusCode::OK, secret)
                 } else {
                     (StatusCode::CREATED, json!({}))
                 };
@@ -335,4 +343,45 @@ async fn a_failed_status_write_is_tried_again_and_leaves_nothing() {
     assert_eq!(action, Action::requeue(Duration::ZERO));
     assert_eq!(api.count(Method::PATCH, &status_path()), 2);
     assert_eq!(world.leaves().await, 0);
+}
+
+#[tokio::test]
+async fn a_meeting_bot_the_watch_saw_go_during_the_session_read_is_not_joined() {
+    // The claim lands (a delete that raced it may still remove the object),
+    // and no watch holds the object any more.
+    let api = ApiServer::new(|method, path, _| match (method, path) {
+        (&Method::PATCH, PATH) => ok(&standup("2", None)),
+        _ => not_found(),
+    });
+    let world = world(&api).await;
+    let joins_before = world.fake.admin().joins().await.unwrap().len();
+    world.ctx.gate.open();
+    let lanes = Lanes::new(4);
+    let turn = lanes.turn(Lane::Path).await;
+    let bot = standup("1", None);
+    let reconciler = Reconciler::new(&bot, &world.ctx, &turn).unwrap();
+    let attempt = crate::api::JoinAttempt {
+        session_id: SESSION.into(),
+        retry_join: None,
+        started_at: Timestamp::now(),
+        uid: Some("uid-1".into()),
+        answer: None,
+        seen_meeting_bot_id: None,
+        install: Some(INSTALL.into()),
+    };
+    let step = reconciler.join(attempt, true).await.unwrap();
+
+    let admin = world.fake.admin();
+    assert_eq!(
+        admin.joins().await.unwrap().len(),
+        joins_before,
+        "no bot joined for an object that is gone"
+    );
+    assert_eq!(api.count(Method::PATCH, PATH), 1, "the claim was written");
+    assert_eq!(
+        admin.calls().await.unwrap().total("session"),
+        1,
+        "the session was read"
+    );
+    assert!(matches!(step, super::Step::Stop(_)), "the reconcile ends");
 }
