@@ -86,8 +86,10 @@ impl Reconciler<'_> {
             // A delete that raced the record's write can remove the object
             // all the same (the API server may decide on a copy it read before
             // the finalizer came). By now the watch shows it gone: no bot is
-            // made for it, since nothing would be left to record it in.
-            if !self.ctx.watches(&bot) {
+            // made for it, since nothing would be left to record it in. (An
+            // object that only left the watch's label selector is joined and
+            // handed over, see `handover`.)
+            if !self.ctx.watches(&bot) && self.deleted(&bot).await {
                 info!("not joining after the session read: the MeetingBot is gone");
                 self.ctx.join_not_made(&bot, attempt.started_at);
                 return Ok(Step::Stop(Action::await_change()));
@@ -217,6 +219,16 @@ impl Reconciler<'_> {
 
     /// What join sends, read in this order: the broadcast token, the API key,
     /// the meeting URL.
+    /// Whether the API server no longer has `bot` (this object, by UID).
+    /// When it cannot say, the object counts as still there.
+    async fn deleted(&self, bot: &MeetingBot) -> bool {
+        match self.api.get_opt(&bot.name_any()).await {
+            Ok(Some(now)) => now.uid() != bot.uid(),
+            Ok(None) => true,
+            Err(_) => false,
+        }
+    }
+
     async fn join_inputs(&self) -> Result<(SecretString, JoinRequest), Unmet> {
         let spec = &self.bot.spec;
         let token_ref = self.secret_at(

@@ -348,7 +348,7 @@ async fn a_failed_status_write_is_tried_again_and_leaves_nothing() {
 #[tokio::test]
 async fn a_meeting_bot_the_watch_saw_go_during_the_session_read_is_not_joined() {
     // The claim lands (a delete that raced it may still remove the object),
-    // and no watch holds the object any more.
+    // no watch holds the object any more, and the API server has it no more.
     let api = ApiServer::new(|method, path, _| match (method, path) {
         (&Method::PATCH, PATH) => ok(&standup("2", None)),
         _ => not_found(),
