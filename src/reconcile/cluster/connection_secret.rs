@@ -10,11 +10,12 @@
 //! create fails when the name is taken, and the update is a merge patch fenced
 //! by the `resourceVersion` whose owner was checked.
 
+use super::{MANAGER, as_operator};
 use crate::api::MeetingBot;
 pub use crate::reconcile::decide::connection_secret::{Outcome, Written};
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{Patch, PatchParams, PostParams};
+use kube::api::{Patch, PostParams};
 use kube::{Api, Resource, ResourceExt};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -27,11 +28,10 @@ const ATTEMPTS: usize = 3;
 pub async fn write(
     secrets: &Api<Secret>,
     bot: &MeetingBot,
-    manager: &str,
     name: &str,
     data: BTreeMap<String, String>,
 ) -> Written {
-    let outcome = match write_outcome(secrets, bot, manager, name, data).await {
+    let outcome = match write_outcome(secrets, bot, name, data).await {
         Ok(outcome) => outcome,
         Err(error) => Outcome::Failed(describe(&error)),
     };
@@ -44,7 +44,6 @@ pub async fn write(
 async fn write_outcome(
     secrets: &Api<Secret>,
     bot: &MeetingBot,
-    manager: &str,
     name: &str,
     data: BTreeMap<String, String>,
 ) -> Result<Outcome, kube::Error> {
@@ -64,7 +63,7 @@ async fn write_outcome(
                 ..Secret::default()
             };
             let params = PostParams {
-                field_manager: Some(manager.to_owned()),
+                field_manager: Some(MANAGER.into()),
                 ..PostParams::default()
             };
             match secrets.create(&params, &secret).await {
@@ -83,11 +82,10 @@ async fn write_outcome(
             "metadata": { "resourceVersion": existing.resource_version() },
             "stringData": data,
         });
-        let params = PatchParams {
-            field_manager: Some(manager.to_owned()),
-            ..PatchParams::default()
-        };
-        match secrets.patch(name, &params, &Patch::Merge(&patch)).await {
+        match secrets
+            .patch(name, &as_operator(), &Patch::Merge(&patch))
+            .await
+        {
             Ok(_) => return Ok(Outcome::Updated),
             Err(error) if crate::is_conflict(&error) => continue,
             // Deleted meanwhile: create it on the next turn.

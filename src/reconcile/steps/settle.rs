@@ -9,7 +9,7 @@ use crate::Result;
 use crate::api::{BotRecord, MeetingBot, MeetingBotStatus, RecordedBot, annotation, event};
 use crate::is_conflict;
 use crate::lemonslice::{self, LeaveOutcome, Priority};
-use crate::reconcile::cluster::{MANAGER, Unmet, connection_secret};
+use crate::reconcile::cluster::{Unmet, connection_secret};
 use crate::reconcile::decide::plan::{Ending, Notice};
 use crate::reconcile::decide::{connection_secret::with_condition, status};
 use jiff::Timestamp;
@@ -203,8 +203,7 @@ impl Reconciler<'_> {
             ("meetingBotId".to_owned(), recorded.meeting_bot_id.clone()),
         ];
         let secrets: Api<Secret> = Api::namespaced(self.ctx.kube.clone(), &self.namespace);
-        let written =
-            connection_secret::write(&secrets, &self.bot, MANAGER, name, data.into()).await;
+        let written = connection_secret::write(&secrets, &self.bot, name, data.into()).await;
         if !written.ok() {
             warn!(
                 secret = name,

@@ -1,7 +1,7 @@
 //! Creating N MeetingBots and following them, by a watch, until all are
 //! Ready and until all are gone; and the baseline's minimal writer.
 
-use super::measure::{cpu_by_process, requests_by_kind};
+use super::measure::{cpu_by_process, growth, requests_by_kind};
 use super::{CONCURRENCY, CREATE_PARALLELISM, PHASE_DEADLINE};
 use crate::support::*;
 use futures::{StreamExt, TryStreamExt, stream};
@@ -243,26 +243,9 @@ pub(super) async fn until_all_gone(client: &Client, ns: &str) -> GoneRun {
     };
     tokio::join!(follow, delete);
     let secs = start.elapsed().as_secs_f64();
-    let cpu_secs = cpu_by_process()
-        .into_iter()
-        .map(|(name, secs)| {
-            (
-                name,
-                secs - cpu_before.get(name).copied().unwrap_or_default(),
-            )
-        })
-        .collect();
-    let requests = requests_by_kind(client)
-        .await
-        .into_iter()
-        .map(|(kind, count)| {
-            (
-                kind.clone(),
-                count - requests_before.get(&kind).copied().unwrap_or_default(),
-            )
-        })
-        .filter(|(kind, count)| *count > 0.0 && !kind.starts_with("WATCH"))
-        .collect();
+    let cpu_secs = growth(&cpu_before, cpu_by_process());
+    let mut requests = growth(&requests_before, requests_by_kind(client).await);
+    requests.retain(|kind, count| *count > 0.0 && !kind.starts_with("WATCH"));
     let since = |at: &Timestamp| at.duration_since(started).as_secs_f64();
     let mut marked: Vec<f64> = timeline.marked.values().map(since).collect();
     marked.sort_by(f64::total_cmp);

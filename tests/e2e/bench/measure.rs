@@ -6,39 +6,28 @@ use kube::Client;
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
-/// Writes to MeetingBots (not reads, not the bench's creates and deletes),
-/// from the API server's own counters.
+/// Writes to MeetingBots and their subresources (not reads, not the bench's
+/// creates and deletes), from the API server's own counters.
 pub(super) async fn meetingbot_writes(client: &Client) -> u64 {
-    let request = http::Request::get("/metrics").body(Vec::new()).unwrap();
-    let metrics = client
-        .request_text(request)
-        .await
-        .expect("the API server serves /metrics");
-    metrics
-        .lines()
-        .filter(|line| {
-            line.starts_with("apiserver_request_total{")
-                && line.contains("resource=\"meetingbots\"")
-        })
-        .filter(|line| {
-            ["PATCH", "PUT", "APPLY"]
-                .iter()
-                .any(|verb| line.contains(&format!("verb=\"{verb}\"")))
-        })
-        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+    let requests = requests_by_kind(client).await;
+    ["PATCH", "PUT", "APPLY"]
+        .iter()
+        .filter_map(|verb| requests.get(&format!("{verb} meetingbots")))
         .sum::<f64>() as u64
 }
 
 /// Requests the API server has answered so far, by verb and resource
-/// ("PATCH meetingbots", "POST events"), from its own counters.
+/// ("PATCH meetingbots", "POST events"; a resource's subresources counted
+/// with it), from its own counters.
 pub(super) async fn requests_by_kind(client: &Client) -> BTreeMap<String, f64> {
     let request = http::Request::get("/metrics").body(Vec::new()).unwrap();
     let metrics = client
         .request_text(request)
         .await
         .expect("the API server serves /metrics");
+    // A label's value; after a comma, so that `resource` is not `subresource`.
     let label = |line: &str, name: &str| -> Option<String> {
-        let from = line.find(&format!("{name}=\""))? + name.len() + 2;
+        let from = line.find(&format!(",{name}=\""))? + name.len() + 3;
         let to = from + line[from..].find('"')?;
         Some(line[from..to].to_owned())
     };
@@ -135,6 +124,20 @@ pub(super) fn cpu_by_process() -> BTreeMap<&'static str, f64> {
         }
     }
     cpu
+}
+
+/// What grew from `before` to `after`, per key.
+pub(super) fn growth<K: Ord>(
+    before: &BTreeMap<K, f64>,
+    after: BTreeMap<K, f64>,
+) -> BTreeMap<K, f64> {
+    after
+        .into_iter()
+        .map(|(key, value)| {
+            let grown = value - before.get(&key).copied().unwrap_or_default();
+            (key, grown)
+        })
+        .collect()
 }
 
 pub(super) fn percentile(sorted: &[f64], p: f64) -> f64 {
