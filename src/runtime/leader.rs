@@ -76,6 +76,16 @@ async fn released(leases: Api<Lease>, name: &str) {
     }
 }
 
+/// How long a leader waits before it tries again a renewal that failed.
+const RENEW_RETRY: Duration = Duration::from_millis(500);
+
+/// Renews the Lease after `delay` and for as long as this replica holds it;
+/// resolves when it no longer does, or a renewal fails.
+async fn renew(manager: &LeaseManager, delay: Duration) -> kube_lease_manager::Result<bool> {
+    tokio::time::sleep(delay).await;
+    manager.changed().await
+}
+
 /// Why a leader stops leading.
 enum Stop {
     Shutdown,
@@ -124,12 +134,12 @@ where
         gate,
     };
     seat.readiness.standby.store(true, Ordering::Release);
-    let Some(mut manager) = election.acquire(&shutdown).await? else {
+    let Some(manager) = election.acquire(&shutdown).await? else {
         info!("stopping before leading");
         return Ok(ExitCode::SUCCESS);
     };
     let (stop, controller) = election
-        .lead(&mut manager, &seat, &shutdown, run_controller)
+        .lead(&manager, &seat, &shutdown, run_controller)
         .await;
     // No new join or leave from here on; calls already sent finish and are recorded.
     seat.gate.close();
@@ -196,7 +206,7 @@ impl Election {
     /// deadline, before any standby may take the Lease.
     async fn lead<F>(
         &self,
-        manager: &mut LeaseManager,
+        manager: &LeaseManager,
         seat: &Seat,
         shutdown: &Shutdown,
         run_controller: impl FnOnce() -> F,
@@ -220,16 +230,25 @@ impl Election {
         seat.gate.open();
         let mut controller = tokio::spawn(run_controller());
         let mut tick = tokio::time::interval(Duration::from_millis(250));
+        // One future renews until it fails: made anew on each tick, it would
+        // drop every renewal the API server takes longer than a tick to
+        // answer, and a slow API server would cost the Lease.
+        let mut renewing = Box::pin(renew(manager, Duration::ZERO));
 
         // Biased: the controller also stops on SIGTERM, and that is a clean exit.
         let stop = loop {
             tokio::select! {
                 biased;
                 _ = shutdown.clone() => break Stop::Shutdown,
-                changed = manager.changed() => break Stop::Lost(match changed {
-                    Ok(_) => "another replica holds the Lease".to_owned(),
-                    Err(error) => format!("could not renew the Lease: {error}"),
-                }),
+                changed = &mut renewing => match changed {
+                    Ok(_) => break Stop::Lost("another replica holds the Lease".to_owned()),
+                    // As in client-go: a failed renewal is tried again; the
+                    // renew deadline below is what ends leading.
+                    Err(error) => {
+                        warn!(%error, "could not renew the Lease; trying again");
+                        renewing.set(renew(manager, RENEW_RETRY));
+                    }
+                },
                 _ = &mut controller => break Stop::ControllerEnded,
                 _ = tick.tick() => {
                     let since = renewed.lock().unwrap_or_else(|p| p.into_inner()).elapsed();

@@ -16,6 +16,7 @@ mod record;
 mod runtime;
 mod scene;
 mod session;
+mod slow_link;
 mod support;
 mod tenants;
 mod view;

@@ -2,9 +2,14 @@
 //! health, and refusing bad configuration at start.
 
 use crate::scene::{Scene, Waits, sample};
+use crate::slow_link::SlowLink;
 use crate::support::*;
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::Api;
 use meetingbot_operator::api::{ApiKeySecretRef, MeetingBot, reason};
+use std::collections::BTreeSet;
 use std::process::Command;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 const LEASE_DURATION_SECS: u64 = 6;
@@ -102,6 +107,60 @@ async fn only_the_leader_reconciles_and_a_standby_takes_over() {
         scene.wait_gone(name).await;
         assert!(scene.live_bots(session).await.is_empty(), "{session}");
     }
+}
+
+#[tokio::test]
+async fn a_leader_behind_a_slow_api_server_keeps_its_lease() {
+    let scene = Scene::builder("slow-leader")
+        .without_operator()
+        .start()
+        .await;
+    // Each answer 400 ms late: longer than the leader's 250 ms look at its renew deadline.
+    let link = SlowLink::start(api_server_address(), Duration::from_millis(400)).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut options = replica(&scene, "slow");
+    options.kubeconfig = Some(link.kubeconfig(dir.path()));
+    let leader = scene.start_operator(&options).await;
+    wait_leading(&scene, &leader).await;
+
+    // Three renewals in a row: each came due after a Lease duration's half.
+    let leases: Api<Lease> = Api::namespaced(scene.client.clone(), &scene.ns);
+    let renewals = Mutex::new(BTreeSet::new());
+    let lease = poll(
+        "three renewals of the Lease by the slow leader",
+        Duration::from_secs(LEASE_DURATION_SECS * 4),
+        || {
+            let (leases, renewals) = (&leases, &renewals);
+            async move {
+                let lease = leases
+                    .get("meetingbot-operator")
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let spec = lease.spec.clone().unwrap_or_default();
+                if spec.holder_identity.as_deref() != Some("slow") {
+                    return Err(format!("held by {:?}", spec.holder_identity));
+                }
+                let mut renewals = renewals.lock().unwrap();
+                renewals.extend(spec.renew_time.map(|time| time.0));
+                match renewals.len() {
+                    4.. => Ok(lease),
+                    seen => Err(format!("{seen} renew times seen")),
+                }
+            }
+        },
+    )
+    .await;
+    assert_eq!(
+        lease.spec.unwrap().lease_transitions,
+        Some(1),
+        "the Lease never changed hands"
+    );
+    assert!(leads(&leader).await, "still leading, and running");
+
+    scene
+        .create("behind-slow-link", spec("session-slow-leader"))
+        .await;
+    scene.wait_joined("behind-slow-link").await;
 }
 
 #[tokio::test]
@@ -228,20 +287,9 @@ async fn readyz_waits_for_the_watches_to_sync() {
     // An API server that accepts connections and never answers: no watch can list.
     let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let kubeconfig = dir.path().join("silent.kubeconfig");
-    let admin = std::fs::read_to_string(kubeconfig_path()).unwrap();
-    let server_line = admin
-        .lines()
-        .find(|l| l.trim_start().starts_with("server:"))
-        .unwrap();
-    let silent_config = admin.replace(
-        server_line,
-        &format!("    server: https://{}", silent.local_addr().unwrap()),
-    );
-    std::fs::write(&kubeconfig, silent_config).unwrap();
-
+    let server = format!("https://{}", silent.local_addr().unwrap());
     let mut options = scene.options();
-    options.kubeconfig = Some(kubeconfig);
+    options.kubeconfig = Some(kubeconfig_for_server(&server, dir.path()));
     let unsynced = scene.spawn_operator(&options);
     let (status, _) = wait_until("the health server", Duration::from_secs(20), || {
         unsynced.get("/healthz")

@@ -33,6 +33,35 @@ pub fn kubeconfig_path() -> PathBuf {
         .unwrap_or_else(|| repo_root().join("target/cluster/kubeconfig"))
 }
 
+/// The admin kubeconfig's `server:` line.
+fn server_line(admin: &str) -> &str {
+    admin
+        .lines()
+        .find(|line| line.trim_start().starts_with("server:"))
+        .expect("the kubeconfig names its server")
+}
+
+/// Where the local API server listens.
+pub fn api_server_address() -> std::net::SocketAddr {
+    let admin = std::fs::read_to_string(kubeconfig_path()).unwrap();
+    let server = server_line(&admin)
+        .trim_start()
+        .trim_start_matches("server:");
+    let authority = server.trim().trim_start_matches("https://");
+    authority
+        .parse()
+        .expect("the API server's address is an IP and port")
+}
+
+/// A copy of the admin kubeconfig, written in `dir`, that talks to `server`.
+pub fn kubeconfig_for_server(server: &str, dir: &std::path::Path) -> PathBuf {
+    let admin = std::fs::read_to_string(kubeconfig_path()).unwrap();
+    let path = dir.join("elsewhere.kubeconfig");
+    let elsewhere = admin.replace(server_line(&admin), &format!("    server: {server}"));
+    std::fs::write(&path, elsewhere).unwrap();
+    path
+}
+
 /// The admin configuration of the local control plane.
 pub async fn config() -> kube::Config {
     meetingbot_operator::lemonslice::install_crypto_provider();
