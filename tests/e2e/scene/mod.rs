@@ -244,6 +244,17 @@ impl Scene {
         eprintln!("--- scene {} failed; its namespace is kept", self.ns);
         for log in self.logs.lock().unwrap().iter() {
             eprintln!("operator log: {}", log.display());
+            // Where CI keeps only this output, the log's warnings say why.
+            let text = std::fs::read_to_string(log).unwrap_or_default();
+            let warnings: Vec<&str> = text
+                .lines()
+                .filter(|line| {
+                    line.contains(r#""level":"WARN""#) || line.contains(r#""level":"ERROR""#)
+                })
+                .collect();
+            for line in &warnings[warnings.len().saturating_sub(20)..] {
+                eprintln!("  {line}");
+            }
         }
         let yaml = scene_kubectl(&["get", "meetingbots", "-n", &self.ns, "-o", "yaml"]);
         eprintln!("MeetingBots in {}:\n{yaml}", self.ns);
