@@ -151,9 +151,11 @@ where
 impl Election {
     fn new(kube: kube::Client, lease: LeaseConfig) -> Election {
         let duration = lease.duration.as_secs().max(2);
-        // Renew at half the duration, and stop acting when no renewal was seen
-        // for three quarters of it: a quarter is left before a standby may lead.
-        let grace = (duration / 2).max(1);
+        // Renew at a third of the duration, and stop acting when no renewal
+        // was seen for three quarters of it: a quarter is left before a
+        // standby may lead, and a renewal may be late or fail and be tried
+        // again before leading ends (client-go: every 2 s within 10 s of 15 s).
+        let grace = (duration * 2 / 3).max(1);
         Election {
             leases: Api::namespaced(kube.clone(), &lease.namespace),
             params: LeaseParams::new(lease.identity.clone(), duration, grace),
