@@ -3,6 +3,9 @@
 //! join fills (`connection_secret`) and Events (`events`). They answer with
 //! Kubernetes results; what a result means for a reconcile is the steps'.
 
+use crate::api::MeetingBot;
+use kube::{Api, ResourceExt};
+
 pub mod connection_secret;
 mod events;
 mod secrets;
@@ -22,4 +25,11 @@ pub fn as_operator() -> kube::api::PatchParams {
         field_manager: Some(MANAGER.into()),
         ..kube::api::PatchParams::default()
     }
+}
+
+/// `bot` as the API server has it now: `None` when it is gone, or when its
+/// name now belongs to another object (another UID).
+pub async fn current(api: &Api<MeetingBot>, bot: &MeetingBot) -> kube::Result<Option<MeetingBot>> {
+    let now = api.get_opt(&bot.name_any()).await?;
+    Ok(now.filter(|now| now.uid() == bot.uid()))
 }

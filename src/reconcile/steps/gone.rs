@@ -8,6 +8,7 @@
 
 use super::Reconciler;
 use crate::api::MeetingBot;
+use crate::reconcile::cluster::current;
 use crate::reconcile::context::Context;
 use crate::reconcile::schedule::Lane;
 use kube::{Api, ResourceExt};
@@ -26,12 +27,12 @@ pub async fn take_out_after_deletion(ctx: Arc<Context>, last: MeetingBot) {
     // selector (relabelled to another shard): that one is handed over.
     let api: Api<MeetingBot> =
         Api::namespaced(ctx.kube.clone(), &last.namespace().unwrap_or_default());
-    match api.get_opt(&last.name_any()).await {
-        Ok(Some(now)) if now.uid().as_deref() == Some(uid.as_str()) => {
+    match current(&api, &last).await {
+        Ok(Some(now)) => {
             super::handover::hand_over(ctx, now).await;
             return;
         }
-        Ok(_) => {}
+        Ok(None) => {}
         Err(error) => {
             warn!(
                 %error,

@@ -8,7 +8,7 @@ use crate::lemonslice::{
     Failure, JoinOutcome, JoinRequest, JoinedBot, Priority, SecretString, SessionOutcome,
     SessionStatus,
 };
-use crate::reconcile::cluster::Unmet;
+use crate::reconcile::cluster::{Unmet, current};
 use crate::reconcile::decide::memo::Call;
 use crate::reconcile::decide::plan::{JustJoined, Learned, SecretProblem};
 use jiff::Timestamp;
@@ -222,11 +222,7 @@ impl Reconciler<'_> {
     /// Whether the API server no longer has `bot` (this object, by UID).
     /// When it cannot say, the object counts as still there.
     async fn deleted(&self, bot: &MeetingBot) -> bool {
-        match self.api.get_opt(&bot.name_any()).await {
-            Ok(Some(now)) => now.uid() != bot.uid(),
-            Ok(None) => true,
-            Err(_) => false,
-        }
+        matches!(current(&self.api, bot).await, Ok(None))
     }
 
     async fn join_inputs(&self) -> Result<(SecretString, JoinRequest), Unmet> {

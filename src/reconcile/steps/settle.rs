@@ -9,7 +9,7 @@ use crate::Result;
 use crate::api::{BotRecord, MeetingBot, MeetingBotStatus, RecordedBot, annotation, event};
 use crate::is_conflict;
 use crate::lemonslice::{self, LeaveOutcome, Priority};
-use crate::reconcile::cluster::{Unmet, connection_secret};
+use crate::reconcile::cluster::{Unmet, connection_secret, current};
 use crate::reconcile::decide::plan::{Ending, Notice};
 use crate::reconcile::decide::{connection_secret::with_condition, status};
 use jiff::Timestamp;
@@ -103,8 +103,8 @@ impl Reconciler<'_> {
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(5));
             }
-            match self.api.get_opt(&self.bot.name_any()).await {
-                Ok(Some(now)) if now.uid() == self.bot.uid() => {
+            match current(&self.api, &self.bot).await {
+                Ok(Some(now)) => {
                     if let BotRecord::Joined(other) = now.bot_record()
                         && other.meeting_bot_id != recorded.meeting_bot_id
                     {
@@ -117,7 +117,7 @@ impl Reconciler<'_> {
                     }
                     seen = now;
                 }
-                Ok(_) => {
+                Ok(None) => {
                     warn!(
                         meeting_bot_id = recorded.meeting_bot_id,
                         "the MeetingBot went away during its join: taking the bot out"
