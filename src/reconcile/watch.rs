@@ -90,6 +90,7 @@ pub async fn run(
     future::join_all(controllers).await;
     dispatcher.abort();
     sweep.abort();
+    ctx.events.flush().await;
 }
 
 fn controller_for(

@@ -4,8 +4,9 @@
 use crate::scene::{Scene, Waits, sample};
 use crate::slow_link::SlowLink;
 use crate::support::*;
+use fake_lemonslice::Faults;
 use k8s_openapi::api::coordination::v1::Lease;
-use kube::Api;
+use kube::{Api, ResourceExt};
 use meetingbot_operator::api::{ApiKeySecretRef, MeetingBot, reason};
 use std::collections::BTreeSet;
 use std::process::Command;
@@ -161,6 +162,56 @@ async fn a_leader_behind_a_slow_api_server_keeps_its_lease() {
         .create("behind-slow-link", spec("session-slow-leader"))
         .await;
     scene.wait_joined("behind-slow-link").await;
+}
+
+#[tokio::test]
+async fn a_shutdown_publishes_the_joined_events_still_waiting() {
+    // Joins of 100 ms each: a burst keeps the path busy, and Joined Events wait for it.
+    let scene = Scene::builder("flush")
+        .faults(Faults {
+            latency_ms: 100,
+            endpoints: vec!["join".into()],
+            ..Faults::default()
+        })
+        .without_operator()
+        .start()
+        .await;
+    let mut operator = scene.start_operator(&scene.options()).await;
+    for i in 0..30 {
+        scene
+            .create(&format!("bot-{i}"), spec(&format!("session-flush-{i}")))
+            .await;
+    }
+    poll("a few joins", Duration::from_secs(30), || async {
+        match scene.calls().await.count("join", "200") {
+            3.. => Ok(()),
+            joins => Err(format!("{joins} joins")),
+        }
+    })
+    .await;
+    operator.signal(SIGTERM);
+    assert_eq!(operator.wait_exit(Duration::from_secs(60)).await, Some(0));
+
+    let events = scene.events().await;
+    let bots = scene.bots().list(&Default::default()).await.unwrap().items;
+    let joined: Vec<_> = bots
+        .iter()
+        .filter_map(|bot| Some((bot.name_any(), bot.status.as_ref()?.meeting_bot_id.clone()?)))
+        .collect();
+    assert!(!joined.is_empty());
+    for (name, bot_id) in &joined {
+        assert!(
+            events
+                .iter()
+                .any(|event| event.reason.as_deref() == Some("Joined")
+                    && event.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name)
+                    && event
+                        .note
+                        .as_deref()
+                        .is_some_and(|note| note.contains(bot_id.as_str()))),
+            "{name}, joined as {bot_id}, has its Joined Event"
+        );
+    }
 }
 
 #[tokio::test]

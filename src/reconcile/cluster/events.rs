@@ -14,13 +14,25 @@ use crate::reconcile::schedule::Lanes;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
-use tokio::sync::mpsc;
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
 use tracing::warn;
 
 pub struct Events {
     publisher: Publisher,
-    deferred: mpsc::UnboundedSender<Deferred>,
+    /// `None` once the operator stops: Events still waiting are published,
+    /// no new one is queued.
+    deferred: Mutex<Option<mpsc::UnboundedSender<Deferred>>>,
+    /// Told when the reconciles have stopped.
+    stopping: watch::Sender<bool>,
+    publishing: Mutex<Option<JoinHandle<()>>>,
 }
+
+/// How long a stopping operator spends on the Events still waiting (with
+/// leader election, within the drain that also holds the Lease).
+const FLUSH_WITHIN: Duration = Duration::from_secs(5);
 
 #[derive(Clone)]
 struct Publisher {
@@ -46,24 +58,50 @@ impl Events {
             reporter,
         };
         let (deferred, queue) = mpsc::unbounded_channel::<Deferred>();
+        let (stopping, stopped) = watch::channel(false);
         let background = publisher.clone();
         let queue = futures::stream::unfold(queue, |mut queue| async {
             queue.recv().await.map(|event| (event, queue))
         });
-        tokio::spawn(
-            queue.for_each_concurrent(lanes.bookkeeping_width(), move |event| {
+        let publishing = tokio::spawn(queue.for_each_concurrent(
+            lanes.bookkeeping_width(),
+            move |event| {
                 let (publisher, lanes) = (background.clone(), lanes.clone());
+                let mut stopped = stopped.clone();
                 async move {
-                    let _turn = lanes.quiet_turn().await;
+                    // Once the reconciles have stopped, no turn is needed (and
+                    // turns promised to reconciles that never ran stay taken).
+                    let _turn = tokio::select! {
+                        turn = lanes.quiet_turn() => Some(turn),
+                        _ = stopped.wait_for(|stopped| *stopped) => None,
+                    };
                     publisher
                         .publish(event.type_, event.reason, &event.note, &event.regarding)
                         .await;
                 }
-            }),
-        );
+            },
+        ));
         Events {
             publisher,
-            deferred,
+            deferred: Mutex::new(Some(deferred)),
+            stopping,
+            publishing: Mutex::new(Some(publishing)),
+        }
+    }
+
+    /// Publishes the Events still waiting, once the reconciles have stopped,
+    /// within [`FLUSH_WITHIN`]: a Joined or Left Event queued just before a
+    /// shutdown is not lost.
+    pub async fn flush(&self) {
+        drop(lock(&self.deferred).take());
+        self.stopping.send_replace(true);
+        let publishing = lock(&self.publishing).take();
+        if let Some(publishing) = publishing
+            && tokio::time::timeout(FLUSH_WITHIN, publishing)
+                .await
+                .is_err()
+        {
+            warn!("stopping with Events not yet published");
         }
     }
 
@@ -94,10 +132,20 @@ impl Events {
             note,
             regarding,
         };
-        if self.deferred.send(event).is_err() {
+        let sent = match lock(&self.deferred).as_ref() {
+            Some(deferred) => deferred.send(event).is_ok(),
+            None => false,
+        };
+        if !sent {
             warn!(reason, "could not publish an Event: the publisher stopped");
         }
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The Event's `action`: what the operator did, or tried, that the Event
