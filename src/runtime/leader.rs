@@ -79,11 +79,19 @@ async fn released(leases: Api<Lease>, name: &str) {
 /// How long a leader waits before it tries again a renewal that failed.
 const RENEW_RETRY: Duration = Duration::from_millis(500);
 
-/// Renews the Lease after `delay` and for as long as this replica holds it;
-/// resolves when it no longer does, or a renewal fails.
-async fn renew(manager: &LeaseManager, delay: Duration) -> kube_lease_manager::Result<bool> {
-    tokio::time::sleep(delay).await;
-    manager.changed().await
+/// Renews the Lease for as long as this replica holds it, trying a failed
+/// renewal again (as client-go does: what ends leading is the renew
+/// deadline, not one error); resolves once another replica holds it.
+async fn hold(manager: &LeaseManager) {
+    loop {
+        match manager.changed().await {
+            Ok(_) => return,
+            Err(error) => {
+                warn!(%error, "could not renew the Lease; trying again");
+                tokio::time::sleep(RENEW_RETRY).await;
+            }
+        }
+    }
 }
 
 /// Why a leader stops leading.
@@ -232,25 +240,17 @@ impl Election {
         seat.gate.open();
         let mut controller = tokio::spawn(run_controller());
         let mut tick = tokio::time::interval(Duration::from_millis(250));
-        // One future renews until it fails: made anew on each tick, it would
-        // drop every renewal the API server takes longer than a tick to
-        // answer, and a slow API server would cost the Lease.
-        let mut renewing = Box::pin(renew(manager, Duration::ZERO));
+        // One future renews for the whole term: made anew on each tick, it
+        // would drop every renewal the API server takes longer than a tick
+        // to answer, and a slow API server would cost the Lease.
+        let mut holding = std::pin::pin!(hold(manager));
 
         // Biased: the controller also stops on SIGTERM, and that is a clean exit.
         let stop = loop {
             tokio::select! {
                 biased;
                 _ = shutdown.clone() => break Stop::Shutdown,
-                changed = &mut renewing => match changed {
-                    Ok(_) => break Stop::Lost("another replica holds the Lease".to_owned()),
-                    // As in client-go: a failed renewal is tried again; the
-                    // renew deadline below is what ends leading.
-                    Err(error) => {
-                        warn!(%error, "could not renew the Lease; trying again");
-                        renewing.set(renew(manager, RENEW_RETRY));
-                    }
-                },
+                () = &mut holding => break Stop::Lost("another replica holds the Lease".to_owned()),
                 _ = &mut controller => break Stop::ControllerEnded,
                 _ = tick.tick() => {
                     let since = renewed.lock().unwrap_or_else(|p| p.into_inner()).elapsed();
@@ -283,7 +283,7 @@ impl Election {
                             warn!("in-flight reconciles did not finish in time; stopping them");
                         }
                     }
-                    _ = manager.changed() => warn!("lost the Lease while draining"),
+                    () = hold(&manager) => warn!("lost the Lease while draining"),
                 }
                 controller.abort();
                 if let Err(error) = manager.release().await {
