@@ -43,12 +43,15 @@ pub fn register(registry: &mut Registry) -> Gauge {
     leader
 }
 
-/// Notes the moment each renewal of the Lease by `identity` is seen.
+/// Notes when the latest renewal of the Lease by `identity` was made: its
+/// `renewTime`, from which a standby counts the Lease's expiry, and not when
+/// the watch told of it, which may be late: a late watch event must not let
+/// this replica lead longer than the Lease it holds.
 async fn watch_renewals(
     leases: Api<Lease>,
     name: String,
     identity: String,
-    seen: Arc<Mutex<Instant>>,
+    renewed: Arc<Mutex<Instant>>,
 ) {
     let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
     let mut events = std::pin::pin!(watcher(leases, config).default_backoff().applied_objects());
@@ -56,9 +59,21 @@ async fn watch_renewals(
         let Ok(lease) = event else { continue };
         let spec = lease.spec.unwrap_or_default();
         if spec.holder_identity.as_deref() == Some(identity.as_str()) {
-            *seen.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+            let made = spec
+                .renew_time
+                .map_or_else(Instant::now, |time| instant_at(time.0));
+            let mut renewed = renewed.lock().unwrap_or_else(|p| p.into_inner());
+            *renewed = (*renewed).max(made);
         }
     }
+}
+
+/// The monotonic instant of the wall-clock time `at`; now, for a time ahead.
+/// The Lease's `renewTime` was written from this process's own clock.
+fn instant_at(at: k8s_openapi::jiff::Timestamp) -> Instant {
+    let ago = k8s_openapi::jiff::Timestamp::now().duration_since(at);
+    let ago = Duration::try_from(ago).unwrap_or_default();
+    Instant::now().checked_sub(ago).unwrap_or_else(Instant::now)
 }
 
 /// Resolves when the Lease, once seen held, is seen free: its leader released it.
@@ -309,5 +324,24 @@ impl Election {
                 ExitCode::FAILURE
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::instant_at;
+    use k8s_openapi::jiff::{SignedDuration, Timestamp};
+    use std::time::{Duration, Instant};
+
+    #[test]
+    fn a_renewal_counts_from_when_it_was_made_not_when_it_was_seen() {
+        let made = Timestamp::now() - SignedDuration::from_secs(3);
+        let elapsed = instant_at(made).elapsed();
+        assert!(
+            elapsed >= Duration::from_secs(3) && elapsed < Duration::from_secs(4),
+            "{elapsed:?}"
+        );
+        let ahead = Timestamp::now() + SignedDuration::from_secs(3);
+        assert!(instant_at(ahead) <= Instant::now());
     }
 }
