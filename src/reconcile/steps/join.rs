@@ -217,14 +217,14 @@ impl Reconciler<'_> {
         }
     }
 
-    /// What join sends, read in this order: the broadcast token, the API key,
-    /// the meeting URL.
     /// Whether the API server no longer has `bot` (this object, by UID).
     /// When it cannot say, the object counts as still there.
     async fn deleted(&self, bot: &MeetingBot) -> bool {
         matches!(current(&self.api, bot).await, Ok(None))
     }
 
+    /// What join sends, read in this order: the broadcast token, the API key,
+    /// the meeting URL.
     async fn join_inputs(&self) -> Result<(SecretString, JoinRequest), Unmet> {
         let spec = &self.bot.spec;
         let token_ref = self.secret_at(
