@@ -4,7 +4,7 @@
 use super::measure::{cpu_by_process, growth, requests_by_kind};
 use super::{CONCURRENCY, CREATE_PARALLELISM, PHASE_DEADLINE};
 use crate::support::*;
-use futures::{StreamExt, TryStreamExt, stream};
+use futures::{StreamExt, future, stream};
 use jiff::Timestamp;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -49,8 +49,10 @@ pub(super) async fn follow(
         let event = tokio::time::timeout_at(until.into(), events.next())
             .await
             .expect("the bench converges before its deadline")
-            .expect("the watch goes on")
-            .expect("the watch works");
+            .expect("the watch goes on");
+        // The watcher lists again after an error (a 410 on a young API
+        // server's watch cache, say): its Init starts the timeline's listing over.
+        let Ok(event) = event else { continue };
         match event {
             watcher::Event::Init => {
                 timeline.present.clear();
@@ -117,7 +119,10 @@ pub(super) async fn minimal_writer(bots: Api<MeetingBot>) {
     watcher(bots.clone(), watcher::Config::default())
         .default_backoff()
         .applied_objects()
-        .try_for_each_concurrent(CONCURRENCY, |bot| {
+        // The watcher lists again after an error (a 410 on a young API
+        // server's watch cache, say), as the operator's does.
+        .filter_map(|bot| future::ready(bot.ok()))
+        .for_each_concurrent(CONCURRENCY, |bot| {
             let bots = bots.clone();
             async move {
                 let name = bot.name_any();
@@ -146,11 +151,9 @@ pub(super) async fn minimal_writer(bots: Api<MeetingBot>) {
                         .await
                         .expect("the status patches");
                 }
-                Ok(())
             }
         })
-        .await
-        .expect("the baseline watch works");
+        .await;
 }
 
 /// What creating N bots until all were Ready showed.
