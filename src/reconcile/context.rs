@@ -9,7 +9,7 @@ use super::decide::memo::{Call, Memo};
 use super::decide::plan::LeavePurpose;
 use super::metrics::Metrics;
 use super::schedule::{
-    Lanes, OwnWrites, RecordedIds, Remembered, SecretName, SecretRefs, WaitingRoom, Watched,
+    Lanes, OwnWrites, RecordedIds, Remembered, SecretName, SecretRefs, Uid, WaitingRoom, Watched,
 };
 use crate::api::MeetingBot;
 use crate::lemonslice;
@@ -74,7 +74,7 @@ pub struct Context {
     pub(super) vendor: lemonslice::Client,
     pub(super) operator_key: OperatorApiKey,
     pub(super) secrets: SecretReader,
-    memos: Mutex<HashMap<String, Memo>>,
+    memos: Mutex<HashMap<Uid, Memo>>,
     pub(super) events: Events,
     pub(super) settings: Settings,
     pub(super) metrics: Metrics,
@@ -97,6 +97,10 @@ pub struct Context {
     /// wake-up for those waiting for one to end.
     working: Mutex<HashSet<String>>,
     idle: Notify,
+}
+
+fn uid_of(bot: &MeetingBot) -> Uid {
+    Uid::of(bot.metadata.uid.as_deref().unwrap_or_default())
 }
 
 /// Work on one object, which no other reconcile or hand-over does meanwhile.
@@ -224,18 +228,14 @@ impl Context {
         &self.operator_key
     }
 
-    fn memos(&self) -> MutexGuard<'_, HashMap<String, Memo>> {
+    fn memos(&self) -> MutexGuard<'_, HashMap<Uid, Memo>> {
         self.memos
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn with_memo(&self, bot: &MeetingBot, change: impl FnOnce(&mut Memo)) {
-        change(
-            self.memos()
-                .entry(bot.uid().unwrap_or_default())
-                .or_default(),
-        );
+        change(self.memos().entry(uid_of(bot)).or_default());
     }
 
     /// Notes that `install` acts on `bot`; true the first time, when users
@@ -243,14 +243,15 @@ impl Context {
     pub(super) fn first_seen_acting_elsewhere(&self, bot: &MeetingBot, install: &str) -> bool {
         let mut first = false;
         self.with_memo(bot, |memo| {
-            first = memo.told_other_install.as_deref() != Some(install);
-            memo.told_other_install = Some(install.to_owned());
+            let seldom = memo.seldom_mut();
+            first = seldom.told_other_install.as_deref() != Some(install);
+            seldom.told_other_install = Some(install.to_owned());
         });
         first
     }
 
     pub(super) fn memo(&self, uid: &str) -> Memo {
-        self.memos().get(uid).cloned().unwrap_or_default()
+        self.memos().get(&Uid::of(uid)).cloned().unwrap_or_default()
     }
 
     pub(super) fn record_failure(
@@ -273,13 +274,13 @@ impl Context {
 
     /// `call` succeeded for `bot`: its earlier failures are forgotten.
     pub(super) fn call_succeeded(&self, bot: &MeetingBot, call: Call) {
-        if let Some(memo) = self.memos().get_mut(&bot.uid().unwrap_or_default()) {
+        if let Some(memo) = self.memos().get_mut(&uid_of(bot)) {
             memo.succeeded(call);
         }
     }
 
     pub(super) fn forget_failures(&self, bot: &MeetingBot) {
-        if let Some(memo) = self.memos().get_mut(&bot.uid().unwrap_or_default()) {
+        if let Some(memo) = self.memos().get_mut(&uid_of(bot)) {
             memo.clear_failures();
         }
     }
@@ -287,14 +288,14 @@ impl Context {
     /// Remembers that the bot `meeting_bot_id` left the meeting, for `purpose`.
     pub(super) fn saw_leave(&self, bot: &MeetingBot, meeting_bot_id: &str, purpose: LeavePurpose) {
         self.with_memo(bot, |memo| {
-            memo.left = Some((meeting_bot_id.to_owned(), purpose));
+            memo.seldom_mut().left = Some((meeting_bot_id.to_owned(), purpose));
         });
     }
 
     /// Remembers that the join begun at `started_at` made no bot: its call
     /// was never sent, or was refused, although its record may remain.
     pub(super) fn join_not_made(&self, bot: &MeetingBot, started_at: Timestamp) {
-        self.with_memo(bot, |memo| memo.unsent_join = Some(started_at));
+        self.with_memo(bot, |memo| memo.seldom_mut().unsent_join = Some(started_at));
     }
 
     pub(super) fn session_checked(&self, bot: &MeetingBot) {
@@ -355,14 +356,17 @@ impl Context {
 
     /// Remembers how the last write of a MeetingBot's connection Secret went.
     pub(super) fn connection_secret_written(&self, bot: &MeetingBot, written: Written) {
-        self.with_memo(bot, |memo| memo.connection_secret = Some(written));
+        self.with_memo(bot, |memo| {
+            memo.seldom_mut().connection_secret = Some(written);
+        });
     }
 
     /// Counts a failed reconcile of the object: how many in a row, and
     /// whether to report it (a new category, or a minute since the last report).
     pub(super) fn reconcile_failed(&self, uid: &str, reason: &'static str) -> (u32, bool) {
         let mut memos = self.memos();
-        let errors = &mut memos.entry(uid.to_owned()).or_default().reconcile_errors;
+        let memo = memos.entry(Uid::of(uid)).or_default();
+        let errors = &mut memo.seldom_mut().reconcile_errors;
         errors.count += 1;
         let now = Timestamp::now();
         let due = errors.reported.is_none_or(|(last_reason, at)| {
@@ -375,8 +379,8 @@ impl Context {
     }
 
     pub(super) fn reconcile_succeeded(&self, uid: &str) {
-        if let Some(memo) = self.memos().get_mut(uid) {
-            memo.reconcile_errors = Default::default();
+        if let Some(memo) = self.memos().get_mut(&Uid::of(uid)) {
+            memo.reconcile_succeeded();
         }
     }
 
@@ -392,7 +396,7 @@ impl Context {
 
     /// Drops everything remembered about an object that is going away.
     pub(super) fn forget(&self, uid: &str) {
-        self.memos().remove(uid);
+        self.memos().remove(&Uid::of(uid));
         self.own_writes.forget(uid);
         self.recorded_ids.forget(uid);
         self.secrets_released(self.secret_refs.forget(uid));

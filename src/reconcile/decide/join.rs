@@ -22,7 +22,7 @@ pub(super) fn decide_unknown(facts: &Facts, attempt: JoinAttempt) -> Plan {
     if !bot.has_finalizer() {
         return Plan::AddFinalizer;
     }
-    if facts.memo.unsent_join == Some(attempt.started_at) {
+    if facts.memo.seldom().unsent_join == Some(attempt.started_at) {
         // A new object's record is its only claim: status takes the claim
         // over first, or another install could take the object between the
         // record going and status being written, and the object would

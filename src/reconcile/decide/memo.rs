@@ -73,13 +73,21 @@ pub struct ReconcileErrors {
 /// What the operator remembers of one MeetingBot.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Memo {
-    /// Failed reconciles in a row (Kubernetes errors, not vendor answers).
-    pub reconcile_errors: ReconcileErrors,
     /// Indexed by [`Call::index`]; allocated at the first failure, since
     /// most bots never meet one and a memo is kept per MeetingBot.
     calls: Option<Box<[CallMemo; 3]>>,
     /// When the session's status was last read.
     pub session_checked_at: Option<Timestamp>,
+    /// Allocated when first needed, for the same reason (inline, it would
+    /// make every memo four times as large).
+    seldom: Option<Box<Seldom>>,
+}
+
+/// What few MeetingBots ever need remembered.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Seldom {
+    /// Failed reconciles in a row (Kubernetes errors, not vendor answers).
+    pub reconcile_errors: ReconcileErrors,
     /// The start of a join attempt whose in-flight record may have been
     /// written although its write failed: the join itself was never sent.
     pub unsent_join: Option<Timestamp>,
@@ -93,7 +101,33 @@ pub struct Memo {
     pub told_other_install: Option<String>,
 }
 
+static NOTHING_SELDOM: Seldom = Seldom {
+    reconcile_errors: ReconcileErrors {
+        count: 0,
+        reported: None,
+    },
+    unsent_join: None,
+    left: None,
+    connection_secret: None,
+    told_other_install: None,
+};
+
 impl Memo {
+    pub fn seldom(&self) -> &Seldom {
+        self.seldom.as_deref().unwrap_or(&NOTHING_SELDOM)
+    }
+
+    pub fn seldom_mut(&mut self) -> &mut Seldom {
+        self.seldom.get_or_insert_default()
+    }
+
+    /// A reconcile ended without error: the errors in a row are over.
+    pub fn reconcile_succeeded(&mut self) {
+        if let Some(seldom) = &mut self.seldom {
+            seldom.reconcile_errors = ReconcileErrors::default();
+        }
+    }
+
     /// Forgets the failures of every call (something changed that may cure
     /// them), not what is known of the session and of unsent joins.
     pub fn clear_failures(&mut self) {

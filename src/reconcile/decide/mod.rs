@@ -145,7 +145,7 @@ fn decide_acting(facts: &Facts) -> Plan {
     // A bot seen to leave whose record a refused write left behind: finish
     // forgetting it, never take it for live again.
     if let BotRecord::Joined(recorded) = &record
-        && let Some((left, purpose)) = &facts.memo.left
+        && let Some((left, purpose)) = &facts.memo.seldom().left
         && *left == recorded.meeting_bot_id
     {
         if bot.is_deleting() && bot.has_finalizer() {

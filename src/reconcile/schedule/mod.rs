@@ -3,7 +3,7 @@
 //! whose turn it is (`lanes`) and where reconciles wait for it (`waiting`),
 //! objects as the watch decodes them (`watched`), the bot ids their
 //! statuses record (`recorded_ids`) and the Secrets their specs name
-//! (`secret_refs`). Knows nothing of a
+//! (`secret_refs`), all kept by `uid`. Knows nothing of a
 //! reconcile's decisions or of the shared `Context`.
 
 mod lanes;
@@ -11,6 +11,7 @@ mod own_writes;
 mod recorded_ids;
 mod secret_refs;
 mod triggers;
+mod uid;
 mod waiting;
 mod watched;
 
@@ -19,5 +20,6 @@ pub use own_writes::OwnWrites;
 pub use recorded_ids::RecordedIds;
 pub use secret_refs::{SecretName, SecretRefs};
 pub use triggers::{Admitted, Remembered, Triggers};
+pub use uid::Uid;
 pub use waiting::WaitingRoom;
 pub use watched::{Watched, invalid_message};

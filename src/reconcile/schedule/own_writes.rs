@@ -2,6 +2,7 @@
 //! delivers them: a reconcile starts from the newest copy, and the watch can
 //! tell its own echo from a change made by anyone else.
 
+use super::uid::Uid;
 use super::watched::drop_unread;
 use crate::api::MeetingBot;
 use kube::ResourceExt;
@@ -23,7 +24,7 @@ use std::sync::{Mutex, MutexGuard};
 /// waiting for one would only hold a trigger in kube's scheduler while the
 /// object's reconcile runs (see `triggers`).
 #[derive(Default)]
-pub struct OwnWrites(Mutex<HashMap<String, Written>>);
+pub struct OwnWrites(Mutex<HashMap<Uid, Written>>);
 
 struct Written {
     /// The newest object a write returned.
@@ -39,14 +40,18 @@ fn version(bot: &impl ResourceExt) -> Option<u64> {
     bot.resource_version()?.parse().ok()
 }
 
+fn uid_of(bot: &impl ResourceExt) -> Option<Uid> {
+    bot.meta().uid.as_deref().map(Uid::of)
+}
+
 impl OwnWrites {
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, Written>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<Uid, Written>> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Remembers what a write returned (less what nobody reads).
     pub fn wrote(&self, bot: &MeetingBot) {
-        let (Some(uid), Some(written_version)) = (bot.uid(), version(bot)) else {
+        let (Some(uid), Some(written_version)) = (uid_of(bot), version(bot)) else {
             return;
         };
         let mut bot = bot.clone();
@@ -77,7 +82,7 @@ impl OwnWrites {
     /// The watch delivered `seen`: what of ours is no newer goes. Answers
     /// whether `seen` is exactly a version this process wrote.
     pub fn observed(&self, seen: &impl ResourceExt) -> bool {
-        let (Some(uid), Some(seen_version)) = (seen.uid(), version(seen)) else {
+        let (Some(uid), Some(seen_version)) = (uid_of(seen), version(seen)) else {
             return false;
         };
         let mut written = self.lock();
@@ -103,8 +108,7 @@ impl OwnWrites {
     /// lent rather than cloned.
     pub fn with_newest<R>(&self, cached: &MeetingBot, look: impl FnOnce(&MeetingBot) -> R) -> R {
         let written = self.lock();
-        let newer = cached
-            .uid()
+        let newer = uid_of(cached)
             .and_then(|uid| written.get(&uid))
             .map(|known| &known.newest)
             .filter(|known| match (version(*known), version(cached)) {
@@ -115,7 +119,7 @@ impl OwnWrites {
     }
 
     pub fn forget(&self, uid: &str) {
-        self.lock().remove(uid);
+        self.lock().remove(&Uid::of(uid));
     }
 
     /// Objects with a write of ours the watch has not brought yet.

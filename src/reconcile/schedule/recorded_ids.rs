@@ -3,8 +3,8 @@
 //! write its status), so that an id written into another object's
 //! annotations can be told apart from the bot it belongs to.
 
-use super::Watched;
-use kube::ResourceExt;
+use super::{Uid, Watched};
+use kube::Resource;
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
@@ -14,9 +14,9 @@ pub struct RecordedIds(Mutex<Index>);
 #[derive(Default)]
 struct Index {
     /// Per UID, the bot id its status records.
-    by_uid: HashMap<String, String>,
+    by_uid: HashMap<Uid, String>,
     /// Per bot id, the UIDs whose status records it.
-    by_id: HashMap<String, Vec<String>>,
+    by_id: HashMap<String, Vec<Uid>>,
 }
 
 impl RecordedIds {
@@ -31,15 +31,18 @@ impl RecordedIds {
 
     /// Notes what `seen`'s status records now.
     pub fn observed(&self, seen: &Watched) {
-        let Some(uid) = seen.uid() else { return };
+        let Some(text) = seen.meta().uid.as_deref() else {
+            return;
+        };
         let recorded = match seen {
             Watched::Valid(bot) => bot
                 .status
                 .as_ref()
-                .filter(|status| status.record_uid.as_deref() == Some(uid.as_str()))
+                .filter(|status| status.record_uid.as_deref() == Some(text))
                 .and_then(|status| status.meeting_bot_id.clone()),
             Watched::Invalid { .. } => None,
         };
+        let uid = Uid::of(text);
         let mut index = self.lock();
         if index.by_uid.get(&uid) == recorded.as_ref() {
             return;
@@ -52,20 +55,21 @@ impl RecordedIds {
     }
 
     pub fn forget(&self, uid: &str) {
-        self.lock().remove(uid);
+        self.lock().remove(&Uid::of(uid));
     }
 
     /// Whether the status of a MeetingBot other than `uid` records `bot_id`.
     pub fn elsewhere(&self, bot_id: &str, uid: &str) -> bool {
+        let uid = Uid::of(uid);
         self.lock()
             .by_id
             .get(bot_id)
-            .is_some_and(|uids| uids.iter().any(|other| other != uid))
+            .is_some_and(|uids| uids.iter().any(|other| *other != uid))
     }
 }
 
 impl Index {
-    fn remove(&mut self, uid: &str) {
+    fn remove(&mut self, uid: &Uid) {
         let Some(id) = self.by_uid.remove(uid) else {
             return;
         };

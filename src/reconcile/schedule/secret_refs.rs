@@ -3,9 +3,9 @@
 //! every MeetingBot (O(N) per event, O(N²) when a sync rotates many Secrets
 //! at once), and what is known of an object goes with it.
 
-use super::Watched;
-use kube::ResourceExt;
+use super::{Uid, Watched};
 use kube::runtime::reflector::ObjectRef;
+use kube::{Resource, ResourceExt};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 
@@ -18,16 +18,74 @@ pub struct SecretRefs(Mutex<Index>);
 #[derive(Default)]
 struct Index {
     /// Per UID, the object and the Secrets its spec names.
-    by_uid: HashMap<String, Referrer>,
+    by_uid: HashMap<Uid, Referrer>,
     /// Per Secret, the UIDs of the objects whose spec names it.
-    by_secret: HashMap<SecretName, HashSet<String>>,
+    by_secret: HashMap<SecretName, Referrers>,
+}
+
+/// The objects that name one Secret: a list while they are few (most
+/// Secrets are named by one object, and a table would cost each of them
+/// about 100 bytes more), a set once they are many (a token Secret shared by
+/// a fleet), so that adding or removing one never scans the fleet.
+enum Referrers {
+    Few(Vec<Uid>),
+    Many(HashSet<Uid>),
+}
+
+/// How many objects a Secret's list holds before it becomes a set.
+const FEW: usize = 8;
+
+impl Default for Referrers {
+    fn default() -> Self {
+        Referrers::Few(Vec::new())
+    }
+}
+
+impl Referrers {
+    fn insert(&mut self, uid: Uid) {
+        match self {
+            Referrers::Few(few) if few.contains(&uid) => {}
+            Referrers::Few(few) if few.len() < FEW => few.push(uid),
+            Referrers::Few(few) => {
+                let mut many: HashSet<Uid> = few.drain(..).collect();
+                many.insert(uid);
+                *self = Referrers::Many(many);
+            }
+            Referrers::Many(many) => {
+                many.insert(uid);
+            }
+        }
+    }
+
+    fn remove(&mut self, uid: &Uid) {
+        match self {
+            Referrers::Few(few) => few.retain(|other| other != uid),
+            Referrers::Many(many) => {
+                many.remove(uid);
+            }
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        match self {
+            Referrers::Few(few) => few.is_empty(),
+            Referrers::Many(many) => many.is_empty(),
+        }
+    }
+
+    fn iter(&self) -> Box<dyn Iterator<Item = &Uid> + '_> {
+        match self {
+            Referrers::Few(few) => Box::new(few.iter()),
+            Referrers::Many(many) => Box::new(many.iter()),
+        }
+    }
 }
 
 struct Referrer {
-    namespace: String,
-    name: String,
+    namespace: Box<str>,
+    name: Box<str>,
     /// Sorted, without repeats.
-    secrets: Vec<String>,
+    secrets: Box<[Box<str>]>,
 }
 
 impl SecretRefs {
@@ -43,7 +101,7 @@ impl SecretRefs {
     /// Notes which Secrets `seen`'s spec names now. Answers the Secrets that
     /// no object names any more.
     pub fn observed(&self, seen: &Watched) -> Vec<SecretName> {
-        let Some(uid) = seen.uid() else {
+        let Some(uid) = seen.meta().uid.as_deref().map(Uid::of) else {
             return Vec::new();
         };
         let mut secrets: Vec<&str> = match seen {
@@ -57,7 +115,7 @@ impl SecretRefs {
             known
                 .secrets
                 .iter()
-                .map(String::as_str)
+                .map(|secret| &**secret)
                 .eq(secrets.iter().copied())
         });
         if unchanged {
@@ -74,9 +132,9 @@ impl SecretRefs {
             index.by_secret.entry(key).or_default().insert(uid.clone());
         }
         let referrer = Referrer {
-            namespace,
-            name: seen.name_any(),
-            secrets: secrets.into_iter().map(str::to_owned).collect(),
+            namespace: namespace.into(),
+            name: seen.name_any().into(),
+            secrets: secrets.into_iter().map(Box::from).collect(),
         };
         index.by_uid.insert(uid, referrer);
         released
@@ -84,7 +142,7 @@ impl SecretRefs {
 
     /// The object is gone: answers the Secrets that no object names any more.
     pub fn forget(&self, uid: &str) -> Vec<SecretName> {
-        self.lock().remove(uid)
+        self.lock().remove(&Uid::of(uid))
     }
 
     /// The objects whose spec names Secret `name` of `namespace`.
@@ -104,13 +162,13 @@ impl SecretRefs {
 }
 
 impl Index {
-    fn remove(&mut self, uid: &str) -> Vec<SecretName> {
+    fn remove(&mut self, uid: &Uid) -> Vec<SecretName> {
         let Some(referrer) = self.by_uid.remove(uid) else {
             return Vec::new();
         };
         let mut released = Vec::new();
         for secret in referrer.secrets {
-            let key = (referrer.namespace.clone(), secret);
+            let key = (referrer.namespace.to_string(), secret.into());
             if let Some(uids) = self.by_secret.get_mut(&key) {
                 uids.remove(uid);
                 if uids.is_empty() {
@@ -205,6 +263,22 @@ mod tests {
         };
         assert!(refs.observed(&invalid).is_empty());
         assert_eq!(names(&refs, "t2"), ["a"]);
+    }
+
+    #[test]
+    fn a_secret_named_by_a_fleet_finds_each_of_them_and_is_released_by_the_last() {
+        let refs = SecretRefs::default();
+        let name = |i: usize| format!("bot-{i:02}");
+        for i in 0..3 * FEW {
+            refs.observed(&Watched::Valid(bot(&name(i), &name(i), "shared", None)));
+        }
+        assert_eq!(names(&refs, "shared").len(), 3 * FEW);
+        for i in 0..3 * FEW - 1 {
+            assert!(refs.forget(&name(i)).is_empty(), "others still name it");
+        }
+        assert_eq!(names(&refs, "shared"), [name(3 * FEW - 1)]);
+        assert_eq!(refs.forget(&name(3 * FEW - 1)), [secret("shared")]);
+        assert!(refs.lock().is_empty());
     }
 
     #[test]

@@ -2,10 +2,11 @@
 //! decisions read, made by someone other than this process. And what is
 //! remembered of an object goes when the watch says it is gone.
 
+use super::uid::Uid;
 use super::watched::Watched;
+use kube::Resource;
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher::Event;
-use kube::{Resource, ResourceExt};
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::sync::Arc;
@@ -37,7 +38,7 @@ pub enum Admitted {
 pub struct Triggers<R> {
     remembered: Arc<R>,
     /// Per UID, the hash of what matters in the object as last delivered.
-    delivered: HashMap<String, u64>,
+    delivered: HashMap<Uid, u64>,
     /// While the watch lists again, what it listed so far.
     relisted: Option<Relist>,
 }
@@ -45,7 +46,7 @@ pub struct Triggers<R> {
 #[derive(Default)]
 struct Relist {
     /// Per UID, the hash of what matters, as listed.
-    listed: HashMap<String, u64>,
+    listed: HashMap<Uid, u64>,
     /// The listed objects that ask for a reconcile.
     asked: Vec<ObjectRef<Watched>>,
 }
@@ -72,7 +73,7 @@ impl<R: Remembered> Triggers<R> {
                 Admitted::Nothing
             }
             Event::InitApply(watched) => {
-                let (uid, matters) = (watched.uid().unwrap_or_default(), what_matters(&watched));
+                let (uid, matters) = (uid_of(&watched), what_matters(&watched));
                 let changed = self.delivered.get(&uid) != Some(&matters);
                 let relist = self.relisted.get_or_insert_default();
                 relist.listed.insert(uid, matters);
@@ -90,26 +91,23 @@ impl<R: Remembered> Triggers<R> {
                     .keys()
                     .filter(|uid| !listed.contains_key(*uid))
                 {
-                    self.remembered.forget(gone);
+                    self.remembered.forget(&gone.to_string());
                 }
                 self.delivered = listed;
                 Admitted::Listed(asked)
             }
             Event::Apply(watched) => {
                 let matters = what_matters(&watched);
-                let changed = self
-                    .delivered
-                    .insert(watched.uid().unwrap_or_default(), matters)
-                    != Some(matters);
+                let changed = self.delivered.insert(uid_of(&watched), matters) != Some(matters);
                 match self.unless_echo(changed, watched) {
                     Some(watched) => Admitted::Object(watched),
                     None => Admitted::Nothing,
                 }
             }
             Event::Delete(gone) => {
-                let uid = gone.uid().unwrap_or_default();
-                self.delivered.remove(&uid);
-                self.remembered.forget(&uid);
+                self.delivered.remove(&uid_of(&gone));
+                self.remembered
+                    .forget(gone.meta().uid.as_deref().unwrap_or_default());
                 Admitted::Nothing
             }
         }
@@ -122,6 +120,10 @@ impl<R: Remembered> Triggers<R> {
         let echo = self.remembered.observed(&watched);
         (changed && !echo).then_some(watched)
     }
+}
+
+fn uid_of(watched: &Watched) -> Uid {
+    Uid::of(watched.meta().uid.as_deref().unwrap_or_default())
 }
 
 /// Hashes what decisions read: spec, annotations, finalizers, deletion, the
@@ -150,6 +152,7 @@ fn what_matters(watched: &Watched) -> u64 {
 mod tests {
     use super::*;
     use crate::api::{MeetingBot, MeetingBotSpec};
+    use kube::ResourceExt;
     use std::sync::Mutex;
 
     #[derive(Default)]

@@ -67,7 +67,7 @@ impl Reconciler<'_> {
             &settings.install,
         );
         let memo = self.ctx.memo(&seen.uid().unwrap_or_default());
-        with_condition(status, seen, memo.connection_secret.as_ref(), now)
+        with_condition(status, seen, memo.seldom().connection_secret.as_ref(), now)
     }
 
     /// Records a bot that just joined: its first copy, in status. This process

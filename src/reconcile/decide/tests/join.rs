@@ -175,14 +175,14 @@ fn a_join_whose_outcome_was_lost_is_not_repeated_on_its_own() {
 fn a_join_record_whose_call_was_never_sent_is_cleared() {
     let bot = in_flight(bot(), None);
     let mut unsent = Memo::default();
-    unsent.unsent_join = Some(at(-5));
+    unsent.seldom_mut().unsent_join = Some(at(-5));
     assert_eq!(plan_with(&bot, &unsent, None), Plan::ClearUnsentJoin);
     // A new object's record was its only claim: status takes it over first.
     let mut unclaimed = bot.clone();
     unclaimed.status = None;
     assert_eq!(plan_with(&unclaimed, &unsent, None), Plan::Claim);
     let mut another = Memo::default();
-    another.unsent_join = Some(at(-60));
+    another.seldom_mut().unsent_join = Some(at(-60));
     assert_eq!(
         ending_of(plan_with(&bot, &another, None)).reason,
         reason::JOIN_OUTCOME_UNKNOWN,

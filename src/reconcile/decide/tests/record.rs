@@ -251,7 +251,7 @@ fn a_bot_seen_to_leave_is_never_taken_for_live_again() {
     // The leave succeeded, then the write clearing the record was refused (a
     // `kubectl replace` restored the spec the bot joined with).
     let mut memo = Memo::default();
-    memo.left = Some(("bot-1".into(), LeavePurpose::Rejoin));
+    memo.seldom_mut().left = Some(("bot-1".into(), LeavePurpose::Rejoin));
     let plan = plan_with(&joined(bot()), &memo, None);
     assert!(
         matches!(&plan, Plan::Forget { recorded, purpose: LeavePurpose::Rejoin } if recorded.meeting_bot_id == "bot-1"),
