@@ -10,9 +10,11 @@
 //! `Lanes::quiet_turn`): a waiting Event holds only its own fields, where a
 //! task per Event held a whole publishing future (about 4.5 KiB each).
 
+use crate::api::MeetingBot;
 use crate::reconcile::schedule::Lanes;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::ObjectReference;
+use kube::Resource;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -41,12 +43,46 @@ struct Publisher {
     warnings: Recorder,
 }
 
-/// An Event waiting for its turn.
+/// An Event waiting for its turn: a burst of joins queues one per bot, so
+/// it keeps only what varies (not a whole `ObjectReference`, with the
+/// MeetingBot's API version and kind in each).
 struct Deferred {
     type_: EventType,
     reason: &'static str,
-    note: String,
-    regarding: ObjectReference,
+    note: Box<str>,
+    regarding: Regarding,
+}
+
+/// The MeetingBot an Event is about.
+struct Regarding {
+    namespace: Box<str>,
+    name: Box<str>,
+    uid: Box<str>,
+}
+
+impl Regarding {
+    fn of(bot: &MeetingBot) -> Regarding {
+        let text = |field: &Option<String>| field.as_deref().unwrap_or_default().into();
+        Regarding {
+            namespace: text(&bot.metadata.namespace),
+            name: text(&bot.metadata.name),
+            uid: text(&bot.metadata.uid),
+        }
+    }
+
+    /// What `object_ref` gives for the same MeetingBot.
+    fn object_reference(&self) -> ObjectReference {
+        let text = |field: &str| (!field.is_empty()).then(|| field.to_owned());
+        ObjectReference {
+            api_version: Some(MeetingBot::api_version(&()).into()),
+            kind: Some(MeetingBot::kind(&()).into()),
+            namespace: text(&self.namespace),
+            name: text(&self.name),
+            uid: text(&self.uid),
+            resource_version: None,
+            field_path: None,
+        }
+    }
 }
 
 impl Events {
@@ -75,8 +111,9 @@ impl Events {
                         turn = lanes.quiet_turn() => Some(turn),
                         _ = stopped.wait_for(|stopped| *stopped) => None,
                     };
+                    let regarding = event.regarding.object_reference();
                     publisher
-                        .publish(event.type_, event.reason, &event.note, &event.regarding)
+                        .publish(event.type_, event.reason, &event.note, &regarding)
                         .await;
                 }
             },
@@ -124,13 +161,13 @@ impl Events {
         type_: EventType,
         reason: &'static str,
         note: String,
-        regarding: ObjectReference,
+        regarding: &MeetingBot,
     ) {
         let event = Deferred {
             type_,
             reason,
-            note,
-            regarding,
+            note: note.into(),
+            regarding: Regarding::of(regarding),
         };
         let sent = match lock(&self.deferred).as_ref() {
             Some(deferred) => deferred.send(event).is_ok(),
@@ -202,8 +239,18 @@ impl Publisher {
 
 #[cfg(test)]
 mod tests {
-    use super::action;
-    use crate::api::{event, reason};
+    use super::{Regarding, action};
+    use crate::api::{MeetingBot, MeetingBotSpec, event, reason};
+    use kube::Resource;
+
+    #[test]
+    fn a_deferred_event_regards_the_object_as_object_ref_names_it() {
+        let mut bot = MeetingBot::new("standup", MeetingBotSpec::example());
+        bot.metadata.namespace = Some("team".into());
+        bot.metadata.uid = Some("c8e897e4-e022-4a12-baf9-ae11edcfcd90".into());
+        bot.metadata.resource_version = Some("42".into());
+        assert_eq!(Regarding::of(&bot).object_reference(), bot.object_ref(&()));
+    }
 
     #[test]
     fn every_event_names_its_action() {

@@ -295,10 +295,9 @@ impl<'a> Reconciler<'a> {
 
     /// Publishes an Event off the path to Ready (see `events`).
     fn publish_later(&self, type_: EventType, reason: &'static str, note: String) {
-        let regarding = self.bot.object_ref(&());
         self.ctx
             .events
-            .publish_later(type_, reason, note, regarding);
+            .publish_later(type_, reason, note, &self.bot);
     }
 }
 
