@@ -38,8 +38,9 @@ struct Line {
     /// The lane each waiting object waits in, and its ticket: a place whose
     /// ticket is not its object's current one was given up (an object moved
     /// to the path lane), and is skipped when it comes up, so that moving
-    /// costs no scan of the line.
-    waiting: HashMap<Key, (Lane, u64)>,
+    /// costs no scan of the line. Its key is shared with its place: under a
+    /// burst, every new object waits here.
+    waiting: HashMap<Arc<Key>, (Lane, u64)>,
     /// The next ticket.
     tickets: u64,
     /// How many objects wait in each lane (its line may hold given-up places).
@@ -49,7 +50,7 @@ struct Line {
 }
 
 struct Place {
-    key: Key,
+    key: Arc<Key>,
     ticket: u64,
 }
 
@@ -72,7 +73,7 @@ impl Line {
     }
 
     /// Puts `key` at the end of `lane`'s line.
-    fn push(&mut self, key: Key, lane: Lane) {
+    fn push(&mut self, key: Arc<Key>, lane: Lane) {
         let ticket = self.tickets;
         self.tickets += 1;
         *self.count(lane) += 1;
@@ -96,7 +97,7 @@ impl Line {
             };
             let place = queue.front()?;
             if self.waiting.get(&place.key) == Some(&(lane, place.ticket)) {
-                return Some(place.key.clone());
+                return Some(Key::clone(&place.key));
             }
             queue.pop_front();
         }
@@ -168,7 +169,7 @@ impl WaitingRoom {
         // Name and namespace only: equality ignores the rest.
         let mut place = key.clone();
         place.extra = Default::default();
-        line.push(place, lane);
+        line.push(Arc::new(place), lane);
         None
     }
 
@@ -217,7 +218,11 @@ impl WaitingRoom {
 
     #[cfg(test)]
     fn waiting(&self) -> std::collections::HashSet<Key> {
-        self.line().waiting.keys().cloned().collect()
+        self.line()
+            .waiting
+            .keys()
+            .map(|key| Key::clone(key))
+            .collect()
     }
 }
 
