@@ -2,9 +2,26 @@
 //! operator's memory and CPU, and the statistics of the figures.
 
 use jiff::Timestamp;
-use kube::Client;
+use k8s_openapi::api::core::v1::Namespace;
+use kube::{Api, Client};
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
+
+/// Namespaces being deleted now: their deletion (the namespace controller
+/// listing and deleting every kind, again and again while a finalizer
+/// holds) shares the API server with the run and skews its ratios. A
+/// control plane kept from earlier test runs can hold such namespaces.
+pub(super) async fn namespaces_being_deleted(client: &Client) -> usize {
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    namespaces
+        .list_metadata(&Default::default())
+        .await
+        .expect("namespaces list")
+        .items
+        .iter()
+        .filter(|ns| ns.metadata.deletion_timestamp.is_some())
+        .count()
+}
 
 /// Writes to MeetingBots and their subresources (not reads, not the bench's
 /// creates and deletes), from the API server's own counters.

@@ -18,7 +18,10 @@ mod rotate;
 mod table;
 
 use converge::{GoneRun, minimal_writer, until_all_gone, until_all_ready};
-use measure::{meetingbot_writes, order_correlation, percentile, process_usage, until_quiet};
+use measure::{
+    meetingbot_writes, namespaces_being_deleted, order_correlation, percentile, process_usage,
+    until_quiet,
+};
 
 use crate::support::*;
 use jiff::Timestamp;
@@ -58,6 +61,14 @@ async fn vendor(latency_ms: u64) -> fake_lemonslice::FakeServer {
 /// One run at N: the baseline, then the operator (Ready, at rest, restarted,
 /// gone). Returns the figures and the two Ready curves.
 async fn run(client: &Client, n: u64, latency_ms: u64) -> (Value, Vec<f64>, Vec<f64>) {
+    let being_deleted = namespaces_being_deleted(client).await;
+    if being_deleted > 0 {
+        println!(
+            "warning: {being_deleted} namespace(s) are being deleted on this control plane and \
+             share its API server with the run; for figures that compare, start from a fresh \
+             one (make cluster-down)"
+        );
+    }
     let base_ns = namespace(client, "bench-baseline").await;
     let writer = tokio::spawn(minimal_writer(Api::namespaced(client.clone(), &base_ns)));
     let base = until_all_ready(client, &base_ns, n).await;
@@ -210,6 +221,7 @@ async fn run(client: &Client, n: u64, latency_ms: u64) -> (Value, Vec<f64>, Vec<
     // Past what one `json!` expands.
     results["operator"]["cpu_ms_per_secret_rotation"] = json!(rotation_cpu_ms);
     results["operator"]["deletion"] = deletion_pace(&gone, Some(&left));
+    results["namespaces_being_deleted_at_start"] = json!(being_deleted);
     drop(restarted);
     (results, base.curve, ready.curve)
 }
