@@ -78,8 +78,8 @@ pub struct Memo {
     calls: Option<Box<[CallMemo; 3]>>,
     /// When the session's status was last read.
     pub session_checked_at: Option<Timestamp>,
-    /// Allocated when first needed, for the same reason (inline, it would
-    /// make every memo four times as large).
+    /// Allocated when first needed, for the same reason: inline, it would
+    /// make every memo several times as large.
     seldom: Option<Box<Seldom>>,
 }
 
@@ -113,6 +113,7 @@ static NOTHING_SELDOM: Seldom = Seldom {
 };
 
 impl Memo {
+    /// What few MeetingBots need remembered: nothing, for most.
     pub fn seldom(&self) -> &Seldom {
         self.seldom.as_deref().unwrap_or(&NOTHING_SELDOM)
     }
