@@ -124,7 +124,7 @@ async fn a_leader_behind_a_slow_api_server_keeps_its_lease() {
     let leader = scene.start_operator(&options).await;
     wait_leading(&scene, &leader).await;
 
-    // Three renewals in a row: each came due after a Lease duration's half.
+    // Three renewals after the first: each comes due a third of the Lease's duration after the last.
     let leases: Api<Lease> = Api::namespaced(scene.client.clone(), &scene.ns);
     let renewals = Mutex::new(BTreeSet::new());
     let lease = poll(
