@@ -68,7 +68,10 @@ async fn a_copy_of_a_joined_meetingbot_is_stalled_and_leaves_the_original_alone(
 
 #[tokio::test]
 async fn an_undecodable_meetingbot_in_one_namespace_blinds_no_other() {
-    // One operator for all namespaces (its label selector keeps other tests' objects out).
+    // One operator for all namespaces: its label selector keeps other tests'
+    // objects out of its watch, and an install id of its own keeps them out of
+    // its sweep for strays (every object stamped with its install and outside
+    // the selector, which it would hand over: leave their bots).
     let mut scene = Scene::builder("neighbour").without_operator().start().await;
     let hostile = Scene::builder("hostile").bare().start().await;
     let ns = scene.ns.clone();
@@ -99,6 +102,9 @@ async fn an_undecodable_meetingbot_in_one_namespace_blinds_no_other() {
     let mut options = scene.options();
     options.namespace = String::new();
     options.extra_args.push(format!("--label-selector={label}"));
+    options
+        .extra_args
+        .push(format!("--install-id=e2e-blind-{ns}"));
     let first = scene.start_operator(&options).await;
     first.kill().await;
     scene.run_operator(&options).await;
