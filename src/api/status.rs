@@ -18,8 +18,10 @@ pub struct MeetingBotStatus {
     /// Id of the avatar in the meeting, as LemonSlice returned it; leave needs it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub meeting_bot_id: Option<String>,
-    /// WebSocket URL on which the agent receives the meeting's audio. It carries
-    /// a token in its query string: whoever can read this MeetingBot can listen.
+    /// WebSocket URL on which the agent receives the meeting's audio, its
+    /// query string (the token) shown as `[redacted]`; the full URL is in the
+    /// Secret named by `spec.writeConnectionSecretToRef`. Only an operator
+    /// run with `--redact-websocket-token=false` writes the token here.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub websocket_url: Option<String>,
     /// The session the current avatar joined under (leave uses it, even after `spec.sessionId` changed).

@@ -113,9 +113,18 @@ pub struct RunArgs {
     #[arg(long, env = "SESSION_POLL_INTERVAL", default_value = "30s", value_parser = parse_go_duration)]
     pub session_poll_interval: Duration,
 
-    /// Keep the token of the websocket URL out of MeetingBot status (use
-    /// spec.writeConnectionSecretToRef to hand the full URL to the agent).
-    #[arg(long, env = "REDACT_WEBSOCKET_TOKEN")]
+    /// Keep the token of the websocket URL out of MeetingBot status (on by
+    /// default: whoever reads the status would hear the meeting). Use
+    /// spec.writeConnectionSecretToRef to hand the full URL to the agent;
+    /// `=false` writes it into status.
+    #[arg(
+        long,
+        env = "REDACT_WEBSOCKET_TOKEN",
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        num_args = 0..=1,
+        default_missing_value = "true"
+    )]
     pub redact_websocket_token: bool,
 
     /// Address of the metrics and health server (/metrics, /healthz, /readyz).
@@ -236,5 +245,22 @@ mod tests {
         let printed = format!("{cli:?}");
         assert!(!printed.contains("sk-very-secret-7731"), "{printed}");
         assert!(printed.contains("[redacted]"), "{printed}");
+    }
+
+    #[test]
+    fn the_websocket_token_stays_out_of_status_unless_asked_for() {
+        let redacts = |flags: &[&str]| {
+            let words = ["meetingbot-operator", "run"].iter().chain(flags);
+            let Command::Run(args) = Cli::try_parse_from(words).unwrap().command else {
+                panic!("run parses")
+            };
+            args.redact_websocket_token
+        };
+        assert!(redacts(&[]), "redacted by default");
+        assert!(
+            redacts(&["--redact-websocket-token"]),
+            "the flag alone, as before it was the default"
+        );
+        assert!(!redacts(&["--redact-websocket-token=false"]));
     }
 }

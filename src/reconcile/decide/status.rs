@@ -4,6 +4,7 @@
 use super::plan::{Ending, Health};
 use crate::api::condition::{READY, RECONCILING, STALLED};
 use crate::api::{MeetingBot, MeetingBotStatus, annotation};
+use crate::lemonslice::redact_query;
 use jiff::Timestamp;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::ResourceExt;
@@ -11,7 +12,8 @@ use kube::ResourceExt;
 /// The status that `ending` describes. Conditions are merged into the
 /// current ones (see `api::conditions`), and fields the plan does not touch keep their
 /// value, so that an unchanged state yields an equal status and no write.
-/// With `redact_token`, the websocket URL's query (its token) is kept out of status.
+/// With `redact_token`, the websocket URL's query (its token) is kept out of
+/// status, also one written there before the operator redacted it.
 pub fn build(
     bot: &MeetingBot,
     ending: &Ending,
@@ -35,7 +37,16 @@ pub fn build(
             });
             (url, joined.platform)
         }
-        (None, true) => (current.websocket_url.clone(), current.platform),
+        (None, true) => {
+            let url = current.websocket_url.as_deref().map(|url| {
+                if redact_token {
+                    redact_query(url)
+                } else {
+                    url.to_owned()
+                }
+            });
+            (url, current.platform)
+        }
         (None, false) => (None, None),
     };
     let joined_at = recorded

@@ -16,7 +16,12 @@ const READY_WITHIN: Duration = Duration::from_secs(5);
 
 #[tokio::test]
 async fn a_meeting_bot_joins_and_leaves_on_deletion() {
-    let scene = Scene::start("join").await;
+    // With the websocket URL in status as LemonSlice returned it (the default
+    // keeps its token out), so that the token can be looked for below.
+    let scene = Scene::builder("join")
+        .arg("--redact-websocket-token=false")
+        .start()
+        .await;
 
     scene.create("standup", spec("session-join")).await;
     let bot = scene.within(READY_WITHIN).wait_joined("standup").await;

@@ -74,6 +74,33 @@ async fn a_restarted_operator_leaves_joined_bots_alone() {
 }
 
 #[tokio::test]
+async fn an_operator_that_redacts_takes_the_token_out_of_status_already_written() {
+    const OPT_OUT: &str = "--redact-websocket-token=false";
+    let mut scene = Scene::builder("redact").arg(OPT_OUT).start().await;
+    scene.create("standup", spec("session-redact")).await;
+    let joined = scene.wait_joined("standup").await.status.unwrap();
+    let written = joined.websocket_url.expect("a websocket URL");
+    let token = written.split("token=").nth(1).expect("the token in status");
+
+    // Upgraded to the default.
+    let mut options = scene.options();
+    options.extra_args.retain(|arg| arg != OPT_OUT);
+    scene.run_operator(&options).await;
+
+    let shown = scene
+        .wait_bot("standup", "the websocket URL without its token", |bot| {
+            let url = bot.status.as_ref()?.websocket_url.clone()?;
+            url.ends_with("?[redacted]").then_some(url)
+        })
+        .await;
+    assert!(!shown.contains(token), "{shown}");
+    assert_eq!(shown.split('?').next(), written.split('?').next());
+    let status = scene.bot("standup").await.status.unwrap();
+    assert_eq!(status.meeting_bot_id, joined.meeting_bot_id, "the same bot");
+    assert_eq!(scene.calls().await.total("join"), 1, "no second join");
+}
+
+#[tokio::test]
 async fn deleting_the_namespace_makes_every_bot_leave_even_across_a_restart() {
     let mut scene = Scene::start("nsdelete").await;
     scene.put_secret("lemonslice", "apiKey", API_KEY).await;

@@ -376,3 +376,23 @@ fn a_bot_joined_without_a_websocket_url_is_ready_and_says_so() {
     let with = joined_with(Some("wss://ws/x?token=t"));
     assert!(!with.message.contains("websocket"), "{}", with.message);
 }
+
+#[test]
+fn a_token_in_status_is_redacted_once_the_operator_redacts() {
+    // Written by an operator run with `--redact-websocket-token=false`.
+    let mut bot = joined(bot());
+    let status = bot.status.as_mut().unwrap();
+    status.websocket_url = Some("wss://ws/agent-audio/session-a?token=t0k3n".into());
+    let ending = ending_of(plan(&bot, None));
+
+    let shown = |redact| status::build(&bot, &ending, now(), redact, INSTALL).websocket_url;
+    assert_eq!(
+        shown(true).as_deref(),
+        Some("wss://ws/agent-audio/session-a?[redacted]")
+    );
+    assert_eq!(
+        shown(false).as_deref(),
+        Some("wss://ws/agent-audio/session-a?token=t0k3n"),
+        "kept as it was when the operator does not redact"
+    );
+}
