@@ -396,3 +396,69 @@ async fn a_bot_its_own_key_joined_moves_to_the_other_shard_and_leaves_with_that_
     );
     assert!(scene.live_bots("session-handover-key").await.is_empty());
 }
+
+#[tokio::test]
+async fn a_404_from_another_account_never_lets_go_of_a_meetingbot_outside_the_installs_scope() {
+    // Install a (the scene's operator, the default install id): its vendor
+    // refuses leaves for now (503), so that the deletion waits for install b.
+    let faults = Faults {
+        error_rate: 1.0,
+        error_statuses: vec![503],
+        endpoints: vec!["leave".into()],
+        ..Faults::default()
+    };
+    let scene = Scene::builder("same-id")
+        .faults(faults)
+        .deadline(Duration::from_secs(60))
+        .start()
+        .await;
+    scene.create("standup", spec("session-same-id")).await;
+    scene.wait_joined("standup").await;
+    scene.delete("standup").await;
+    scene
+        .wait_bot("standup", "marked for deletion", |bot| {
+            bot.metadata.deletion_timestamp.as_ref().map(|_| ())
+        })
+        .await;
+
+    // Install b: the same (default) install id by mistake, another vendor
+    // account, and a label selector that leaves the MeetingBot out: its
+    // sweep for strays finds it stamped with "its" install, and its leave
+    // answers 404 (that account never had the bot).
+    let fake_b = scene
+        .another_fake(FakeConfig {
+            api_keys: vec![API_KEY.into()],
+            ..Default::default()
+        })
+        .await;
+    let mut options = OperatorOptions::new(&scene.ns, &fake_b);
+    options
+        .extra_args
+        .push("--label-selector=e2e-shard=elsewhere".into());
+    let install_b = scene.start_operator(&options).await;
+    poll(
+        "install b to try to leave, and not believe the 404",
+        Duration::from_secs(30),
+        || async {
+            let log = install_b.log_text();
+            match log.contains("not believed") {
+                true => Ok(()),
+                false => Err(log),
+            }
+        },
+    )
+    .await;
+    assert!(
+        scene.bots().get_opt("standup").await.unwrap().is_some(),
+        "the MeetingBot waits for its bot to leave"
+    );
+
+    scene.admin.set_faults(&Faults::default()).await.unwrap();
+    scene.wait_gone("standup").await;
+    assert!(
+        scene.live_bots("session-same-id").await.is_empty(),
+        "the MeetingBot went only after its bot left"
+    );
+    assert_eq!(scene.admin.leaves().await.unwrap().len(), 1);
+    assert!(fake_b.admin().leaves().await.unwrap().is_empty());
+}

@@ -3,7 +3,7 @@
 use super::{Reconciler, Step};
 use crate::Result;
 use crate::api::{RecordedBot, event};
-use crate::lemonslice::{Admission, FailureKind, LeaveOutcome, SecretString};
+use crate::lemonslice::{Admission, Failure, FailureKind, LeaveOutcome, SecretString};
 use crate::reconcile::decide::memo::Call;
 use crate::reconcile::decide::plan::LeavePurpose;
 use kube::runtime::controller::Action;
@@ -65,7 +65,12 @@ impl Reconciler<'_> {
     }
 
     /// Calls leave and counts it. A 404 is the bot already gone once the
-    /// account answers with the same key; otherwise it is retried.
+    /// account answers with the same key; otherwise it is retried. Not for an
+    /// object outside this install's scope, found by the sweep for strays:
+    /// another install under the same `--install-id` (a misconfiguration, but
+    /// a quiet one) may have joined it through another account or base URL,
+    /// where a 404 proves nothing, and believing it would drop the record or
+    /// the finalizer of a bot that is still in its meeting.
     pub(super) async fn call_leave(
         &self,
         admission: Admission,
@@ -84,6 +89,22 @@ impl Reconciler<'_> {
             )
             .await;
         let outcome = match outcome {
+            LeaveOutcome::NotFound(failure) if !self.in_scope => {
+                warn!(
+                    meeting_bot_id = recorded.meeting_bot_id,
+                    "leave answered 404 for a MeetingBot outside this install's scope: not \
+                     believed (does another install run under the same --install-id?)"
+                );
+                LeaveOutcome::Refused(Failure {
+                    detail: format!(
+                        "answered 404 for a MeetingBot outside this install's scope, which does not \
+                         prove the bot gone: another install under the same install id may have \
+                         joined it; {}",
+                        failure.detail
+                    ),
+                    ..failure
+                })
+            }
             LeaveOutcome::NotFound(failure) => {
                 let believed = self.believed_not_found(api_key, failure).await;
                 if believed.kind == FailureKind::NotFound {
