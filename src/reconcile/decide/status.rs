@@ -26,27 +26,19 @@ pub fn build(
     let recorded = ending.recorded.as_ref();
     let same_bot = recorded.is_some()
         && current.meeting_bot_id.as_deref() == recorded.map(|b| b.meeting_bot_id.as_str());
+    let shown = |url: &str| match redact_token {
+        true => redact_query(url),
+        false => url.to_owned(),
+    };
     let (websocket_url, joined_platform) = match (&ending.joined, same_bot) {
         (Some(joined), _) => {
-            let url = joined.websocket_url.as_ref().map(|url| {
-                if redact_token {
-                    url.redacted()
-                } else {
-                    url.expose().to_owned()
-                }
-            });
+            let url = joined.websocket_url.as_ref().map(|url| shown(url.expose()));
             (url, joined.platform)
         }
-        (None, true) => {
-            let url = current.websocket_url.as_deref().map(|url| {
-                if redact_token {
-                    redact_query(url)
-                } else {
-                    url.to_owned()
-                }
-            });
-            (url, current.platform)
-        }
+        (None, true) => (
+            current.websocket_url.as_deref().map(shown),
+            current.platform,
+        ),
         (None, false) => (None, None),
     };
     let joined_at = recorded
