@@ -206,16 +206,29 @@ fn notes_say_the_next_steps_and_warn_of_risky_values() {
         "kubectl krew install",
         "kubectl apply --server-side -f meetingbot-operator.crds.yaml",
         "WARNING: watchNamespaces is empty",
+        "status.websocketUrl shows no token",
     ] {
         assert!(default.contains(step), "{step} in {default}");
     }
-    assert!(!default.contains("WARNING: retryUnknownJoins"), "{default}");
-    let risky = notes(&["retryUnknownJoins=true", "watchNamespaces={team}"]);
-    assert!(
-        risky.contains("WARNING: retryUnknownJoins is true"),
-        "{risky}"
-    );
+    for warning in [
+        "WARNING: retryUnknownJoins",
+        "WARNING: redactWebsocketToken",
+    ] {
+        assert!(!default.contains(warning), "{default}");
+    }
+    let risky = notes(&[
+        "retryUnknownJoins=true",
+        "watchNamespaces={team}",
+        "redactWebsocketToken=false",
+    ]);
+    for warning in [
+        "WARNING: retryUnknownJoins is true",
+        "WARNING: redactWebsocketToken is false",
+    ] {
+        assert!(risky.contains(warning), "{warning} in {risky}");
+    }
     assert!(!risky.contains("WARNING: watchNamespaces"), "{risky}");
+    assert!(!risky.contains("shows no token"), "{risky}");
 }
 
 #[test]
