@@ -66,11 +66,11 @@ impl Reconciler<'_> {
 
     /// Calls leave and counts it. A 404 is the bot already gone once the
     /// account answers with the same key; otherwise it is retried. Not for an
-    /// object outside this install's scope, found by the sweep for strays:
-    /// another install under the same `--install-id` (a misconfiguration, but
-    /// a quiet one) may have joined it through another account or base URL,
-    /// where a 404 proves nothing, and believing it would drop the record or
-    /// the finalizer of a bot that is still in its meeting.
+    /// object outside this install's scope (one it hands over, see
+    /// `handover`): another install under the same `--install-id` (a
+    /// misconfiguration, but a quiet one) may have joined it through another
+    /// account or base URL, where a 404 proves nothing, and believing it would
+    /// drop the record or the finalizer of a bot that is still in its meeting.
     pub(super) async fn call_leave(
         &self,
         admission: Admission,
