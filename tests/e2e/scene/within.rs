@@ -13,6 +13,9 @@ use std::time::{Duration, Instant};
 
 use crate::support::poll;
 
+/// How often kube-controller-manager's garbage collector looks for new resources.
+const GARBAGE_COLLECTOR_DISCOVERY: Duration = Duration::from_secs(30);
+
 /// The scene's waits, with one deadline.
 pub struct Within<'a> {
     pub(super) scene: &'a Scene,
@@ -94,11 +97,17 @@ pub trait Waits {
     }
 
     /// Waits until Secret `name` is gone (the garbage collector's work, mostly).
+    /// The collector learns of a CRD installed since its start only at its next
+    /// discovery sync (every 30 s): on a control plane started for this test
+    /// alone, a Secret that a MeetingBot owns can wait that long.
     async fn wait_secret_gone(&self, name: &str) {
         let awaited = format!("Secret {}/{name} to be gone", self.scene().ns);
         let secrets = self.scene().secrets();
         let owners = |secret: &Secret| format!("owners {:?}", secret.owner_references());
-        wait_absent(&awaited, self.deadline(), &secrets, name, owners).await
+        let deadline = self
+            .deadline()
+            .max(GARBAGE_COLLECTOR_DISCOVERY + Duration::from_secs(30));
+        wait_absent(&awaited, deadline, &secrets, name, owners).await
     }
 
     async fn wait_event(&self, name: &str, reason: &str) -> Event {
