@@ -205,6 +205,12 @@ async fn the_connection_secret_is_written_owned_and_collected() {
         "the agent gets the full URL"
     );
     assert!(text("websocketUrl").starts_with(shown.split('?').next().unwrap()));
+    // Nor does the token reach the log or an Event.
+    let websocket_url = text("websocketUrl");
+    let token = websocket_url.split("token=").nth(1).unwrap();
+    let events = kubectl(&["get", "events", "-n", &scene.ns, "-o", "yaml"]);
+    assert!(!scene.operator().log_text().contains(token));
+    assert!(!events.contains(token));
     let owner = &secret.owner_references()[0];
     assert_eq!(
         (owner.kind.as_str(), owner.uid.as_str()),
