@@ -46,9 +46,29 @@ pub struct Scope {
 
     /// Identity of this install (the chart sets NAMESPACE/RELEASE), stamped in the status of every
     /// MeetingBot it acts on: another install whose scope also holds the object makes no call for it.
-    /// Replicas of one install share it; installs must not.
-    #[arg(long, env = "INSTALL_ID", default_value = DEFAULT_INSTALL_ID, value_parser = parse_install_id)]
-    pub install_id: String,
+    /// Replicas of one install share it; installs must not. Default: `default`, but not with
+    /// --label-selector.
+    #[arg(long, env = "INSTALL_ID", value_parser = parse_install_id)]
+    pub install_id: Option<String>,
+}
+
+impl Scope {
+    /// This install's identity. A label selector shards namespaces between
+    /// installs, which under one default id would each take the others'
+    /// MeetingBots for their own strays and hand them over (a leave with the
+    /// wrong account, whose 404 proves nothing): it needs an id given.
+    pub fn install(&self) -> Result<&str, String> {
+        match (&self.install_id, &self.label_selector) {
+            (Some(id), _) => Ok(id),
+            (None, None) => Ok(DEFAULT_INSTALL_ID),
+            (None, Some(_)) => Err(format!(
+                "--label-selector needs --install-id (INSTALL_ID): shards share their namespaces with \
+                 other installs, and each must tell its MeetingBots from theirs. Give this install an \
+                 id of its own; --install-id={DEFAULT_INSTALL_ID} keeps acting on the MeetingBots it \
+                 stamped so far, if no other install runs under that id"
+            )),
+        }
+    }
 }
 
 /// The scope of the install about to be uninstalled, as its `run` takes it.
@@ -245,6 +265,24 @@ mod tests {
         let printed = format!("{cli:?}");
         assert!(!printed.contains("sk-very-secret-7731"), "{printed}");
         assert!(printed.contains("[redacted]"), "{printed}");
+    }
+
+    #[test]
+    fn a_label_selector_needs_an_install_id_of_its_own() {
+        let install = |flags: &[&str]| {
+            let words = ["meetingbot-operator", "run"].iter().chain(flags);
+            let Command::Run(args) = Cli::try_parse_from(words).unwrap().command else {
+                panic!("run parses")
+            };
+            args.scope.install().map(str::to_owned)
+        };
+        assert_eq!(install(&[]), Ok(DEFAULT_INSTALL_ID.into()));
+        let refused = install(&["--label-selector=shard=a"]).unwrap_err();
+        assert!(refused.contains("--install-id"), "{refused}");
+        assert_eq!(
+            install(&["--label-selector=shard=a", "--install-id=team-a/shard-a"]),
+            Ok("team-a/shard-a".into())
+        );
     }
 
     #[test]

@@ -46,6 +46,7 @@ pub async fn run(args: RunArgs) -> ExitCode {
 /// The process as a recipe: clients, metrics, the health server, the vendor
 /// check, then the controller, alone or under leader election.
 async fn start(args: RunArgs) -> crate::Result<ExitCode> {
+    let install = args.scope.install().map_err(crate::Error::Config)?;
     let operator_key = operator_api_key(&args).await?;
     let kube = kube::Client::try_default().await?;
     let vendor = lemonslice::Client::new(&ClientConfig {
@@ -61,7 +62,7 @@ async fn start(args: RunArgs) -> crate::Result<ExitCode> {
         kube.clone(),
         vendor,
         operator_key,
-        settings(&args, &identity),
+        settings(&args, &identity, install),
         metrics,
         gate.clone(),
     );
@@ -138,7 +139,7 @@ fn registry(vendor: &lemonslice::Client) -> (Registry, Metrics, Gauge) {
     (root, metrics, leader_gauge)
 }
 
-fn settings(args: &RunArgs, identity: &str) -> Settings {
+fn settings(args: &RunArgs, identity: &str, install: &str) -> Settings {
     Settings {
         namespaces: args
             .scope
@@ -153,7 +154,7 @@ fn settings(args: &RunArgs, identity: &str) -> Settings {
         session_poll: args.session_poll_interval,
         redact_websocket_token: args.redact_websocket_token,
         instance: Some(identity.to_owned()),
-        install: args.scope.install_id.clone(),
+        install: install.to_owned(),
     }
 }
 

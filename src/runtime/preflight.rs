@@ -14,7 +14,14 @@ use super::config;
 /// Lists the MeetingBots in scope that still hold the finalizer: exit 1 with
 /// each of them and the ways out, exit 0 when there is none.
 pub async fn uninstall(args: PreflightArgs) -> ExitCode {
-    match holding(&args).await {
+    let install = match args.scope.install() {
+        Ok(install) => install,
+        Err(message) => {
+            eprintln!("error: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    match holding(&args, install).await {
         Ok(names) if names.is_empty() => {
             println!(
                 "✔ no MeetingBot in this install's scope holds {FINALIZER}: safe to uninstall"
@@ -46,7 +53,7 @@ pub async fn uninstall(args: PreflightArgs) -> ExitCode {
 
 /// `namespace/name` of every MeetingBot in scope that holds the finalizer,
 /// but those another install acts on (their install takes their avatars out).
-async fn holding(args: &PreflightArgs) -> kube::Result<Vec<String>> {
+async fn holding(args: &PreflightArgs, install: &str) -> kube::Result<Vec<String>> {
     let client = kube::Client::try_default().await?;
     // Untyped, so that one object that does not decode hides no other.
     let resource = ApiResource::erase::<MeetingBot>(&());
@@ -72,7 +79,7 @@ async fn holding(args: &PreflightArgs) -> kube::Result<Vec<String>> {
                 .iter()
                 .flatten()
                 .any(|f| f == FINALIZER);
-            if holds && !acted_on_elsewhere(&bot, &args.scope.install_id) {
+            if holds && !acted_on_elsewhere(&bot, install) {
                 let ns = bot.metadata.namespace.unwrap_or_default();
                 names.push(format!("{ns}/{}", bot.metadata.name.unwrap_or_default()));
             }

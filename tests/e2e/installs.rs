@@ -421,10 +421,11 @@ async fn a_404_from_another_account_never_lets_go_of_a_meetingbot_outside_the_in
         })
         .await;
 
-    // Install b: the same (default) install id by mistake, another vendor
-    // account, and a label selector that leaves the MeetingBot out: its
-    // sweep for strays finds it stamped with "its" install, and its leave
-    // answers 404 (that account never had the bot).
+    // Install b: the same install id by mistake (given: a label-selected
+    // operator refuses to start without one), another vendor account, and a
+    // label selector that leaves the MeetingBot out: its sweep for strays
+    // finds it stamped with "its" install, and its leave answers 404 (that
+    // account never had the bot).
     let fake_b = scene
         .another_fake(FakeConfig {
             api_keys: vec![API_KEY.into()],
@@ -432,9 +433,10 @@ async fn a_404_from_another_account_never_lets_go_of_a_meetingbot_outside_the_in
         })
         .await;
     let mut options = OperatorOptions::new(&scene.ns, &fake_b);
-    options
-        .extra_args
-        .push("--label-selector=e2e-shard=elsewhere".into());
+    options.extra_args.extend([
+        "--label-selector=e2e-shard=elsewhere".into(),
+        "--install-id=default".into(),
+    ]);
     let install_b = scene.start_operator(&options).await;
     poll(
         "install b to try to leave, and not believe the 404",

@@ -402,6 +402,11 @@ fn bad_configuration_is_refused_at_start() {
     assert_eq!(code, Some(2));
     assert!(stderr.contains("--lemonslice-url"), "{stderr}");
 
+    // A shard without an identity of its own would take other shards' MeetingBots for its own.
+    let (code, stderr) = run_operator(&["run", "--label-selector", "shard=a"], Some("k"));
+    assert_ne!(code, Some(0));
+    assert!(stderr.contains("--install-id"), "{stderr}");
+
     let (code, stdout_ok) = run_operator(&["--version"], None);
     assert_eq!(code, Some(0), "{stdout_ok}");
 }
