@@ -267,15 +267,18 @@ mod tests {
         assert!(printed.contains("[redacted]"), "{printed}");
     }
 
+    /// The arguments of `run` with `flags`.
+    fn run_with(flags: &[&str]) -> RunArgs {
+        let words = ["meetingbot-operator", "run"].iter().chain(flags);
+        let Command::Run(args) = Cli::try_parse_from(words).unwrap().command else {
+            panic!("run parses")
+        };
+        *args
+    }
+
     #[test]
     fn a_label_selector_needs_an_install_id_of_its_own() {
-        let install = |flags: &[&str]| {
-            let words = ["meetingbot-operator", "run"].iter().chain(flags);
-            let Command::Run(args) = Cli::try_parse_from(words).unwrap().command else {
-                panic!("run parses")
-            };
-            args.scope.install().map(str::to_owned)
-        };
+        let install = |flags: &[&str]| run_with(flags).scope.install().map(str::to_owned);
         assert_eq!(install(&[]), Ok(DEFAULT_INSTALL_ID.into()));
         let refused = install(&["--label-selector=shard=a"]).unwrap_err();
         assert!(refused.contains("--install-id"), "{refused}");
@@ -287,13 +290,7 @@ mod tests {
 
     #[test]
     fn the_websocket_token_stays_out_of_status_unless_asked_for() {
-        let redacts = |flags: &[&str]| {
-            let words = ["meetingbot-operator", "run"].iter().chain(flags);
-            let Command::Run(args) = Cli::try_parse_from(words).unwrap().command else {
-                panic!("run parses")
-            };
-            args.redact_websocket_token
-        };
+        let redacts = |flags: &[&str]| run_with(flags).redact_websocket_token;
         assert!(redacts(&[]), "redacted by default");
         assert!(
             redacts(&["--redact-websocket-token"]),
