@@ -89,22 +89,15 @@ impl Reconciler<'_> {
             )
             .await;
         let outcome = match outcome {
-            LeaveOutcome::NotFound(failure) if !self.in_scope => {
-                warn!(
-                    meeting_bot_id = recorded.meeting_bot_id,
-                    "leave answered 404 for a MeetingBot outside this install's scope: not \
-                     believed (does another install run under the same --install-id?)"
-                );
-                LeaveOutcome::Refused(Failure {
-                    detail: format!(
-                        "answered 404 for a MeetingBot outside this install's scope, which does not \
-                         prove the bot gone: another install under the same install id may have \
-                         joined it; {}",
-                        failure.detail
-                    ),
-                    ..failure
-                })
-            }
+            // Logged, shown and evented as any refused leave (see `leave`).
+            LeaveOutcome::NotFound(failure) if !self.in_scope => LeaveOutcome::Refused(Failure {
+                detail: format!(
+                    "answered 404 for a MeetingBot outside this install's scope: not believed, as \
+                     another install under the same install id may have joined it; {}",
+                    failure.detail
+                ),
+                ..failure
+            }),
             LeaveOutcome::NotFound(failure) => {
                 let believed = self.believed_not_found(api_key, failure).await;
                 if believed.kind == FailureKind::NotFound {
