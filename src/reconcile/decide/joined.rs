@@ -5,8 +5,8 @@ use super::Facts;
 use super::leave::leave_or_wait;
 use super::memo::Call;
 use super::plan::{Ending, Learned, LeavePurpose, Notice, Plan};
-use super::session::{ended_reason, over, said_ended};
-use crate::api::{MeetingBot, Phase, RecordedBot, event, reason};
+use super::session::{due_in, ended_reason, jittered, over, said_ended};
+use crate::api::{Phase, RecordedBot, event, reason};
 use crate::lemonslice::{FailureKind, SessionOutcome};
 use jiff::Timestamp;
 use std::time::Duration;
@@ -140,24 +140,6 @@ fn in_session(facts: &Facts, recorded: RecordedBot, until_max: Option<Duration>)
     })
 }
 
-/// How long until the session is due for a read `interval` after the last
-/// one (a read just made, or the join, counts as the last); `None` when due.
-fn due_in(facts: &Facts, interval: Duration) -> Option<Duration> {
-    if matches!(
-        facts.just_learned,
-        Some(Learned::Session(_) | Learned::Joined(_))
-    ) {
-        return Some(interval);
-    }
-    let due = facts
-        .session_checked_at
-        .checked_add(interval)
-        .unwrap_or(Timestamp::MAX);
-    Duration::try_from(due.duration_since(facts.now))
-        .ok()
-        .filter(|remaining| !remaining.is_zero())
-}
-
 /// Whether the session's 404s, in a row with nothing else between them,
 /// have lasted long enough to be believed.
 fn not_found_proven(facts: &Facts) -> bool {
@@ -175,12 +157,4 @@ fn until_not_found_read(facts: &Facts) -> Duration {
     facts.failures(Call::Session).map_or(Duration::MAX, |memo| {
         (FAILED_READ_RETRY * memo.consecutive_failures).min(FAILED_READ_RETRY * 4)
     })
-}
-
-/// `interval` stretched by a factor in 0.8..1.2 fixed per object, so that
-/// bots created together do not poll together.
-fn jittered(interval: Duration, bot: &MeetingBot) -> Duration {
-    let uid = bot.metadata.uid.as_deref().unwrap_or_default();
-    let spread = crate::api::fnv1a(uid.as_bytes()) % 1000;
-    interval.mul_f64(0.8 + spread as f64 * 0.4 / 1000.0)
 }

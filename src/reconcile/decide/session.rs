@@ -1,9 +1,13 @@
 //! The end of a session, which takes its avatar with it: as the vendor
-//! answers it, as status remembers it, and as status shows it.
+//! answers it, as status remembers it, and as status shows it; and when
+//! a session is due to be read again to learn it.
 
-use super::plan::Ending;
+use super::Facts;
+use super::plan::{Ending, Learned};
 use crate::api::{MeetingBot, Phase, RecordedBot, reason};
 use crate::lemonslice::SessionStatus;
+use jiff::Timestamp;
+use std::time::Duration;
 
 /// The Ready reason of a session that is over, taking its avatar with it.
 pub(super) fn ended_reason(session: SessionStatus) -> Option<&'static str> {
@@ -43,4 +47,30 @@ pub(super) fn over(session_id: &str, reason: &'static str) -> Ending {
              delete the MeetingBot, or set spec.sessionId to a live session"
         ),
     )
+}
+
+/// How long until the session is due for a read `interval` after the last
+/// one (a read just made, or the join, counts as the last); `None` when due.
+pub(super) fn due_in(facts: &Facts, interval: Duration) -> Option<Duration> {
+    if matches!(
+        facts.just_learned,
+        Some(Learned::Session(_) | Learned::Joined(_))
+    ) {
+        return Some(interval);
+    }
+    let due = facts
+        .session_checked_at
+        .checked_add(interval)
+        .unwrap_or(Timestamp::MAX);
+    Duration::try_from(due.duration_since(facts.now))
+        .ok()
+        .filter(|remaining| !remaining.is_zero())
+}
+
+/// `interval` stretched by a factor in 0.8..1.2 fixed per object, so that
+/// bots created together do not poll together.
+pub(super) fn jittered(interval: Duration, bot: &MeetingBot) -> Duration {
+    let uid = bot.metadata.uid.as_deref().unwrap_or_default();
+    let spread = crate::api::fnv1a(uid.as_bytes()) % 1000;
+    interval.mul_f64(0.8 + spread as f64 * 0.4 / 1000.0)
 }
