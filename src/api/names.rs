@@ -186,6 +186,9 @@ names! {
         LEAVE_FAILED = "LeaveFailed";
         /// Warning: a join's outcome was never learned.
         JOIN_OUTCOME_UNKNOWN = "JoinOutcomeUnknown";
+        /// Normal: the session of a join whose outcome was never learned
+        /// ended, taking any bot of it out; the join's record was cleared.
+        UNKNOWN_JOIN_ENDED = "UnknownJoinEnded";
         /// Warning: the bot record names another MeetingBot's UID.
         FOREIGN_RECORD = "ForeignRecord";
         /// Warning: the record or an adopt request names a bot that another MeetingBot records.

@@ -195,3 +195,67 @@ async fn blips_long_ago_and_a_single_404_never_end_a_joined_bot() {
     assert!(!ended, "no SessionEnded Event");
     assert_eq!(scene.live_bots("session-blips").await.len(), 1);
 }
+
+#[tokio::test]
+async fn a_join_whose_outcome_was_lost_stops_blocking_once_its_session_ended() {
+    // The vendor makes the bot; a proxy in front of it answers 503, which
+    // proves nothing: the join's outcome is unknown, with an avatar in the meeting.
+    let scene = polling_often("unknown-ends")
+        .faults(Faults {
+            proxy_reset_rate: 1.0,
+            proxy_status: 503,
+            endpoints: vec!["join".into()],
+            ..Faults::default()
+        })
+        .start()
+        .await;
+    scene.create("lost", spec("session-lost")).await;
+    let stalled = scene.wait_stalled("lost", "JoinOutcomeUnknown").await;
+    assert_eq!(scene.live_bots("session-lost").await.len(), 1);
+
+    // Its session is read now and then, and while it is ACTIVE nothing changes.
+    let since = Timestamp::now();
+    let first = wait_read(&scene, "200", since).await;
+    wait_read(&scene, "200", first).await;
+    let still = scene.bot("lost").await;
+    assert_eq!(
+        still.condition("Stalled").map(|c| c.reason.as_str()),
+        Some("JoinOutcomeUnknown")
+    );
+    assert_eq!(still.metadata.annotations, stalled.metadata.annotations);
+    assert_eq!(scene.calls().await.total("join"), 1, "no second join");
+
+    // The session ends, taking the avatar with it: the join's record goes,
+    // and the MeetingBot says its session is over.
+    scene
+        .admin
+        .set_session_status("session-lost", "COMPLETED")
+        .await
+        .unwrap();
+    let within = Duration::from_secs(POLL_SECS * 12 / 10 + 5);
+    let ended = scene
+        .within(within)
+        .wait_stalled("lost", "SessionCompleted")
+        .await;
+    assert_eq!(phase(&ended), Some(Phase::SessionEnded));
+    assert!(
+        ended.annotation(annotation::JOIN_IN_FLIGHT).is_none(),
+        "the join's record is cleared: {:?}",
+        ended.metadata.annotations
+    );
+    scene.wait_event("lost", "UnknownJoinEnded").await;
+
+    // A live session in the spec is joined, once.
+    scene.admin.set_faults(&Faults::default()).await.unwrap();
+    scene
+        .patch_spec("lost", serde_json::json!({ "sessionId": "session-next" }))
+        .await;
+    let joined = scene.wait_joined("lost").await;
+    assert_eq!(scene.calls().await.total("join"), 2);
+    let live = scene.live_bots("session-next").await;
+    assert_eq!(live.len(), 1, "one avatar: {live:?}");
+    assert_eq!(
+        joined.status.unwrap().meeting_bot_id.as_deref(),
+        Some(live[0].meeting_bot_id.as_str())
+    );
+}

@@ -196,7 +196,7 @@ pub fn action(reason: &str) -> &'static str {
         | event::REJOINING
         | event::SUSPENDED
         | event::COMPLETED => "Leave",
-        event::SESSION_ENDED => "ReadSession",
+        event::SESSION_ENDED | event::UNKNOWN_JOIN_ENDED => "ReadSession",
         event::FOREIGN_RECORD
         | event::ADOPTION_CONFLICT
         | event::RECORD_CONFLICT

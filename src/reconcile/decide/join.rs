@@ -1,12 +1,12 @@
 //! No bot in the meeting yet: join, once the session is active and nothing
 //! says to wait; and a join whose outcome was never learned, which is not
-//! repeated without a person's word.
+//! repeated without a person's word, or until its session ended.
 
 use super::Facts;
 use super::backoff::waiting;
 use super::memo::Call;
 use super::plan::{Ending, Learned, LeavePurpose, Notice, Plan, SecretProblem};
-use super::session::{ended_reason, over};
+use super::session::{due_in, ended_reason, jittered, over};
 use crate::api::{JoinAttempt, Phase, annotation, event, reason};
 use crate::lemonslice::{SessionOutcome, SessionStatus};
 use std::time::Duration;
@@ -38,6 +38,29 @@ pub(super) fn decide_unknown(facts: &Facts, attempt: JoinAttempt) -> Plan {
     if retry_requested || facts.retry_unknown_joins {
         return decide(facts);
     }
+    // Whatever bot the join made left every meeting with its session. Only
+    // LemonSlice saying the session ended proves that: a 404 does not (a key
+    // of another account, or a wrong base URL, answers 404 too).
+    if let Some(Learned::Session(SessionOutcome::Status(session))) = facts.just_learned
+        && ended_reason(*session).is_some()
+    {
+        return Plan::ClearEndedJoin {
+            keep_learned: attempt.session_id == bot.spec.session_id,
+            session_id: attempt.session_id,
+        };
+    }
+    // Read now and then to learn that; what this reconcile already learned
+    // (a read, or a Secret it lacks) waits for the next poll.
+    let poll = jittered(facts.session_poll, bot);
+    let next_read = match facts.just_learned {
+        Some(_) => Some(poll),
+        None => due_in(facts, poll),
+    };
+    let Some(next_read) = next_read else {
+        return Plan::CheckSession {
+            session_id: attempt.session_id,
+        };
+    };
     // What the answer said, and the bot it named, when one came that proves nothing.
     let answer = attempt
         .answer
@@ -63,13 +86,15 @@ pub(super) fn decide_unknown(facts: &Facts, attempt: JoinAttempt) -> Plan {
         format!(
             "a join under session {} began at {} and its outcome was never learned{answer}: a bot may be in \
              the meeting, so the operator will not join again on its own. {seen}; to allow exactly one new \
-             join, set the annotation {} to a new value",
+             join, set the annotation {} to a new value. Once LemonSlice says the session ended (read \
+             now and then), no bot of this join can be in a meeting, and the operator goes on by itself",
             attempt.session_id,
             attempt.started_at,
             annotation::RETRY_JOIN,
         ),
     )
     .with_warning(event::JOIN_OUTCOME_UNKNOWN)
+    .with_requeue(next_read)
     .into()
 }
 

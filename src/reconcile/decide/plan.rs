@@ -123,6 +123,13 @@ pub enum Plan {
     /// Clear a join-in-flight record that this process knows was never
     /// followed by a call (its write failed, perhaps after it landed).
     ClearUnsentJoin,
+    /// Clear the record of a join whose outcome was never learned: its
+    /// session `session_id` ended, and any bot it made with it. What the read
+    /// learned decides next when `keep_learned` (the spec names that session).
+    ClearEndedJoin {
+        session_id: String,
+        keep_learned: bool,
+    },
     /// Let the object go. `unknown_join` says a join's outcome was never learned.
     RemoveFinalizer { unknown_join: bool },
     /// Write the status of this ending (when it changed) and wait.

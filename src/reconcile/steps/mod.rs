@@ -139,6 +139,13 @@ impl<'a> Reconciler<'a> {
                 // What was learned before the join was dropped still decides
                 // (and so through the claim that comes first for a new object).
                 Plan::ClearUnsentJoin => self.clear_unsent_join().await?.keeping(learned.take()),
+                Plan::ClearEndedJoin {
+                    session_id,
+                    keep_learned,
+                } => {
+                    let learned = learned.take().filter(|_| keep_learned);
+                    self.clear_ended_join(&session_id).await?.keeping(learned)
+                }
                 Plan::RemoveFinalizer { unknown_join } => self.let_go(unknown_join).await?,
                 Plan::Settle(ending) => Step::Stop(self.settle(ending).await?),
             };

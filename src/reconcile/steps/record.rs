@@ -23,6 +23,31 @@ impl Reconciler<'_> {
     /// Clears a join-in-flight record whose call was never sent.
     pub(super) async fn clear_unsent_join(&self) -> Result<Step> {
         info!("clearing the record of a join that made no bot");
+        self.clear_join_in_flight().await
+    }
+
+    /// Clears the record of a join whose outcome was never learned, once
+    /// its session ended: any bot it made left the meeting with it.
+    pub(super) async fn clear_ended_join(&self, session_id: &str) -> Result<Step> {
+        info!(
+            session_id,
+            "the session of a join whose outcome was never learned ended: clearing the join's record"
+        );
+        let step = self.clear_join_in_flight().await?;
+        if let Step::Continue(..) = step {
+            self.publish_later(
+                EventType::Normal,
+                event::UNKNOWN_JOIN_ENDED,
+                format!(
+                    "session {session_id} ended, and with it any avatar of the join whose outcome was \
+                     never learned: the join's record is cleared"
+                ),
+            );
+        }
+        Ok(step)
+    }
+
+    async fn clear_join_in_flight(&self) -> Result<Step> {
         self.patch_versioned(json!({
             "metadata": { "annotations": { annotation::JOIN_IN_FLIGHT: null } }
         }))

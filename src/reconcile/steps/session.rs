@@ -11,14 +11,17 @@ use tracing::info;
 impl Reconciler<'_> {
     pub(super) async fn check_session(&self, session_id: &str) -> Result<Step> {
         // The read before a join is on a user's path, with the key it will
-        // join with; a joined bot's poll can wait, and uses the key it joined with.
-        let recorded = match self.bot.bot_record() {
-            BotRecord::Joined(recorded) => Some(recorded),
-            _ => None,
-        };
-        let (key, priority) = match &recorded {
-            Some(recorded) => (recorded.api_key_secret_ref(&self.bot.spec), Priority::Poll),
-            None => (self.bot.spec.api_key_secret_ref.as_ref(), Priority::Meeting),
+        // join with; a joined bot's poll can wait, and uses the key it joined
+        // with; so can the read that learns whether the session of a join
+        // whose outcome is unknown ended.
+        let record = self.bot.bot_record();
+        let spec_key = self.bot.spec.api_key_secret_ref.as_ref();
+        let (key, priority) = match &record {
+            BotRecord::Joined(recorded) => {
+                (recorded.api_key_secret_ref(&self.bot.spec), Priority::Poll)
+            }
+            BotRecord::JoinInFlight(_) => (spec_key, Priority::Poll),
+            _ => (spec_key, Priority::Meeting),
         };
         let api_key = match self.api_key(key, false).await {
             Ok(key) => key,

@@ -275,3 +275,75 @@ fn the_stall_shows_what_an_answer_that_proves_nothing_said_and_the_bot_it_named(
     );
     assert!(ending.message.contains(annotation::RETRY_JOIN));
 }
+
+#[test]
+fn the_session_of_a_join_whose_outcome_was_lost_is_read_now_and_then() {
+    let lost = in_flight(bot(), None);
+    let stalled = ending_of(plan(&lost, None));
+    assert_eq!(stalled.reason, reason::JOIN_OUTCOME_UNKNOWN);
+    let next_read = stalled.requeue.expect("the stall looks again");
+    assert!(next_read <= POLL.mul_f64(1.2), "{next_read:?}");
+    // Due: the join's session is read, even when the spec now names another.
+    let mut moved_on = lost.clone();
+    moved_on.spec.session_id = "session-b".into();
+    let memo = Memo::default();
+    let due = Facts {
+        session_checked_at: at(-60),
+        ..facts(&moved_on, &memo)
+    };
+    assert!(is_check(&decide(&due), "session-a"));
+    // What a reconcile already learned (a read, a Secret it lacks) waits for the next poll.
+    let lacking = Learned::SecretMissing(SecretProblem::NotFound {
+        secret: "key".into(),
+    });
+    for learned in [
+        session(SessionStatus::Active).unwrap(),
+        Learned::Session(SessionOutcome::Failed(failure(FailureKind::NotFound, 404))),
+        lacking,
+    ] {
+        let plan = decide(&Facts {
+            just_learned: Some(&learned),
+            ..due
+        });
+        assert_eq!(
+            ending_of(plan).reason,
+            reason::JOIN_OUTCOME_UNKNOWN,
+            "after {learned:?}"
+        );
+    }
+}
+
+#[test]
+fn a_join_whose_outcome_was_lost_is_cleared_once_its_session_ended() {
+    let lost = in_flight(bot(), None);
+    for ended in [
+        SessionStatus::Completed,
+        SessionStatus::TimedOut,
+        SessionStatus::Failed,
+    ] {
+        assert_eq!(
+            plan(&lost, session(ended)),
+            Plan::ClearEndedJoin {
+                session_id: "session-a".into(),
+                keep_learned: true,
+            }
+        );
+    }
+    // The spec names another session now: what was read of the old one
+    // must not decide for it.
+    let mut moved_on = lost.clone();
+    moved_on.spec.session_id = "session-b".into();
+    assert_eq!(
+        plan(&moved_on, session(SessionStatus::Completed)),
+        Plan::ClearEndedJoin {
+            session_id: "session-a".into(),
+            keep_learned: false,
+        }
+    );
+    // With the record cleared, the session read decides as for any bot.
+    let cleared = bot();
+    assert_eq!(
+        ending_of(plan(&cleared, session(SessionStatus::Completed))).reason,
+        reason::SESSION_COMPLETED
+    );
+}
