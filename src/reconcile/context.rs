@@ -19,10 +19,11 @@ use kube::api::PartialObjectMeta;
 use kube::runtime::events::Reporter;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, ResourceExt};
+use parking_lot::Mutex;
 use rand::Rng;
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::Notify;
 use tracing::{info, warn};
@@ -111,11 +112,7 @@ pub(super) struct Working<'a> {
 
 impl Drop for Working<'_> {
     fn drop(&mut self) {
-        self.ctx
-            .working
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&self.uid);
+        self.ctx.working.lock().remove(&self.uid);
         self.ctx.idle.notify_waiters();
     }
 }
@@ -163,12 +160,7 @@ impl Context {
             // Registered before looking, so that an end between the two is not missed.
             let mut ended = std::pin::pin!(self.idle.notified());
             ended.as_mut().enable();
-            if self
-                .working
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(uid.to_owned())
-            {
+            if self.working.lock().insert(uid.to_owned()) {
                 return Working {
                     ctx: self,
                     uid: uid.to_owned(),
@@ -185,7 +177,6 @@ impl Context {
             .within(&object.namespace().unwrap_or_default());
         self.stores
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
             .iter()
             .filter_map(|store| store.get(&key))
             .any(|watched| watched.uid() == object.uid())
@@ -205,18 +196,12 @@ impl Context {
 
     /// This process removes `uid`'s finalizer itself: its deletion loses nothing.
     pub(super) fn letting_go(&self, uid: &str) {
-        self.let_go
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(uid.to_owned());
+        self.let_go.lock().insert(uid.to_owned());
     }
 
     /// Whether this process let `uid` go itself; asked once, at its deletion.
     pub(super) fn let_go_by_us(&self, uid: &str) -> bool {
-        self.let_go
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(uid)
+        self.let_go.lock().remove(uid)
     }
 
     /// The vendor client, for checks outside reconciles.
@@ -228,14 +213,8 @@ impl Context {
         &self.operator_key
     }
 
-    fn memos(&self) -> MutexGuard<'_, HashMap<Uid, Memo>> {
-        self.memos
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
     fn with_memo(&self, bot: &MeetingBot, change: impl FnOnce(&mut Memo)) {
-        change(self.memos().entry(uid_of(bot)).or_default());
+        change(self.memos.lock().entry(uid_of(bot)).or_default());
     }
 
     /// Notes that `install` acts on `bot`; true the first time, when users
@@ -251,7 +230,11 @@ impl Context {
     }
 
     pub(super) fn memo(&self, uid: &str) -> Memo {
-        self.memos().get(&Uid::of(uid)).cloned().unwrap_or_default()
+        self.memos
+            .lock()
+            .get(&Uid::of(uid))
+            .cloned()
+            .unwrap_or_default()
     }
 
     pub(super) fn record_failure(
@@ -274,13 +257,13 @@ impl Context {
 
     /// `call` succeeded for `bot`: its earlier failures are forgotten.
     pub(super) fn call_succeeded(&self, bot: &MeetingBot, call: Call) {
-        if let Some(memo) = self.memos().get_mut(&uid_of(bot)) {
+        if let Some(memo) = self.memos.lock().get_mut(&uid_of(bot)) {
             memo.succeeded(call);
         }
     }
 
     pub(super) fn forget_failures(&self, bot: &MeetingBot) {
-        if let Some(memo) = self.memos().get_mut(&uid_of(bot)) {
+        if let Some(memo) = self.memos.lock().get_mut(&uid_of(bot)) {
             memo.clear_failures();
         }
     }
@@ -364,7 +347,7 @@ impl Context {
     /// Counts a failed reconcile of the object: how many in a row, and
     /// whether to report it (a new category, or a minute since the last report).
     pub(super) fn reconcile_failed(&self, uid: &str, reason: &'static str) -> (u32, bool) {
-        let mut memos = self.memos();
+        let mut memos = self.memos.lock();
         let memo = memos.entry(Uid::of(uid)).or_default();
         let errors = &mut memo.seldom_mut().reconcile_errors;
         errors.count += 1;
@@ -379,7 +362,7 @@ impl Context {
     }
 
     pub(super) fn reconcile_succeeded(&self, uid: &str) {
-        if let Some(memo) = self.memos().get_mut(&Uid::of(uid)) {
+        if let Some(memo) = self.memos.lock().get_mut(&Uid::of(uid)) {
             memo.reconcile_succeeded();
         }
     }
@@ -396,7 +379,7 @@ impl Context {
 
     /// Drops everything remembered about an object that is going away.
     pub(super) fn forget(&self, uid: &str) {
-        self.memos().remove(&Uid::of(uid));
+        self.memos.lock().remove(&Uid::of(uid));
         self.own_writes.forget(uid);
         self.recorded_ids.forget(uid);
         self.secrets_released(self.secret_refs.forget(uid));
@@ -415,7 +398,6 @@ impl Context {
         let watched: Vec<Arc<Watched>> = self
             .stores
             .lock()
-            .unwrap_or_else(|p| p.into_inner())
             .iter()
             .flat_map(|store| store.state())
             .collect();
@@ -428,7 +410,7 @@ impl Context {
         self.metrics.lanes(self.waiting.load());
         let (secret_digests, api_keys) = self.secrets.kept();
         self.metrics.kept([
-            ("memos", self.memos().len()),
+            ("memos", self.memos.lock().len()),
             ("own_writes", self.own_writes.len()),
             ("bot_ids", self.recorded_ids.len()),
             ("secret_refs", self.secret_refs.len()),

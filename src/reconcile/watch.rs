@@ -15,9 +15,10 @@ use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
 use kube::runtime::reflector::{self, ObjectRef};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Resource, ResourceExt};
+use parking_lot::Mutex;
 use std::future::Future;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tracing::{Instrument, info_span, warn};
 
@@ -50,7 +51,7 @@ pub async fn run(
     let (listed, all_listed) = tokio::sync::watch::channel(false);
     let scope_synced: Arc<dyn Fn() + Send + Sync> = Arc::new(move || {
         if unsynced.fetch_sub(1, Ordering::AcqRel) == 1
-            && let Some(on_synced) = on_synced.lock().unwrap_or_else(|p| p.into_inner()).take()
+            && let Some(on_synced) = on_synced.lock().take()
         {
             listed.send_replace(true);
             on_synced();
@@ -115,10 +116,7 @@ fn controller_for(
         bot_watch = bot_watch.labels(selector);
     }
     let (reader, writer) = reflector::store();
-    ctx.stores
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .push(reader.clone());
+    ctx.stores.lock().push(reader.clone());
     let mut listed = false;
     let mut triggers = Triggers::new(ctx.clone());
     let cache = reader.clone();
@@ -212,11 +210,7 @@ async fn reconcile(watched: Arc<Watched>, ctx: Arc<Context>) -> Result<Action> {
 
 /// The object as the watch has it now; `None` when it is gone.
 fn latest_by_key(ctx: &Context, key: &ObjectRef<Watched>) -> Option<Arc<Watched>> {
-    ctx.stores
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .iter()
-        .find_map(|store| store.get(key))
+    ctx.stores.lock().iter().find_map(|store| store.get(key))
 }
 
 async fn reconcile_now(watched: Arc<Watched>, ctx: Arc<Context>, turn: Turn) -> Result<Action> {

@@ -13,12 +13,13 @@ use k8s_openapi::api::coordination::v1::Lease;
 use kube::Api;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube_lease_manager::{LeaseCreateMode, LeaseManager, LeaseParams};
+use parking_lot::Mutex;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use std::future::Future;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
@@ -62,7 +63,7 @@ async fn watch_renewals(
             let made = spec
                 .renew_time
                 .map_or_else(Instant::now, |time| instant_at(time.0));
-            let mut renewed = renewed.lock().unwrap_or_else(|p| p.into_inner());
+            let mut renewed = renewed.lock();
             *renewed = (*renewed).max(made);
         }
     }
@@ -268,7 +269,7 @@ impl Election {
                 () = &mut holding => break Stop::Lost("another replica holds the Lease".to_owned()),
                 _ = &mut controller => break Stop::ControllerEnded,
                 _ = tick.tick() => {
-                    let since = renewed.lock().unwrap_or_else(|p| p.into_inner()).elapsed();
+                    let since = renewed.lock().elapsed();
                     if since > self.renew_deadline {
                         break Stop::Lost(format!("no renewal of the Lease seen for {} ms", since.as_millis()));
                     }

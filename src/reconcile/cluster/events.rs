@@ -16,7 +16,7 @@ use futures::StreamExt;
 use k8s_openapi::api::core::v1::ObjectReference;
 use kube::Resource;
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
-use std::sync::Mutex;
+use parking_lot::Mutex;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
@@ -130,9 +130,9 @@ impl Events {
     /// within [`FLUSH_WITHIN`]: a Joined or Left Event queued just before a
     /// shutdown is not lost.
     pub async fn flush(&self) {
-        drop(lock(&self.deferred).take());
+        drop(self.deferred.lock().take());
         self.stopping.send_replace(true);
-        let publishing = lock(&self.publishing).take();
+        let publishing = self.publishing.lock().take();
         if let Some(publishing) = publishing
             && tokio::time::timeout(FLUSH_WITHIN, publishing)
                 .await
@@ -169,7 +169,7 @@ impl Events {
             note: note.into(),
             regarding: Regarding::of(regarding),
         };
-        let sent = match lock(&self.deferred).as_ref() {
+        let sent = match self.deferred.lock().as_ref() {
             Some(deferred) => deferred.send(event).is_ok(),
             None => false,
         };
@@ -177,12 +177,6 @@ impl Events {
             warn!(reason, "could not publish an Event: the publisher stopped");
         }
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The Event's `action`: what the operator did, or tried, that the Event

@@ -8,10 +8,10 @@ use crate::{Error, Result};
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
 use kube::api::{GetParams, Patch};
+use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::path::PathBuf;
-use std::sync::Mutex;
 
 /// Why a Secret a call needs cannot be used: a problem with the Secret
 /// itself (the step ends, saying so in status), or Kubernetes failed (the
@@ -114,7 +114,7 @@ impl SecretReader {
         for _ in 0..5 {
             let Some(secret) = secrets.get_metadata_opt(&at.name).await? else {
                 // Gone: no MeetingBot held it, so no leave needs its value.
-                self.remembered().remove(at);
+                self.api_keys_in_use.lock().remove(at);
                 return Ok(());
             };
             let mut finalizers = secret.metadata.finalizers.clone().unwrap_or_default();
@@ -126,7 +126,7 @@ impl SecretReader {
                     .any(|f| f.starts_with(API_KEY_FINALIZER_PREFIX))
                 {
                     // Held by no other MeetingBot: no leave needs the value kept for one.
-                    self.remembered().remove(at);
+                    self.api_keys_in_use.lock().remove(at);
                 }
             }
             if present == hold {
@@ -175,7 +175,7 @@ impl SecretReader {
         resource_version: Option<&str>,
     ) -> Result<bool> {
         let key = (namespace.to_owned(), name.to_owned());
-        let Some(known) = self.digests().get(&key).cloned() else {
+        let Some(known) = self.digests.lock().get(&key).cloned() else {
             return Ok(false);
         };
         if resource_version.is_some() && known.resource_version.as_deref() == resource_version {
@@ -187,7 +187,7 @@ impl SecretReader {
         };
         let digest = self.digest(&secret);
         let changed = digest.data != known.data;
-        self.digests().insert(key, digest);
+        self.digests.lock().insert(key, digest);
         Ok(changed)
     }
 
@@ -207,20 +207,15 @@ impl SecretReader {
 
     /// How many Secrets' digests and per-bot API keys are kept.
     pub fn kept(&self) -> (usize, usize) {
-        (self.digests().len(), self.remembered().len())
+        (self.digests.lock().len(), self.api_keys_in_use.lock().len())
     }
 
     /// No MeetingBot reads Secret `namespace/name` any more: its digest goes
     /// (a later read takes a new one).
     pub fn forget(&self, namespace: &str, name: &str) {
-        self.digests()
-            .remove(&(namespace.to_owned(), name.to_owned()));
-    }
-
-    fn digests(&self) -> std::sync::MutexGuard<'_, HashMap<(String, String), Digest>> {
         self.digests
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .remove(&(namespace.to_owned(), name.to_owned()));
     }
 
     /// The value of one key of a Secret, or why it cannot be had.
@@ -255,7 +250,8 @@ impl SecretReader {
             Err(error) => return Err(Error::from(error).into()),
         };
         let digest = self.digest(&secret);
-        self.digests()
+        self.digests
+            .lock()
             .insert((at.namespace.clone(), at.name.clone()), digest);
         let value = secret
             .data
@@ -274,7 +270,7 @@ impl SecretReader {
     /// Reads a per-bot API key for a join, and remembers it for the leave.
     pub async fn read_api_key(&self, at: &SecretKeyRef) -> Result<SecretString, Unmet> {
         let key = self.read(at).await?;
-        self.remembered().insert(at.clone(), key.clone());
+        self.api_keys_in_use.lock().insert(at.clone(), key.clone());
         Ok(key)
     }
 
@@ -282,14 +278,13 @@ impl SecretReader {
     /// join last used.
     pub async fn read_api_key_for_leave(&self, at: &SecretKeyRef) -> Result<SecretString, Unmet> {
         match self.read(at).await {
-            Err(Unmet::Secret(problem)) => Ok(self.remembered().get(at).cloned().ok_or(problem)?),
+            Err(Unmet::Secret(problem)) => Ok(self
+                .api_keys_in_use
+                .lock()
+                .get(at)
+                .cloned()
+                .ok_or(problem)?),
             read => read,
         }
-    }
-
-    fn remembered(&self) -> std::sync::MutexGuard<'_, HashMap<SecretKeyRef, SecretString>> {
-        self.api_keys_in_use
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }

@@ -17,8 +17,9 @@
 
 use crate::api::{BotRecord, MeetingBot};
 use futures::FutureExt;
+use parking_lot::Mutex;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
@@ -187,14 +188,10 @@ pub struct Turn {
 }
 
 impl Turn {
-    fn permit(&self) -> MutexGuard<'_, Option<OwnedSemaphorePermit>> {
-        self.permit.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// Lets the next reconcile go while this one waits for the vendor; what
     /// follows the call (writing its result) goes on without a turn.
     pub fn step_aside(&self) {
-        if self.permit().take().is_some() && self.lane == Lane::Path {
+        if self.permit.lock().take().is_some() && self.lane == Lane::Path {
             self.aside.store(true, Ordering::Release);
             self.lanes.aside.fetch_add(1, Ordering::AcqRel);
         }
@@ -210,11 +207,11 @@ impl Turn {
     /// Before a further call that changes a meeting: waits in line again if
     /// this reconcile stepped aside.
     pub async fn take_back(&self) {
-        if self.permit().is_some() {
+        if self.permit.lock().is_some() {
             return;
         }
         let permit = self.lanes.permit(self.lane).await;
-        *self.permit() = Some(permit);
+        *self.permit.lock() = Some(permit);
         self.back();
     }
 }
@@ -222,7 +219,7 @@ impl Turn {
 impl Drop for Turn {
     fn drop(&mut self) {
         self.back();
-        if self.permit().take().is_some() {
+        if self.permit.lock().take().is_some() {
             self.lanes.freed.notify_one();
         }
     }
@@ -333,7 +330,7 @@ mod tests {
             let (lanes, order) = (lanes.clone(), order.clone());
             waiting.push(tokio::spawn(async move {
                 let _turn = lanes.turn(Lane::Path).await;
-                order.lock().unwrap().push(i);
+                order.lock().push(i);
             }));
             tokio::task::yield_now().await;
         }
@@ -341,6 +338,6 @@ mod tests {
         for task in waiting {
             task.await.unwrap();
         }
-        assert_eq!(*order.lock().unwrap(), vec![0, 1, 2, 3, 4]);
+        assert_eq!(*order.lock(), vec![0, 1, 2, 3, 4]);
     }
 }

@@ -6,8 +6,8 @@ use super::uid::Uid;
 use super::watched::drop_unread;
 use crate::api::MeetingBot;
 use kube::ResourceExt;
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
 
 /// Per UID, the objects this process's writes returned, until the watch
 /// delivers that version or a newer one.
@@ -45,10 +45,6 @@ fn uid_of(bot: &impl ResourceExt) -> Option<Uid> {
 }
 
 impl OwnWrites {
-    fn lock(&self) -> MutexGuard<'_, HashMap<Uid, Written>> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// Remembers what a write returned (less what nobody reads).
     pub fn wrote(&self, bot: &MeetingBot) {
         let (Some(uid), Some(written_version)) = (uid_of(bot), version(bot)) else {
@@ -56,7 +52,7 @@ impl OwnWrites {
         };
         let mut bot = bot.clone();
         drop_unread(&mut bot.metadata);
-        let mut written = self.lock();
+        let mut written = self.0.lock();
         match written.get_mut(&uid) {
             Some(known) => {
                 if !known.unseen.contains(&written_version) {
@@ -85,7 +81,7 @@ impl OwnWrites {
         let (Some(uid), Some(seen_version)) = (uid_of(seen), version(seen)) else {
             return false;
         };
-        let mut written = self.lock();
+        let mut written = self.0.lock();
         let Some(known) = written.get_mut(&uid) else {
             return false;
         };
@@ -107,7 +103,7 @@ impl OwnWrites {
     /// `look` at the newer of `cached` and our last write of its object,
     /// lent rather than cloned.
     pub fn with_newest<R>(&self, cached: &MeetingBot, look: impl FnOnce(&MeetingBot) -> R) -> R {
-        let written = self.lock();
+        let written = self.0.lock();
         let newer = uid_of(cached)
             .and_then(|uid| written.get(&uid))
             .map(|known| &known.newest)
@@ -119,12 +115,12 @@ impl OwnWrites {
     }
 
     pub fn forget(&self, uid: &str) {
-        self.lock().remove(&Uid::of(uid));
+        self.0.lock().remove(&Uid::of(uid));
     }
 
     /// Objects with a write of ours the watch has not brought yet.
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.0.lock().len()
     }
 }
 

@@ -5,8 +5,8 @@
 
 use super::{Uid, Watched};
 use kube::Resource;
+use parking_lot::Mutex;
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
 
 #[derive(Default)]
 pub struct RecordedIds(Mutex<Index>);
@@ -20,13 +20,9 @@ struct Index {
 }
 
 impl RecordedIds {
-    fn lock(&self) -> MutexGuard<'_, Index> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// Objects whose status records a bot.
     pub fn len(&self) -> usize {
-        self.lock().by_uid.len()
+        self.0.lock().by_uid.len()
     }
 
     /// Notes what `seen`'s status records now.
@@ -43,7 +39,7 @@ impl RecordedIds {
             Watched::Invalid { .. } => None,
         };
         let uid = Uid::of(text);
-        let mut index = self.lock();
+        let mut index = self.0.lock();
         if index.by_uid.get(&uid) == recorded.as_ref() {
             return;
         }
@@ -55,13 +51,14 @@ impl RecordedIds {
     }
 
     pub fn forget(&self, uid: &str) {
-        self.lock().remove(&Uid::of(uid));
+        self.0.lock().remove(&Uid::of(uid));
     }
 
     /// Whether the status of a MeetingBot other than `uid` records `bot_id`.
     pub fn elsewhere(&self, bot_id: &str, uid: &str) -> bool {
         let uid = Uid::of(uid);
-        self.lock()
+        self.0
+            .lock()
             .by_id
             .get(bot_id)
             .is_some_and(|uids| uids.iter().any(|other| *other != uid))

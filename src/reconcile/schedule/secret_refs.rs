@@ -6,8 +6,8 @@
 use super::{Uid, Watched};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
+use parking_lot::Mutex;
 use std::collections::{HashMap, HashSet};
-use std::sync::{Mutex, MutexGuard};
 
 /// A Secret, by namespace and name.
 pub type SecretName = (String, String);
@@ -89,13 +89,9 @@ struct Referrer {
 }
 
 impl SecretRefs {
-    fn lock(&self) -> MutexGuard<'_, Index> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// Objects whose references are indexed.
     pub fn len(&self) -> usize {
-        self.lock().by_uid.len()
+        self.0.lock().by_uid.len()
     }
 
     /// Notes which Secrets `seen`'s spec names now. Answers the Secrets that
@@ -110,7 +106,7 @@ impl SecretRefs {
         };
         secrets.sort_unstable();
         secrets.dedup();
-        let mut index = self.lock();
+        let mut index = self.0.lock();
         let unchanged = index.by_uid.get(&uid).is_some_and(|known| {
             known
                 .secrets
@@ -142,12 +138,12 @@ impl SecretRefs {
 
     /// The object is gone: answers the Secrets that no object names any more.
     pub fn forget(&self, uid: &str) -> Vec<SecretName> {
-        self.lock().remove(&Uid::of(uid))
+        self.0.lock().remove(&Uid::of(uid))
     }
 
     /// The objects whose spec names Secret `name` of `namespace`.
     pub fn referencing(&self, namespace: &str, name: &str) -> Vec<ObjectRef<Watched>> {
-        let index = self.lock();
+        let index = self.0.lock();
         let Some(uids) = index
             .by_secret
             .get(&(namespace.to_owned(), name.to_owned()))
@@ -278,7 +274,7 @@ mod tests {
         }
         assert_eq!(names(&refs, "shared"), [name(3 * FEW - 1)]);
         assert_eq!(refs.forget(&name(3 * FEW - 1)), [secret("shared")]);
-        assert!(refs.lock().is_empty());
+        assert!(refs.0.lock().is_empty());
     }
 
     #[test]
@@ -294,7 +290,7 @@ mod tests {
         assert!(refs.forget("ub").is_empty(), "ub2 still names t1");
         assert_eq!(names(&refs, "t1"), ["b"]);
         assert_eq!(refs.forget("ub2"), [secret("t1")]);
-        assert!(refs.lock().is_empty());
+        assert!(refs.0.lock().is_empty());
         assert!(refs.forget("ub2").is_empty());
     }
 }

@@ -153,7 +153,7 @@ mod tests {
     use super::*;
     use crate::api::{MeetingBot, MeetingBotSpec};
     use kube::ResourceExt;
-    use std::sync::Mutex;
+    use parking_lot::Mutex;
 
     #[derive(Default)]
     struct Memory {
@@ -167,7 +167,7 @@ mod tests {
             self.own_versions.contains(&version)
         }
         fn forget(&self, uid: &str) {
-            self.forgotten.lock().unwrap().push(uid.to_owned());
+            self.forgotten.lock().push(uid.to_owned());
         }
     }
 
@@ -251,12 +251,9 @@ mod tests {
             .is_empty()
         );
         assert_eq!(admitted(&mut triggers, Event::InitDone), ["5"]);
-        assert_eq!(*triggers.remembered.forgotten.lock().unwrap(), ["deleted"]);
+        assert_eq!(*triggers.remembered.forgotten.lock(), ["deleted"]);
         assert!(admitted(&mut triggers, Event::Delete(bot("kept", "2", None))).is_empty());
-        assert_eq!(
-            *triggers.remembered.forgotten.lock().unwrap(),
-            ["deleted", "kept"]
-        );
+        assert_eq!(*triggers.remembered.forgotten.lock(), ["deleted", "kept"]);
         assert_eq!(
             admitted(&mut triggers, Event::Apply(bot("kept", "3", None))),
             ["3"],

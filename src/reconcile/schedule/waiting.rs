@@ -12,8 +12,9 @@
 use super::lanes::{Lane, Lanes, Turn, YIELD};
 use super::watched::Watched;
 use kube::runtime::reflector::ObjectRef;
+use parking_lot::Mutex;
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::OwnedSemaphorePermit;
 
@@ -128,7 +129,7 @@ impl WaitingRoom {
     /// For each lane, by name, how many reconciles wait in line and how many
     /// turns are taken (for /metrics).
     pub fn load(&self) -> [(&'static str, usize, usize); 2] {
-        let line = self.line();
+        let line = self.line.lock();
         [
             (
                 "path",
@@ -143,15 +144,11 @@ impl WaitingRoom {
         ]
     }
 
-    fn line(&self) -> MutexGuard<'_, Line> {
-        self.line.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
     /// A turn in `lane` for `key`'s reconcile now: the one kept for it, or a
     /// free one when nobody waits ahead. `None` when it waits in line: its
     /// reconcile ends, and the dispatcher calls it again.
     pub fn enter(&self, key: &Key, lane: Lane) -> Option<Turn> {
-        let mut line = self.line();
+        let mut line = self.line.lock();
         if let Some(kept) = line.called.remove(key) {
             return Some(self.lanes.turn_with(kept.permit, kept.lane));
         }
@@ -176,7 +173,7 @@ impl WaitingRoom {
     /// Keeps each free turn for the first in line that still `exists`, and
     /// answers whom to call; turns kept too long for a call go back.
     fn call_next(&self, exists: impl Fn(&Key) -> bool) -> Vec<Key> {
-        let mut line = self.line();
+        let mut line = self.line.lock();
         line.called
             .retain(|_, kept| kept.since.elapsed() < CLAIM_WITHIN);
         let mut calls = Vec::new();
@@ -218,7 +215,8 @@ impl WaitingRoom {
 
     #[cfg(test)]
     fn waiting(&self) -> std::collections::HashSet<Key> {
-        self.line()
+        self.line
+            .lock()
             .waiting
             .keys()
             .map(|key| Key::clone(key))
@@ -302,7 +300,7 @@ mod tests {
         assert_eq!(room.load()[1].1, 2);
         let mut called = Vec::new();
         while !room.waiting().is_empty() {
-            room.line().called.clear();
+            room.line.lock().called.clear();
             called.extend(room.call_next(all));
         }
         assert_eq!(called, [key("other"), key("joined")]);
@@ -316,7 +314,12 @@ mod tests {
         assert!(room.enter(&key("b"), Lane::Path).is_none());
         drop(first);
         assert_eq!(room.call_next(|k| *k != key("gone")), [key("b")]);
-        room.line().called.get_mut(&key("b")).expect("kept").since -= CLAIM_WITHIN;
+        room.line
+            .lock()
+            .called
+            .get_mut(&key("b"))
+            .expect("kept")
+            .since -= CLAIM_WITHIN;
         assert!(room.call_next(all).is_empty());
         assert!(
             room.enter(&key("c"), Lane::Path).is_some(),

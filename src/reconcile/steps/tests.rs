@@ -18,8 +18,9 @@ const INSTALL: &str = "install-a";
 use jiff::Timestamp;
 use kube::client::Body;
 use kube::runtime::controller::Action;
+use parking_lot::Mutex;
 use serde_json::{Value, json};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 const KEY: &str = "test-key";
@@ -59,7 +60,7 @@ impl ApiServer {
                 let method = request.method().clone();
                 let path = request.uri().path().to_owned();
                 let (status, body) = if path.starts_with(PATH) {
-                    let mut seen = server.seen.lock().unwrap();
+                    let mut seen = server.seen.lock();
                     let nth = seen
                         .iter()
                         .filter(|(m, p)| *m == method && *p == path)
@@ -88,7 +89,7 @@ impl ApiServer {
 
     /// How many requests of `method` reached `path`.
     fn count(&self, method: Method, path: &str) -> usize {
-        let seen = self.seen.lock().unwrap();
+        let seen = self.seen.lock();
         seen.iter()
             .filter(|(m, p)| *m == method && p == path)
             .count()
