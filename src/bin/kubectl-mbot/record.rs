@@ -113,7 +113,8 @@ pub fn needs_you(bot: &MeetingBot, namespace: &str) -> Option<(String, Vec<Step>
     match stalled_reason(bot)? {
         JOIN_OUTCOME_UNKNOWN => Some((
             "a join was sent and its answer never came: a bot may be in the meeting, and the \
-             operator will not join again on its own. Look at the meeting first."
+             operator will not join again on its own until LemonSlice says the session ended. \
+             Look at the meeting first."
                 .into(),
             vec![
                 Step {
