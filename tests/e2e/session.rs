@@ -1,7 +1,7 @@
 //! Session awareness: the operator joins only an active session, and says so
 //! when the session has ended.
 
-use crate::scene::{Scene, SceneBuilder, Waits, failing};
+use crate::scene::{Scene, SceneBuilder, Waits, failing, proxy_503_after_join};
 use crate::support::*;
 use fake_lemonslice::Faults;
 use jiff::Timestamp;
@@ -201,12 +201,7 @@ async fn a_join_whose_outcome_was_lost_stops_blocking_once_its_session_ended() {
     // The vendor makes the bot; a proxy in front of it answers 503, which
     // proves nothing: the join's outcome is unknown, with an avatar in the meeting.
     let scene = polling_often("unknown-ends")
-        .faults(Faults {
-            proxy_reset_rate: 1.0,
-            proxy_status: 503,
-            endpoints: vec!["join".into()],
-            ..Faults::default()
-        })
+        .faults(proxy_503_after_join())
         .start()
         .await;
     scene.create("lost", spec("session-lost")).await;

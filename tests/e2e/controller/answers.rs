@@ -4,7 +4,7 @@
 //! must end with exactly one avatar, and that avatar named somewhere a person
 //! (or the operator) can take it out from.
 
-use crate::scene::{Scene, Waits};
+use crate::scene::{Scene, Waits, proxy_503_after_join};
 use crate::support::*;
 use fake_lemonslice::{Faults, WebsocketUrlAnswer};
 use meetingbot_operator::api::{ConnectionSecretRef, MeetingBot};
@@ -32,12 +32,7 @@ fn ready_reason(bot: &MeetingBot) -> (String, String) {
 async fn a_proxy_503_after_the_vendor_made_the_bot_never_joins_a_second_avatar() {
     // The vendor makes the bot; the proxy in front of it answers 503 in plain text.
     let scene = Scene::builder("proxy-reset")
-        .faults(Faults {
-            proxy_reset_rate: 1.0,
-            proxy_status: 503,
-            endpoints: vec!["join".into()],
-            ..Faults::default()
-        })
+        .faults(proxy_503_after_join())
         .start()
         .await;
     scene.create("behind-proxy", spec("session-proxy")).await;

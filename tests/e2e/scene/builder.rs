@@ -21,6 +21,17 @@ pub fn failing(endpoint: &str, status: u16) -> Faults {
     }
 }
 
+/// A fake whose vendor makes every joined bot, behind a proxy that then
+/// answers the join 503 in its own words: an answer that proves nothing.
+pub fn proxy_503_after_join() -> Faults {
+    Faults {
+        proxy_reset_rate: 1.0,
+        proxy_status: 503,
+        endpoints: vec!["join".into()],
+        ..Faults::default()
+    }
+}
+
 /// What a scene is made of; [`Scene::builder`] begins one.
 pub struct SceneBuilder {
     prefix: String,

@@ -8,7 +8,7 @@
 mod builder;
 mod within;
 
-pub use builder::{SceneBuilder, failing};
+pub use builder::{SceneBuilder, failing, proxy_503_after_join};
 pub use within::{Waits, Within, sample};
 
 use crate::support::*;
