@@ -57,6 +57,14 @@ pub(super) fn waiting(facts: &Facts, call: Call) -> Option<Ending> {
                 "join refused ({described}); the operator tries again when the spec or a referenced Secret changes"
             ),
         ),
+        (Call::Leave, false) if failure.kind == FailureKind::NotFound => Ending::reconciling(
+            Phase::Leaving,
+            reason::LEAVING,
+            format!(
+                "leave answered 404 ({described}): the bot may be gone, or LemonSlice may not know it \
+                 for a moment; asking again until 404s in a row over a minute prove it gone"
+            ),
+        ),
         (Call::Leave, false) => Ending::reconciling(
             Phase::Leaving,
             reason::LEAVING,

@@ -11,10 +11,6 @@ use crate::lemonslice::{FailureKind, SessionOutcome};
 use jiff::Timestamp;
 use std::time::Duration;
 
-/// How many 404s in a row, over at least `NOT_FOUND_PROOF_AGE`, make a
-/// joined bot's session count as gone: a 404 alone may be a vendor's hiccup.
-const NOT_FOUND_PROOF_READS: u32 = 3;
-const NOT_FOUND_PROOF_AGE: Duration = Duration::from_secs(60);
 /// Step by which reads of a joined bot's session come sooner after failures.
 const FAILED_READ_RETRY: Duration = Duration::from_secs(5);
 /// How often the session of a bot whose session answered only 404 is read
@@ -143,11 +139,9 @@ fn in_session(facts: &Facts, recorded: RecordedBot, until_max: Option<Duration>)
 /// Whether the session's 404s, in a row with nothing else between them,
 /// have lasted long enough to be believed.
 fn not_found_proven(facts: &Facts) -> bool {
-    facts.failures(Call::Session).is_some_and(|memo| {
-        memo.not_found_in_a_row >= NOT_FOUND_PROOF_READS
-            && Duration::try_from(facts.now.duration_since(memo.not_found_since))
-                .is_ok_and(|age| age >= NOT_FOUND_PROOF_AGE)
-    })
+    facts
+        .failures(Call::Session)
+        .is_some_and(|memo| memo.not_found_proven(0, facts.now))
 }
 
 /// While session reads of a joined bot fail, when to read again: soon, so

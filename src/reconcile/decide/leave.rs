@@ -4,7 +4,13 @@ use super::Facts;
 use super::backoff::{leave_ways_out, waiting};
 use super::memo::Call;
 use super::plan::{Ending, Learned, LeavePurpose, Plan};
-use crate::api::{Phase, RecordedBot, event, reason};
+use super::session::said_ended;
+use crate::api::{MeetingBot, Phase, RecordedBot, event, reason};
+
+/// Whether status says the session of `recorded` ended, taking the bot with it.
+pub fn session_ended(bot: &MeetingBot, recorded: &RecordedBot) -> bool {
+    said_ended(bot, recorded).is_some()
+}
 
 /// Leave now, or report why not yet; status keeps showing the bot meanwhile.
 pub(super) fn leave_or_wait(facts: &Facts, recorded: RecordedBot, purpose: LeavePurpose) -> Plan {

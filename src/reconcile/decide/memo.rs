@@ -22,6 +22,11 @@ pub const BACKOFF_CAP: Duration = Duration::from_secs(5 * 60);
 pub const RETRY_AFTER_CAP: Duration = Duration::from_secs(10 * 60);
 /// After a refusal that only a change can cure, how long until one more try anyway.
 const GAVE_UP_RETRY: Duration = Duration::from_secs(30 * 60);
+/// How many 404s in a row, over at least `NOT_FOUND_PROOF_AGE`, prove
+/// something gone (a joined bot's session, a bot that leave no longer
+/// finds): a 404 alone may be a vendor's hiccup.
+const NOT_FOUND_PROOF_ANSWERS: u32 = 3;
+const NOT_FOUND_PROOF_AGE: Duration = Duration::from_secs(60);
 
 /// A kind of vendor call: what the memo keeps failures of, and the
 /// `endpoint` label of the call metrics.
@@ -60,6 +65,17 @@ pub struct CallMemo {
     /// the evidence that something is gone, which any other answer breaks.
     pub not_found_in_a_row: u32,
     pub not_found_since: Timestamp,
+}
+
+impl CallMemo {
+    /// Whether the 404s in a row, with `more` answered since, prove the
+    /// thing asked about gone: enough of them, over long enough by `now`.
+    pub fn not_found_proven(&self, more: u32, now: Timestamp) -> bool {
+        self.not_found_in_a_row > 0
+            && self.not_found_in_a_row + more >= NOT_FOUND_PROOF_ANSWERS
+            && Duration::try_from(now.duration_since(self.not_found_since))
+                .is_ok_and(|age| age >= NOT_FOUND_PROOF_AGE)
+    }
 }
 
 /// Reconciles of one MeetingBot that ended in an error, in a row.
@@ -185,7 +201,9 @@ impl Memo {
             memo.not_found_since = now;
         }
         memo.generation = generation;
-        memo.gave_up = !failure.kind.retryable();
+        // A leave's 404 is asked again until 404s in a row prove the bot gone (see `leave`).
+        let leave_not_found = call == Call::Leave && failure.kind == FailureKind::NotFound;
+        memo.gave_up = !(failure.kind.retryable() || leave_not_found);
         let delay = if memo.gave_up {
             GAVE_UP_RETRY
         } else {
@@ -279,6 +297,38 @@ mod tests {
         assert!(memo.current(Some(3), Call::Join).is_some());
         assert!(memo.current(Some(4), Call::Join).is_none());
         assert!(memo.current(Some(3), Call::Leave).is_none());
+    }
+
+    #[test]
+    fn a_leave_404_is_asked_again_until_404s_in_a_row_over_a_minute_prove_it() {
+        let start = Timestamp::now();
+        let at = |secs: i64| start + jiff::SignedDuration::from_secs(secs);
+        let mut memo = Memo::default();
+        let not_found = || failure(FailureKind::NotFound, None);
+        memo.record(Some(2), Call::Leave, not_found(), at(0), 1.0);
+        let leave = memo.current(Some(2), Call::Leave).unwrap();
+        assert!(!leave.gave_up, "asked again, soon");
+        assert_eq!(leave.retry_at, at(1));
+        // A second 404 would not prove it yet, whenever it comes…
+        assert!(!leave.not_found_proven(1, at(120)));
+        memo.record(Some(2), Call::Leave, not_found(), at(1), 1.0);
+        let leave = memo.current(Some(2), Call::Leave).unwrap();
+        // …nor would a third one too soon after the first.
+        assert!(!leave.not_found_proven(1, at(30)));
+        assert!(leave.not_found_proven(1, at(60)));
+        // Any other answer between them starts the count afresh.
+        memo.record(
+            Some(2),
+            Call::Leave,
+            failure(FailureKind::Unavailable, None),
+            at(2),
+            1.0,
+        );
+        let leave = memo.current(Some(2), Call::Leave).unwrap();
+        assert!(!leave.not_found_proven(1, at(120)));
+        // A session's 404 is not asked again the same way: it is a refusal for a join.
+        memo.record(Some(2), Call::Session, not_found(), at(3), 1.0);
+        assert!(memo.current(Some(2), Call::Session).unwrap().gave_up);
     }
 
     #[test]

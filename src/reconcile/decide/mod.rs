@@ -75,7 +75,7 @@ mod deletion;
 mod install;
 mod join;
 mod joined;
-mod leave;
+pub mod leave;
 pub mod memo;
 pub mod plan;
 mod record;

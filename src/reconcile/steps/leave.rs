@@ -4,8 +4,11 @@ use super::{Reconciler, Step};
 use crate::Result;
 use crate::api::{RecordedBot, event};
 use crate::lemonslice::{Admission, Failure, FailureKind, LeaveOutcome, SecretString};
+use crate::reconcile::decide::leave::session_ended;
 use crate::reconcile::decide::memo::Call;
 use crate::reconcile::decide::plan::LeavePurpose;
+use jiff::Timestamp;
+use kube::ResourceExt;
 use kube::runtime::controller::Action;
 use kube::runtime::events::EventType;
 use tracing::{info, warn};
@@ -35,7 +38,17 @@ impl Reconciler<'_> {
             .await;
         }
         self.turn.step_aside();
-        match self.call_leave(admission, &api_key, &recorded).await {
+        let outcome = match self.call_leave(admission, &api_key, &recorded).await {
+            LeaveOutcome::NotFound(_) if self.not_found_proves_left(&recorded) => {
+                info!(
+                    meeting_bot_id = recorded.meeting_bot_id,
+                    "leave answered 404 again, and the account answers: the bot is gone"
+                );
+                LeaveOutcome::Left
+            }
+            outcome => outcome,
+        };
+        match outcome {
             LeaveOutcome::Left => {
                 self.ctx.forget_failures(&self.bot);
                 self.ctx
@@ -64,10 +77,23 @@ impl Reconciler<'_> {
         }
     }
 
-    /// Calls leave and counts it. A 404 is the bot already gone once the
-    /// account answers with the same key; otherwise it is retried. Not for an
-    /// object outside this install's scope (one it hands over, see
-    /// `handover`): another install under the same `--install-id` (a
+    /// Whether a leave's 404 (the account answering with the same key)
+    /// proves the bot gone: at once when status says its session ended,
+    /// which takes the bot with it; otherwise only as the last of 404s in a
+    /// row over a minute. A vendor, or a proxy in front of it, may answer 404
+    /// for a moment (a bot it does not know yet, a route being changed), and
+    /// a bot whose record went on such an answer could never be taken out.
+    fn not_found_proves_left(&self, recorded: &RecordedBot) -> bool {
+        let memo = self.ctx.memo(&self.bot.uid().unwrap_or_default());
+        let earlier = memo.current(self.bot.metadata.generation, Call::Leave);
+        session_ended(&self.bot, recorded)
+            || earlier.is_some_and(|earlier| earlier.not_found_proven(1, Timestamp::now()))
+    }
+
+    /// Calls leave and counts it. A 404 is [`LeaveOutcome::NotFound`] only
+    /// when the account answers with the same key (else it is retried), and
+    /// never for an object outside this install's scope (one it hands over,
+    /// see `handover`): another install under the same `--install-id` (a
     /// misconfiguration, but a quiet one) may have joined it through another
     /// account or base URL, where a 404 proves nothing, and believing it would
     /// drop the record or the finalizer of a bot that is still in its meeting.
@@ -89,8 +115,10 @@ impl Reconciler<'_> {
             )
             .await;
         let outcome = match outcome {
-            // Logged, shown and evented as any refused leave (see `leave`).
+            // Logged, shown and evented as any refused leave (see `leave`);
+            // no 404 that counts toward a bot gone, and not asked again soon.
             LeaveOutcome::NotFound(failure) if !self.in_scope => LeaveOutcome::Refused(Failure {
+                kind: FailureKind::Conflict,
                 detail: format!(
                     "answered 404 for a MeetingBot outside this install's scope: not believed, as \
                      another install under the same install id may have joined it; {}",
@@ -101,11 +129,7 @@ impl Reconciler<'_> {
             LeaveOutcome::NotFound(failure) => {
                 let believed = self.believed_not_found(api_key, failure).await;
                 if believed.kind == FailureKind::NotFound {
-                    info!(
-                        meeting_bot_id = recorded.meeting_bot_id,
-                        "leave answered 404 and the account answers: the bot is gone"
-                    );
-                    LeaveOutcome::Left
+                    LeaveOutcome::NotFound(believed)
                 } else {
                     LeaveOutcome::Retryable(believed)
                 }

@@ -173,7 +173,12 @@ impl Reconciler<'_> {
         {
             Ok(api_key) => {
                 let admission = self.ctx.vendor.admit(Priority::Meeting).await;
-                self.call_leave(admission, &api_key, recorded).await == LeaveOutcome::Left
+                // No record is left to keep: a 404 that the account confirms is
+                // taken as the bot gone, since nothing could ask again later.
+                matches!(
+                    self.call_leave(admission, &api_key, recorded).await,
+                    LeaveOutcome::Left | LeaveOutcome::NotFound(_)
+                )
             }
             Err(Unmet::Secret(_)) => false,
             Err(Unmet::Error(error)) => return Err(error),

@@ -1,10 +1,11 @@
-//! Failures around the record: seconds of 404s for the session, and an
-//! operator started with a wrong base URL.
+//! Failures around the record: seconds of 404s for the session or for
+//! leave, and an operator started with a wrong base URL.
 
 use crate::scene::{Scene, Waits, failing};
 use crate::support::*;
 use fake_lemonslice::Faults;
 use meetingbot_operator::api::Phase;
+use std::time::Duration;
 
 #[tokio::test]
 async fn seconds_of_session_404s_keep_the_bot_and_deletion_still_leaves() {
@@ -66,6 +67,58 @@ async fn seconds_of_session_404s_keep_the_bot_and_deletion_still_leaves() {
     scene.wait_gone("standup").await;
     assert_eq!(scene.calls().await.total("leave"), 1);
     assert!(scene.live_bots("session-404").await.is_empty());
+}
+
+#[tokio::test]
+async fn seconds_of_leave_404s_never_let_go_of_a_bot_still_in_its_meeting() {
+    let scene = Scene::start("leave-404").await;
+    scene.create("standup", spec("session-leave-404")).await;
+    scene.wait_joined("standup").await;
+
+    // LemonSlice (or a proxy in front of it) answers leave 404 for a
+    // moment, while the session list still answers for the key.
+    scene
+        .admin
+        .set_faults(&failing("leave", 404))
+        .await
+        .unwrap();
+    scene.delete("standup").await;
+    poll(
+        "two leaves answered 404",
+        Duration::from_secs(30),
+        || async {
+            let answered = scene.requests_to("leave").await;
+            match answered.iter().filter(|r| r.status == "404").count() {
+                2.. => Ok(()),
+                n => Err(format!("{n} answered 404")),
+            }
+        },
+    )
+    .await;
+    let waiting = scene.bot("standup").await;
+    assert!(
+        waiting.has_finalizer(),
+        "the MeetingBot waits for its bot to leave"
+    );
+    let leaving = waiting.condition("Ready").unwrap();
+    assert!(leaving.message.contains("404"), "{}", leaving.message);
+    assert_eq!(scene.live_bots("session-leave-404").await.len(), 1);
+
+    // LemonSlice knows the bot again: it leaves, and only then the MeetingBot goes.
+    scene.admin.set_faults(&Faults::default()).await.unwrap();
+    scene.wait_gone("standup").await;
+    assert!(scene.live_bots("session-leave-404").await.is_empty());
+    let answered: Vec<String> = scene
+        .requests_to("leave")
+        .await
+        .into_iter()
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(
+        answered.last().map(String::as_str),
+        Some("200"),
+        "{answered:?}"
+    );
 }
 
 #[tokio::test]

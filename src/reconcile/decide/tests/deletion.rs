@@ -42,3 +42,26 @@ fn a_leave_without_its_api_key_names_the_ways_out() {
     assert!(ending.message.contains(annotation::SKIP_LEAVE));
     assert!(ending.recorded.is_some());
 }
+
+#[test]
+fn a_leave_404_is_asked_again_showing_the_bot_meanwhile() {
+    let bot = deleting(joined(bot()));
+    let mut memo = Memo::default();
+    let mut not_found = failure(FailureKind::NotFound, 404);
+    not_found.detail = "Not Found".into();
+    memo.record(bot.metadata.generation, Call::Leave, not_found, now(), 1.0);
+    let ending = ending_of(plan_with(&bot, &memo, None));
+    assert_eq!(
+        (ending.phase, ending.health, ending.reason),
+        (Phase::Leaving, Health::Reconciling, reason::LEAVING)
+    );
+    assert!(ending.message.contains("404"), "{}", ending.message);
+    assert!(ending.recorded.is_some(), "status keeps the bot");
+    assert_eq!(ending.requeue, Some(Duration::from_secs(1)));
+    // Once the retry is due, leave is called again.
+    let due = Facts {
+        now: at(2),
+        ..facts(&bot, &memo)
+    };
+    assert!(matches!(decide(&due), Plan::Leave { .. }));
+}
