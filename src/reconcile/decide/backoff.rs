@@ -65,10 +65,15 @@ pub(super) fn waiting(facts: &Facts, call: Call) -> Option<Ending> {
                  for a moment; asking again until 404s in a row over a minute prove it gone"
             ),
         ),
+        // A leave retried for as long as the vendor fails: the message says
+        // how not to wait for it.
         (Call::Leave, false) => Ending::reconciling(
             Phase::Leaving,
             reason::LEAVING,
-            format!("leave failed ({described}); retrying"),
+            format!(
+                "leave failed ({described}); retrying ({})",
+                leave_ways_out()
+            ),
         ),
         (Call::Leave, true) => Ending::stalled(
             Phase::Leaving,

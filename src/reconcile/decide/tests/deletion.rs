@@ -65,3 +65,19 @@ fn a_leave_404_is_asked_again_showing_the_bot_meanwhile() {
     };
     assert!(matches!(decide(&due), Plan::Leave { .. }));
 }
+
+#[test]
+fn a_leave_retried_through_a_vendor_outage_names_the_ways_out() {
+    let bot = deleting(joined(bot()));
+    let memo = memo_after(Call::Leave, failure(FailureKind::Unavailable, 503));
+    let ending = ending_of(plan_with(&bot, &memo, None));
+    assert_eq!(
+        (ending.health, ending.reason),
+        (Health::Reconciling, reason::LEAVING)
+    );
+    assert!(
+        ending.message.contains(annotation::SKIP_LEAVE) && ending.message.contains("Orphan"),
+        "{}",
+        ending.message
+    );
+}
