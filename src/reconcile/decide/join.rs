@@ -44,6 +44,10 @@ pub(super) fn decide_unknown(facts: &Facts, attempt: JoinAttempt) -> Plan {
     if let Some(Learned::Session(SessionOutcome::Status(session))) = facts.just_learned
         && ended_reason(*session).is_some()
     {
+        // As for a join never sent: the record may be the object's only claim.
+        if bot.status.is_none() {
+            return Plan::Claim;
+        }
         return Plan::ClearEndedJoin {
             keep_learned: attempt.session_id == bot.spec.session_id,
             session_id: attempt.session_id,

@@ -340,6 +340,13 @@ fn a_join_whose_outcome_was_lost_is_cleared_once_its_session_ended() {
             keep_learned: false,
         }
     );
+    // A record that is the object's only claim: status takes the claim over first.
+    let mut unclaimed = lost.clone();
+    unclaimed.status = None;
+    assert_eq!(
+        plan(&unclaimed, session(SessionStatus::Completed)),
+        Plan::Claim
+    );
     // With the record cleared, the session read decides as for any bot.
     let cleared = bot();
     assert_eq!(
