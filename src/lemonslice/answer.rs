@@ -2,8 +2,8 @@
 //! their classification into outcomes, with every detail cleaned of secrets.
 
 use super::{
-    Failure, FailureKind, JoinOutcome, JoinedBot, MAX_DETAIL_CHARS, Scrubber, SessionStatus,
-    WebsocketUrl,
+    Failure, FailureKind, JoinOutcome, JoinedBot, LeaveOutcome, MAX_DETAIL_CHARS, Scrubber,
+    SessionStatus, WebsocketUrl,
 };
 use reqwest::{Response, StatusCode, header};
 use serde::Deserialize;
@@ -199,6 +199,34 @@ pub(super) fn join_outcome(head: &Head, body: &Body, secrets: &Scrubber) -> Join
         }),
         None => unusable("the answer lacks meeting_bot_id".into()),
     }
+}
+
+/// Classifies a leave's answer. Only a success that says `"status": "left"`,
+/// the contract's only success, is Left: a front proxy's own 200 page, an
+/// empty body or one that echoes the request back proves nothing of the
+/// bot, and the leave is asked again (a bot that did leave then answers 404).
+pub(super) fn leave_outcome(head: &Head, body: &Body, secrets: &Scrubber) -> LeaveOutcome {
+    if !head.status.is_success() {
+        return LeaveOutcome::from_status(http_failure(head, &body.bytes, secrets));
+    }
+    let says_left = !body.truncated
+        && serde_json::from_slice::<serde_json::Value>(&body.bytes)
+            .ok()
+            .is_some_and(|answer| answer.get("status").and_then(|s| s.as_str()) == Some("left"));
+    if says_left {
+        return LeaveOutcome::Left;
+    }
+    let text = String::from_utf8_lossy(&body.bytes);
+    LeaveOutcome::Retryable(Failure {
+        kind: FailureKind::NoAnswer,
+        status: Some(head.status.as_u16()),
+        detail: clean_detail(
+            &format!("a success that does not say \"status\": \"left\": {text}"),
+            secrets,
+        ),
+        retry_after: None,
+        meeting_bot_id: None,
+    })
 }
 
 /// A failed answer, described. The kind of a status that would prove

@@ -2,8 +2,8 @@
 //! each call sent once and its answer classified (see `answer`).
 
 use super::answer::{
-    Head, SessionAnswer, http_failure, join_outcome, read_bounded, request_not_sent,
-    transport_failure, transport_kind,
+    Body, Head, SessionAnswer, http_failure, join_outcome, leave_outcome, read_bounded,
+    request_not_sent, transport_failure, transport_kind,
 };
 use super::{
     Admission, DEFAULT_CALLS_PER_SECOND, Failure, FailureKind, JoinOutcome, LeaveOutcome, Priority,
@@ -192,14 +192,12 @@ impl Client {
             }
         };
         let head = Head::of(&response);
-        let body = read_bounded(response)
-            .await
-            .map(|body| body.bytes)
-            .unwrap_or_default();
-        if head.status.is_success() {
-            return LeaveOutcome::Left;
-        }
-        LeaveOutcome::from_status(http_failure(&head, &body, &secrets))
+        // A body cut short by the connection is read as what came of it.
+        let body = read_bounded(response).await.unwrap_or(Body {
+            bytes: Vec::new(),
+            truncated: true,
+        });
+        leave_outcome(&head, &body, &secrets)
     }
 
     /// `GET /liveai/sessions/{session_id}`.

@@ -1,9 +1,10 @@
 //! A bounded fuzz run over what the vendor may answer: random bytes, broken
 //! and wrongly typed JSON, huge bodies. No answer may panic, a join is Joined
-//! only for a complete answer, and no detail carries a secret or a line break.
+//! and a leave Left only for a complete answer, and no detail carries a
+//! secret or a line break.
 
 use super::*;
-use crate::lemonslice::SecretString;
+use crate::lemonslice::{LeaveOutcome, SecretString};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -16,8 +17,12 @@ fn body(rng: &mut StdRng, secret: &str) -> Vec<u8> {
         let len = rng.random_range(0..40);
         (0..len).map(|_| rng.random_range(' '..='~')).collect()
     };
-    match rng.random_range(0..6) {
+    match rng.random_range(0..7) {
         0 => (0..rng.random_range(0..300)).map(|_| rng.random()).collect(),
+        6 => {
+            let status = ["left", "leaving", "", "LEFT"][rng.random_range(0..4)];
+            serde_json::json!({ "status": status }).to_string().into_bytes()
+        }
         1 => serde_json::json!({ "meeting_bot_id": text(rng), "websocket_url": text(rng) }).to_string().into_bytes(),
         2 => serde_json::json!({ "meeting_bot_id": rng.random::<i64>(), "websocket_url": [text(rng)] }).to_string().into_bytes(),
         3 => serde_json::json!({ "detail": format!("{} {secret}\n{}", text(rng), text(rng)) }).to_string().into_bytes(),
@@ -90,7 +95,29 @@ fn every_answer_is_classified_without_panic_or_leak() {
                 "{status} {bytes:?}"
             );
         }
+        // Only a whole success that says so is a leave.
+        match leave_outcome(&head, &answer, &Scrubber::of(&[&secret])) {
+            LeaveOutcome::Left => assert!(
+                status.is_success() && !truncated && says_left(&bytes),
+                "{status} {bytes:?}"
+            ),
+            LeaveOutcome::NotFound(failure)
+            | LeaveOutcome::Retryable(failure)
+            | LeaveOutcome::Refused(failure) => {
+                assert!(
+                    !failure.detail.contains(secret.expose()),
+                    "{}",
+                    failure.detail
+                );
+                assert!(!failure.detail.contains('\n'));
+            }
+        }
     }
+}
+
+/// Whether the body says what the contract's only success of a leave says.
+fn says_left(body: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(body).is_ok_and(|v| v["status"] == "left")
 }
 
 #[test]

@@ -117,6 +117,52 @@ fn a_proxys_404_is_no_proof_that_a_bot_or_session_is_gone() {
 }
 
 #[test]
+fn only_a_success_that_says_left_is_a_leave() {
+    let key = SecretString::new("sk-secret-key");
+    let secrets = Scrubber::of(&[&key]);
+    let leave = |status: u16, body: Body| leave_outcome(&head(status), &body, &secrets);
+    assert_eq!(
+        leave(200, whole(br#"{"status": "left"}"#)),
+        LeaveOutcome::Left
+    );
+    assert_eq!(
+        leave(200, whole(br#"{"status":"left","note":"bye"}"#)),
+        LeaveOutcome::Left
+    );
+    let proving_nothing: [&[u8]; 6] = [
+        b"",
+        b"<html><body>Service maintenance</body></html>",
+        br#"{"meeting_bot_id": "meeting-bot-abc123"}"#,
+        br#"{"status": "leaving"}"#,
+        br#"{"status": null}"#,
+        br#"{"status": "left", "x-api-key": "sk-secret-key"#,
+    ];
+    for body in proving_nothing {
+        let LeaveOutcome::Retryable(failure) = leave(200, whole(body)) else {
+            panic!("{} taken as left", String::from_utf8_lossy(body));
+        };
+        assert_eq!(failure.kind, FailureKind::NoAnswer);
+        assert!(
+            !failure.detail.contains("sk-secret-key"),
+            "{}",
+            failure.detail
+        );
+    }
+    let cut = Body {
+        bytes: br#"{"status": "left"}"#.to_vec(),
+        truncated: true,
+    };
+    assert!(
+        matches!(leave(200, cut), LeaveOutcome::Retryable(_)),
+        "never taken from a part"
+    );
+    assert!(matches!(
+        leave(404, whole(br#"{"detail": "Not Found"}"#)),
+        LeaveOutcome::NotFound(_)
+    ));
+}
+
+#[test]
 fn a_redirect_is_not_followed_names_only_its_host_and_proves_nothing() {
     let redirected = Head {
         status: StatusCode::TEMPORARY_REDIRECT,

@@ -1,5 +1,6 @@
 //! Failures around the record: seconds of 404s for the session or for
-//! leave, and an operator started with a wrong base URL.
+//! leave, a proxy's own success page for a leave, and an operator started
+//! with a wrong base URL.
 
 use crate::scene::{Scene, Waits, failing};
 use crate::support::*;
@@ -119,6 +120,55 @@ async fn seconds_of_leave_404s_never_let_go_of_a_bot_still_in_its_meeting() {
         Some("200"),
         "{answered:?}"
     );
+}
+
+#[tokio::test]
+async fn a_proxys_own_200_page_for_a_leave_never_lets_go_of_the_bot() {
+    let scene = Scene::start("leave-page").await;
+    scene.create("standup", spec("session-leave-page")).await;
+    scene.wait_joined("standup").await;
+
+    // A proxy in front of LemonSlice answers leaves with its own 200 page
+    // (maintenance, a sign-in): the vendor never saw them.
+    scene
+        .admin
+        .set_faults(&Faults {
+            proxy_page_rate: 1.0,
+            endpoints: vec!["leave".into()],
+            ..Faults::default()
+        })
+        .await
+        .unwrap();
+    scene.delete("standup").await;
+    poll(
+        "two leaves answered by the proxy's page",
+        Duration::from_secs(30),
+        || async {
+            match scene.requests_to("leave").await.len() {
+                2.. => Ok(()),
+                n => Err(format!("{n} leaves")),
+            }
+        },
+    )
+    .await;
+    let waiting = scene.bot("standup").await;
+    assert!(
+        waiting.has_finalizer(),
+        "the MeetingBot waits for its bot to leave"
+    );
+    let leaving = waiting.condition("Ready").unwrap();
+    assert!(
+        leaving.message.contains(r#"does not say "status": "left""#),
+        "{}",
+        leaving.message
+    );
+    assert_eq!(scene.live_bots("session-leave-page").await.len(), 1);
+
+    // The proxy lets calls through again: the bot leaves, then the MeetingBot goes.
+    scene.admin.set_faults(&Faults::default()).await.unwrap();
+    scene.wait_gone("standup").await;
+    assert!(scene.live_bots("session-leave-page").await.is_empty());
+    assert_eq!(scene.admin.leaves().await.unwrap().len(), 1);
 }
 
 #[tokio::test]

@@ -62,6 +62,10 @@ pub struct Faults {
     pub proxy_reset_rate: f64,
     /// The status of those proxy answers (400 to 599).
     pub proxy_status: u16,
+    /// Share of calls answered `200 OK` by a front proxy with a page of its
+    /// own (a maintenance or sign-in page) without reaching the vendor: such
+    /// a call changes nothing, and its success proves nothing.
+    pub proxy_page_rate: f64,
     /// When set, calls are not handled but answered `307 Temporary Redirect`
     /// with this `Location` (another host, say). Such a call changes nothing.
     pub redirect_to: Option<String>,
@@ -107,6 +111,7 @@ impl Default for Faults {
             echo_rate: 0.0,
             proxy_reset_rate: 0.0,
             proxy_status: 503,
+            proxy_page_rate: 0.0,
             redirect_to: None,
             sessions: Vec::new(),
             endpoints: Endpoint::ALL.iter().map(|e| e.name().to_owned()).collect(),
@@ -127,6 +132,8 @@ pub(crate) enum Fate {
     Echo,
     /// Not handled; answered 307 with the `Location` of `redirect_to`.
     Redirect,
+    /// Not handled; answered 200 with a front proxy's own HTML page.
+    ProxyPage,
     /// Handled; then answered by a front proxy with this status and a
     /// plain-text body instead of the vendor's answer.
     ProxyReset(StatusCode),
@@ -153,6 +160,7 @@ impl Faults {
             ("hang_rate", self.hang_rate),
             ("echo_rate", self.echo_rate),
             ("proxy_reset_rate", self.proxy_reset_rate),
+            ("proxy_page_rate", self.proxy_page_rate),
         ] {
             if !(0.0..=1.0).contains(&rate) {
                 problems.push(format!("{name} must be between 0 and 1"));
@@ -213,6 +221,8 @@ impl Faults {
             Fate::Redirect
         } else if fires(&mut rng, self.echo_rate) {
             Fate::Echo
+        } else if fires(&mut rng, self.proxy_page_rate) {
+            Fate::ProxyPage
         } else if fires(&mut rng, self.error_rate) {
             // Valid faults have a status to draw, and only valid ones.
             let status = self.error_statuses.choose(&mut rng).copied().unwrap_or(503);
@@ -378,6 +388,26 @@ mod tests {
         assert!(
             Faults {
                 echo_rate: 2.0,
+                ..Faults::default()
+            }
+            .validate()
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn a_proxy_page_answers_a_call_that_changes_nothing() {
+        let faults = Faults {
+            proxy_page_rate: 1.0,
+            endpoints: vec!["leave".into()],
+            ..Faults::default()
+        };
+        assert!(faults.validate().is_ok());
+        assert_eq!(faults.plan(Endpoint::Leave, "s").fate, Fate::ProxyPage);
+        assert_eq!(faults.plan(Endpoint::Join, "s").fate, Fate::Answer);
+        assert!(
+            Faults {
+                proxy_page_rate: -0.5,
                 ..Faults::default()
             }
             .validate()

@@ -195,6 +195,7 @@ async fn call(
         Fate::Inject(status) => injected(status, faults.retry_after(status)).into(),
         Fate::Echo => echo(&session_id, headers, body).into(),
         Fate::Redirect => redirect(faults.redirect_to.as_deref().unwrap_or_default()).into(),
+        Fate::ProxyPage => proxy_page().into(),
         Fate::Answer | Fate::ProxyReset(_) | Fate::Drop | Fate::Hang(_) => {
             match authenticate(store, headers) {
                 Ok(account) => handle(store, &session_id, account),
@@ -206,7 +207,7 @@ async fn call(
         Fate::Drop => "dropped".to_owned(),
         Fate::Hang(_) => "hung".to_owned(),
         Fate::ProxyReset(status) => status.as_str().to_owned(),
-        Fate::Answer | Fate::Inject(_) | Fate::Echo | Fate::Redirect => {
+        Fate::Answer | Fate::Inject(_) | Fate::Echo | Fate::Redirect | Fate::ProxyPage => {
             answer.response.status().as_str().to_owned()
         }
     };
@@ -225,7 +226,9 @@ async fn call(
         key_hint: key_hint(headers),
     });
     match plan.fate {
-        Fate::Answer | Fate::Inject(_) | Fate::Echo | Fate::Redirect => answer.response,
+        Fate::Answer | Fate::Inject(_) | Fate::Echo | Fate::Redirect | Fate::ProxyPage => {
+            answer.response
+        }
         Fate::ProxyReset(status) => (
             status,
             [(header::CONTENT_TYPE, "text/plain")],
@@ -273,6 +276,12 @@ fn redirect(location: &str) -> Response {
         response.headers_mut().insert(header::LOCATION, value);
     }
     response
+}
+
+/// `200 OK` with a front proxy's own page (a maintenance or sign-in page
+/// served for every path): a success that is not the vendor's.
+fn proxy_page() -> Response {
+    axum::response::Html("<html><body><h1>Scheduled maintenance</h1></body></html>").into_response()
 }
 
 fn session_not_found() -> Response {
