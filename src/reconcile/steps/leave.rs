@@ -4,7 +4,7 @@ use super::{Reconciler, Step};
 use crate::Result;
 use crate::api::{RecordedBot, event};
 use crate::lemonslice::{Admission, Failure, FailureKind, LeaveOutcome, SecretString};
-use crate::reconcile::decide::leave::session_ended;
+use crate::reconcile::decide::leave::not_found_proves_left;
 use crate::reconcile::decide::memo::Call;
 use crate::reconcile::decide::plan::LeavePurpose;
 use jiff::Timestamp;
@@ -77,17 +77,11 @@ impl Reconciler<'_> {
         }
     }
 
-    /// Whether a leave's 404 (the account answering with the same key)
-    /// proves the bot gone: at once when status says its session ended,
-    /// which takes the bot with it; otherwise only as the last of 404s in a
-    /// row over a minute. A vendor, or a proxy in front of it, may answer 404
-    /// for a moment (a bot it does not know yet, a route being changed), and
-    /// a bot whose record went on such an answer could never be taken out.
+    /// Whether this leave's 404 proves the bot gone (see `not_found_proves_left`).
     fn not_found_proves_left(&self, recorded: &RecordedBot) -> bool {
         let memo = self.ctx.memo(&self.bot.uid().unwrap_or_default());
         let earlier = memo.current(self.bot.metadata.generation, Call::Leave);
-        session_ended(&self.bot, recorded)
-            || earlier.is_some_and(|earlier| earlier.not_found_proven(1, Timestamp::now()))
+        not_found_proves_left(&self.bot, recorded, earlier, Timestamp::now())
     }
 
     /// Calls leave and counts it. A 404 is [`LeaveOutcome::NotFound`] only

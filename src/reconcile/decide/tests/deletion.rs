@@ -81,3 +81,38 @@ fn a_leave_retried_through_a_vendor_outage_names_the_ways_out() {
         ending.message
     );
 }
+
+#[test]
+fn a_leave_404_proves_the_bot_gone_only_when_its_session_ended_or_after_a_minute_of_them() {
+    let bot = deleting(joined(bot()));
+    let recorded = match bot.bot_record() {
+        crate::api::BotRecord::Joined(recorded) => recorded,
+        other => panic!("{other:?}"),
+    };
+    let proves = |bot: &MeetingBot, memo: &Memo, now| {
+        let earlier = memo.current(bot.metadata.generation, Call::Leave);
+        leave::not_found_proves_left(bot, &recorded, earlier, now)
+    };
+    let none = Memo::default();
+    assert!(!proves(&bot, &none, now()), "a first 404 proves nothing");
+    let mut memo = Memo::default();
+    for at_secs in [0, 1] {
+        memo.record(
+            bot.metadata.generation,
+            Call::Leave,
+            failure(FailureKind::NotFound, 404),
+            at(at_secs),
+            1.0,
+        );
+    }
+    assert!(!proves(&bot, &memo, at(30)), "too soon");
+    assert!(proves(&bot, &memo, at(61)), "the third over a minute");
+    // A bot whose session status says ended went with it: the first 404 is enough.
+    let mut ended = bot.clone();
+    ended.status = Some(status(
+        Phase::SessionEnded,
+        reason::SESSION_COMPLETED,
+        Some(at(-10)),
+    ));
+    assert!(proves(&ended, &none, now()));
+}
