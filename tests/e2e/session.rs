@@ -23,6 +23,21 @@ async fn for_session(name: &str, session: &str, status: &str) -> Scene {
     scene
 }
 
+/// Ends `session` at the fake, and waits for MeetingBot `name` to say so:
+/// within the poll interval with its jitter (at most 1.2 times), plus a few seconds.
+async fn end_session(scene: &Scene, session: &str, name: &str) -> MeetingBot {
+    scene
+        .admin
+        .set_session_status(session, "COMPLETED")
+        .await
+        .unwrap();
+    let within = Duration::from_secs(POLL_SECS * 12 / 10 + 5);
+    scene
+        .within(within)
+        .wait_stalled(name, "SessionCompleted")
+        .await
+}
+
 fn phase(bot: &MeetingBot) -> Option<Phase> {
     bot.status.as_ref().and_then(|status| status.phase)
 }
@@ -77,17 +92,7 @@ async fn an_ended_session_shows_and_deletion_still_calls_leave() {
         .await;
     let bot_id = joined.status.unwrap().meeting_bot_id.unwrap();
 
-    scene
-        .admin
-        .set_session_status("session-ends", "COMPLETED")
-        .await
-        .unwrap();
-    // The poll interval with its jitter (at most 1.2 times), plus a few seconds.
-    let within = Duration::from_secs(POLL_SECS * 12 / 10 + 5);
-    let ended = scene
-        .within(within)
-        .wait_stalled("brief", "SessionCompleted")
-        .await;
+    let ended = end_session(&scene, "session-ends", "brief").await;
     let status = ended.status.unwrap();
     assert_eq!(status.phase, Some(Phase::SessionEnded));
     assert_eq!(
@@ -222,16 +227,7 @@ async fn a_join_whose_outcome_was_lost_stops_blocking_once_its_session_ended() {
 
     // The session ends, taking the avatar with it: the join's record goes,
     // and the MeetingBot says its session is over.
-    scene
-        .admin
-        .set_session_status("session-lost", "COMPLETED")
-        .await
-        .unwrap();
-    let within = Duration::from_secs(POLL_SECS * 12 / 10 + 5);
-    let ended = scene
-        .within(within)
-        .wait_stalled("lost", "SessionCompleted")
-        .await;
+    let ended = end_session(&scene, "session-lost", "lost").await;
     assert_eq!(phase(&ended), Some(Phase::SessionEnded));
     assert!(
         ended.annotation(annotation::JOIN_IN_FLIGHT).is_none(),
