@@ -10,7 +10,7 @@ use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
 use meetingbot_operator::api::MeetingBot;
-use serde_json::json;
+use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Instant;
 
@@ -113,9 +113,28 @@ pub(super) async fn create_all(client: &Client, ns: &str, n: u64) -> HashMap<Str
         .await
 }
 
+/// What the baseline's objects carry once Ready.
+#[derive(Clone, Copy)]
+pub(super) enum BaselineObjects {
+    /// A finalizer and one condition: the least a controller writes.
+    Minimal,
+    /// What the operator's joined MeetingBot carries: the record in an
+    /// annotation and in status, the bot's fields, a field manager of its own
+    /// for the writes (so as many managed-field entries). It tells how much
+    /// of the operator's time is the API server's work for objects that size.
+    OperatorSized,
+}
+
 /// The baseline writer: finalizer, then Ready status, for each new bot; the
 /// finalizer off for each deleted one. No vendor call.
-pub(super) async fn minimal_writer(bots: Api<MeetingBot>) {
+pub(super) async fn baseline_writer(bots: Api<MeetingBot>, objects: BaselineObjects) {
+    let params = match objects {
+        BaselineObjects::Minimal => PatchParams::default(),
+        BaselineObjects::OperatorSized => PatchParams {
+            field_manager: Some("bench-baseline".into()),
+            ..PatchParams::default()
+        },
+    };
     watcher(bots.clone(), watcher::Config::default())
         .default_backoff()
         .applied_objects()
@@ -124,6 +143,7 @@ pub(super) async fn minimal_writer(bots: Api<MeetingBot>) {
         .filter_map(|bot| future::ready(bot.ok()))
         .for_each_concurrent(CONCURRENCY, |bot| {
             let bots = bots.clone();
+            let params = params.clone();
             async move {
                 let name = bot.name_any();
                 let merge = |patch| Patch::Merge(patch);
@@ -131,29 +151,56 @@ pub(super) async fn minimal_writer(bots: Api<MeetingBot>) {
                     let _ = bots
                         .patch(
                             &name,
-                            &PatchParams::default(),
+                            &params,
                             &merge(json!({"metadata": {"finalizers": null}})),
                         )
                         .await;
                 } else if bot.finalizers().is_empty() {
-                    bots.patch(
-                        &name,
-                        &PatchParams::default(),
-                        &merge(json!({"metadata": {"finalizers": ["bench/baseline"]}})),
-                    )
-                    .await
-                    .expect("the finalizer patches");
-                    let ready = json!({"status": {"observedGeneration": 1, "conditions": [{
-                        "type": "Ready", "status": "True", "reason": "Baseline", "message": "",
-                        "lastTransitionTime": Timestamp::now().to_string(),
-                    }]}});
-                    bots.patch_status(&name, &PatchParams::default(), &merge(ready))
+                    let (metadata, status) = baseline_writes(&bot, objects);
+                    bots.patch(&name, &params, &merge(metadata))
+                        .await
+                        .expect("the finalizer patches");
+                    bots.patch_status(&name, &params, &merge(status))
                         .await
                         .expect("the status patches");
                 }
             }
         })
         .await;
+}
+
+/// The baseline's two writes for a new bot: its metadata, then its status.
+fn baseline_writes(bot: &MeetingBot, objects: BaselineObjects) -> (Value, Value) {
+    let now = Timestamp::now().to_string();
+    let mut metadata = json!({"metadata": {"finalizers": ["bench/baseline"]}});
+    let mut status = json!({"status": {"observedGeneration": 1, "conditions": [{
+        "type": "Ready", "status": "True", "reason": "Baseline", "message": "",
+        "lastTransitionTime": now,
+    }]}});
+    if let BaselineObjects::OperatorSized = objects {
+        // A bot id and URL as long as the fake's; the rest as the operator writes them.
+        let session = &bot.spec.session_id;
+        let (bot_id, uid) = ("meeting-bot-0123456789ab", bot.uid().unwrap_or_default());
+        let record = json!({
+            "meetingBotId": bot_id, "sessionId": session, "joinedSpec": "7c9b7d1c8adb95a6",
+            "joinedAt": now, "uid": uid, "apiKey": {}, "install": "default",
+        });
+        metadata["metadata"]["annotations"] =
+            json!({"liveai.lemonslice.com/record": record.to_string()});
+        status = json!({"status": {
+            "observedGeneration": 1,
+            "conditions": [{
+                "type": "Ready", "status": "True", "reason": "Joined",
+                "message": format!("the avatar is in the meeting as {bot_id}"),
+                "observedGeneration": 1, "lastTransitionTime": now,
+            }],
+            "install": "default", "joinedApiKey": {}, "joinedAt": now,
+            "joinedSpec": "7c9b7d1c8adb95a6", "meetingBotId": bot_id, "phase": "Joined",
+            "platform": "GoogleMeet", "recordUid": uid, "sessionId": session,
+            "websocketUrl": format!("wss://127.0.0.1:45991/agent-audio/{session}?[redacted]"),
+        }});
+    }
+    (metadata, status)
 }
 
 /// What creating N bots until all were Ready showed.

@@ -6,7 +6,9 @@
 //!
 //! The baseline is a minimal writer in this process that makes, with the
 //! operator's concurrency, only the API-server writes a bot needs (finalizer,
-//! then a Ready status) and no vendor call. Then the operator does the real
+//! then a Ready status) and no vendor call. The same writer then makes objects
+//! as large as the operator's (the second baseline, for the figures that the
+//! API server's work per object holds). Then the operator does the real
 //! thing against the fake, whose join and leave take L each.
 
 mod converge;
@@ -17,7 +19,9 @@ mod rest;
 mod rotate;
 mod table;
 
-use converge::{GoneRun, minimal_writer, until_all_gone, until_all_ready};
+use converge::{
+    BaselineObjects, GoneRun, ReadyRun, baseline_writer, until_all_gone, until_all_ready,
+};
 use measure::{
     meetingbot_writes, namespaces_being_deleted, order_correlation, percentile, process_usage,
     until_quiet,
@@ -58,8 +62,8 @@ async fn vendor(latency_ms: u64) -> fake_lemonslice::FakeServer {
     fake
 }
 
-/// One run at N: the baseline, then the operator (Ready, at rest, restarted,
-/// gone). Returns the figures and the two Ready curves.
+/// One run at N: the two baselines, then the operator (Ready, at rest,
+/// restarted, gone). Returns the figures and the two Ready curves.
 async fn run(client: &Client, n: u64, latency_ms: u64) -> (Value, Vec<f64>, Vec<f64>) {
     let being_deleted = namespaces_being_deleted(client).await;
     if being_deleted > 0 {
@@ -69,15 +73,8 @@ async fn run(client: &Client, n: u64, latency_ms: u64) -> (Value, Vec<f64>, Vec<
              one (make cluster-down)"
         );
     }
-    let base_ns = namespace(client, "bench-baseline").await;
-    let writer = tokio::spawn(minimal_writer(Api::namespaced(client.clone(), &base_ns)));
-    let base = until_all_ready(client, &base_ns, n).await;
-    let base_gone = until_all_gone(client, &base_ns).await;
-    writer.abort();
-    println!(
-        "N = {n}: baseline Ready in {:.2} s, gone in {:.2} s",
-        base.secs, base_gone.secs
-    );
+    let (base, base_gone) = baseline(client, n, BaselineObjects::Minimal).await;
+    let (sized, sized_gone) = baseline(client, n, BaselineObjects::OperatorSized).await;
 
     let ns = namespace(client, "bench").await;
     let fake = vendor(latency_ms).await;
@@ -221,9 +218,37 @@ async fn run(client: &Client, n: u64, latency_ms: u64) -> (Value, Vec<f64>, Vec<
     // Past what one `json!` expands.
     results["operator"]["cpu_ms_per_secret_rotation"] = json!(rotation_cpu_ms);
     results["operator"]["deletion"] = deletion_pace(&gone, Some(&left));
+    results["operator"]["ready_vs_operator_sized_baseline"] = json!(ready.secs / sized.secs);
+    results["operator"]["gone_vs_operator_sized_baseline"] = json!(gone.secs / sized_gone.secs);
+    results["operator_sized_baseline"] = json!({
+        "ready_secs": sized.secs, "gone_secs": sized_gone.secs,
+        "deletion": deletion_pace(&sized_gone, None),
+    });
     results["namespaces_being_deleted_at_start"] = json!(being_deleted);
     drop(restarted);
     (results, base.curve, ready.curve)
+}
+
+/// The baseline writer's run at N with these objects: until all Ready, and
+/// until all gone.
+async fn baseline(client: &Client, n: u64, objects: BaselineObjects) -> (ReadyRun, GoneRun) {
+    let name = match objects {
+        BaselineObjects::Minimal => "bench-baseline",
+        BaselineObjects::OperatorSized => "bench-baseline-sized",
+    };
+    let ns = namespace(client, name).await;
+    let writer = tokio::spawn(baseline_writer(
+        Api::namespaced(client.clone(), &ns),
+        objects,
+    ));
+    let ready = until_all_ready(client, &ns, n).await;
+    let gone = until_all_gone(client, &ns).await;
+    writer.abort();
+    println!(
+        "N = {n}: {name} Ready in {:.2} s, gone in {:.2} s",
+        ready.secs, gone.secs
+    );
+    (ready, gone)
 }
 
 /// Where a deletion's time went: seconds from the deletecollection until the

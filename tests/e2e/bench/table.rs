@@ -31,6 +31,11 @@ pub fn single(results: &Value) -> String {
     let base = &results["baseline"];
     let f = |key: &str| op[key].as_f64().unwrap_or(f64::NAN);
     let b = |key: &str| base[key].as_f64().unwrap_or(f64::NAN);
+    let sized = |key: &str| {
+        results["operator_sized_baseline"][key]
+            .as_f64()
+            .unwrap_or(f64::NAN)
+    };
     let n = results["n"].as_u64().unwrap_or(0);
     let ratio = f("ready_vs_baseline");
     let gone_ratio = f("gone_vs_baseline");
@@ -63,6 +68,20 @@ pub fn single(results: &Value) -> String {
             ),
             "≤ 1.15×".into(),
             verdict(gone_ratio <= 1.15).into(),
+        ),
+        (
+            "all Ready; all gone: baseline with the operator's objects / operator".into(),
+            format!(
+                "{:.2} s / {:.2} s ({:.2}×); {:.2} s / {:.2} s ({:.2}×)",
+                sized("ready_secs"),
+                f("ready_secs"),
+                f("ready_vs_operator_sized_baseline"),
+                sized("gone_secs"),
+                f("gone_secs"),
+                f("gone_vs_operator_sized_baseline"),
+            ),
+            "the API server's work for objects this size".into(),
+            String::new(),
         ),
         (
             "deletion, half / all: marked; left; gone".into(),
@@ -208,7 +227,7 @@ fn v(run: &Value, side: &str, key: &str) -> f64 {
 /// The scaling runs, one column per N.
 pub fn scaling(runs: &[Value]) -> String {
     type Row = (&'static str, fn(&Value) -> String);
-    let rows: [Row; 13] = [
+    let rows: [Row; 14] = [
         ("all Ready: operator / baseline", |r| {
             format!(
                 "{:.1} s / {:.1} s ({:.2}×)",
@@ -225,6 +244,16 @@ pub fn scaling(runs: &[Value]) -> String {
                 v(r, "operator", "gone_vs_baseline")
             )
         }),
+        (
+            "all Ready; all gone: operator / baseline with the operator's objects",
+            |r| {
+                format!(
+                    "{:.2}×; {:.2}×",
+                    v(r, "operator", "ready_vs_operator_sized_baseline"),
+                    v(r, "operator", "gone_vs_operator_sized_baseline")
+                )
+            },
+        ),
         ("creation → join p50 / p99", |r| {
             format!(
                 "{:.2} s / {:.2} s",
