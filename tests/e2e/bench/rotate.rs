@@ -1,8 +1,9 @@
 //! What rotating one broadcast-token Secret costs the operator among N
 //! MeetingBots: the CPU of a run of rotations of the Secret that one
-//! MeetingBot references, less that of as long a time at rest. Finding the
-//! MeetingBots of a Secret is an index lookup, so the figure should not grow
-//! with N.
+//! MeetingBot references, less that of as long a time at rest (measured
+//! before and after the rotations, so that a process still settling, or a
+//! timer of its own, weighs on both sides alike). Finding the MeetingBots of
+//! a Secret is an index lookup, so the figure should not grow with N.
 
 use super::measure::process_usage;
 use crate::support::*;
@@ -27,9 +28,13 @@ pub(super) async fn cpu_ms_per_rotation(client: &Client, ns: &str, secret: &str,
         secrets.get_opt(secret).await.unwrap().is_some(),
         "the rotated Secret exists"
     );
-    let (rest_started, rest_cpu) = (Instant::now(), cpu());
-    tokio::time::sleep(GAP * ROTATIONS + SETTLE).await;
-    let rest_rate = (cpu() - rest_cpu) / rest_started.elapsed().as_secs_f64();
+    // CPU seconds per second while nothing happens, over as long as the rotations take.
+    let rest_rate = || async {
+        let (started, started_cpu) = (Instant::now(), cpu());
+        tokio::time::sleep(GAP * ROTATIONS + SETTLE).await;
+        (cpu() - started_cpu) / started.elapsed().as_secs_f64()
+    };
+    let rest_before = rest_rate().await;
 
     let (started, started_cpu) = (Instant::now(), cpu());
     for i in 0..ROTATIONS {
@@ -38,6 +43,9 @@ pub(super) async fn cpu_ms_per_rotation(client: &Client, ns: &str, secret: &str,
         tokio::time::sleep(GAP).await;
     }
     tokio::time::sleep(SETTLE).await;
-    let rotations_cpu = cpu() - started_cpu - rest_rate * started.elapsed().as_secs_f64();
-    rotations_cpu.max(0.0) * 1000.0 / f64::from(ROTATIONS)
+    let (rotations_secs, rotations_cpu) = (started.elapsed().as_secs_f64(), cpu() - started_cpu);
+
+    let rest_rate = (rest_before + rest_rate().await) / 2.0;
+    let net_cpu = rotations_cpu - rest_rate * rotations_secs;
+    net_cpu.max(0.0) * 1000.0 / f64::from(ROTATIONS)
 }
