@@ -9,7 +9,7 @@ use jiff::Timestamp;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, ResourceExt};
-use meetingbot_operator::api::MeetingBot;
+use meetingbot_operator::api::{MeetingBot, annotation};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Instant;
@@ -171,7 +171,10 @@ pub(super) async fn baseline_writer(bots: Api<MeetingBot>, objects: BaselineObje
 
 /// The baseline's two writes for a new bot: its metadata, then its status.
 fn baseline_writes(bot: &MeetingBot, objects: BaselineObjects) -> (Value, Value) {
-    let now = Timestamp::now().to_string();
+    // To the second, as the operator writes its times.
+    let now = Timestamp::from_second(Timestamp::now().as_second())
+        .expect("now is a valid time")
+        .to_string();
     let mut metadata = json!({"metadata": {"finalizers": ["bench/baseline"]}});
     let mut status = json!({"status": {"observedGeneration": 1, "conditions": [{
         "type": "Ready", "status": "True", "reason": "Baseline", "message": "",
@@ -185,8 +188,7 @@ fn baseline_writes(bot: &MeetingBot, objects: BaselineObjects) -> (Value, Value)
             "meetingBotId": bot_id, "sessionId": session, "joinedSpec": "7c9b7d1c8adb95a6",
             "joinedAt": now, "uid": uid, "apiKey": {}, "install": "default",
         });
-        metadata["metadata"]["annotations"] =
-            json!({"liveai.lemonslice.com/record": record.to_string()});
+        metadata["metadata"]["annotations"] = json!({ annotation::RECORD: record.to_string() });
         status = json!({"status": {
             "observedGeneration": 1,
             "conditions": [{
