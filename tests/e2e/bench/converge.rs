@@ -175,33 +175,40 @@ fn baseline_writes(bot: &MeetingBot, objects: BaselineObjects) -> (Value, Value)
     let now = Timestamp::from_second(Timestamp::now().as_second())
         .expect("now is a valid time")
         .to_string();
-    let mut metadata = json!({"metadata": {"finalizers": ["bench/baseline"]}});
-    let mut status = json!({"status": {"observedGeneration": 1, "conditions": [{
-        "type": "Ready", "status": "True", "reason": "Baseline", "message": "",
-        "lastTransitionTime": now,
-    }]}});
-    if let BaselineObjects::OperatorSized = objects {
-        // A bot id and URL as long as the fake's; the rest as the operator writes them.
-        let session = &bot.spec.session_id;
-        let (bot_id, uid) = ("meeting-bot-0123456789ab", bot.uid().unwrap_or_default());
-        let record = json!({
-            "meetingBotId": bot_id, "sessionId": session, "joinedSpec": "7c9b7d1c8adb95a6",
-            "joinedAt": now, "uid": uid, "apiKey": {}, "install": "default",
-        });
-        metadata["metadata"]["annotations"] = json!({ annotation::RECORD: record.to_string() });
-        status = json!({"status": {
-            "observedGeneration": 1,
-            "conditions": [{
-                "type": "Ready", "status": "True", "reason": "Joined",
-                "message": format!("the avatar is in the meeting as {bot_id}"),
-                "observedGeneration": 1, "lastTransitionTime": now,
-            }],
-            "install": "default", "joinedApiKey": {}, "joinedAt": now,
-            "joinedSpec": "7c9b7d1c8adb95a6", "meetingBotId": bot_id, "phase": "Joined",
-            "platform": "GoogleMeet", "recordUid": uid, "sessionId": session,
-            "websocketUrl": format!("wss://127.0.0.1:45991/agent-audio/{session}?[redacted]"),
-        }});
-    }
+    let finalizers = json!(["bench/baseline"]);
+    let BaselineObjects::OperatorSized = objects else {
+        return (
+            json!({"metadata": {"finalizers": finalizers}}),
+            json!({"status": {"observedGeneration": 1, "conditions": [{
+                "type": "Ready", "status": "True", "reason": "Baseline", "message": "",
+                "lastTransitionTime": now,
+            }]}}),
+        );
+    };
+    // A bot id and URL as long as the fake's; the rest as the operator writes them.
+    let session = &bot.spec.session_id;
+    let (bot_id, spec_fingerprint) = ("meeting-bot-0123456789ab", "7c9b7d1c8adb95a6");
+    let uid = bot.uid().unwrap_or_default();
+    let record = json!({
+        "meetingBotId": bot_id, "sessionId": session, "joinedSpec": spec_fingerprint,
+        "joinedAt": now, "uid": uid, "apiKey": {}, "install": "default",
+    });
+    let metadata = json!({"metadata": {
+        "finalizers": finalizers,
+        "annotations": { annotation::RECORD: record.to_string() },
+    }});
+    let status = json!({"status": {
+        "observedGeneration": 1,
+        "conditions": [{
+            "type": "Ready", "status": "True", "reason": "Joined",
+            "message": format!("the avatar is in the meeting as {bot_id}"),
+            "observedGeneration": 1, "lastTransitionTime": now,
+        }],
+        "install": "default", "joinedApiKey": {}, "joinedAt": now,
+        "joinedSpec": spec_fingerprint, "meetingBotId": bot_id, "phase": "Joined",
+        "platform": "GoogleMeet", "recordUid": uid, "sessionId": session,
+        "websocketUrl": format!("wss://127.0.0.1:45991/agent-audio/{session}?[redacted]"),
+    }});
     (metadata, status)
 }
 
