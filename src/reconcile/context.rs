@@ -9,7 +9,8 @@ use super::decide::memo::{Call, Memo};
 use super::decide::plan::LeavePurpose;
 use super::metrics::Metrics;
 use super::schedule::{
-    Lanes, OwnWrites, RecordedIds, Remembered, SecretName, SecretRefs, Uid, WaitingRoom, Watched,
+    Cached, Lanes, OwnWrites, RecordedIds, Remembered, SecretName, SecretRefs, Uid, WaitingRoom,
+    Watched,
 };
 use crate::api::MeetingBot;
 use crate::lemonslice;
@@ -79,7 +80,7 @@ pub struct Context {
     pub(super) events: Events,
     pub(super) settings: Settings,
     pub(super) metrics: Metrics,
-    pub(super) stores: Mutex<Vec<Store<Watched>>>,
+    pub(super) stores: Mutex<Vec<Store<Cached>>>,
     /// Until a bot's session is read, it counts as read at start.
     pub(super) started_at: Timestamp,
     pub(super) gate: Gate,
@@ -173,7 +174,7 @@ impl Context {
     /// Whether one of this process's watches holds `bot` (this object, not
     /// another of its name): it is in scope, and not yet seen deleted.
     pub(super) fn watches(&self, object: &impl ResourceExt) -> bool {
-        let key = ObjectRef::<Watched>::new(&object.name_any())
+        let key = ObjectRef::<Cached>::new(&object.name_any())
             .within(&object.namespace().unwrap_or_default());
         self.stores
             .lock()
@@ -291,7 +292,7 @@ impl Context {
     /// touch or a relist alone does not reset anyone's backoff.
     pub(super) async fn forget_failures_if_data_changed(
         &self,
-        bots: &Store<Watched>,
+        bots: &Store<Cached>,
         secret: &PartialObjectMeta<Secret>,
     ) {
         let namespace = secret.namespace().unwrap_or_default();
@@ -300,18 +301,12 @@ impl Context {
             .secret_refs
             .referencing(&namespace, &name)
             .iter()
-            .filter_map(|key| match bots.get(key).as_deref() {
-                Some(Watched::Valid(bot))
-                    if self
-                        .memo(&bot.uid().unwrap_or_default())
-                        .failing()
-                        .next()
-                        .is_some() =>
-                {
-                    Some(bot.clone())
-                }
-                _ => None,
+            .filter_map(|key| bots.get(key))
+            .filter(|cached| {
+                let uid = cached.uid().unwrap_or_default();
+                self.memo(&uid).failing().next().is_some()
             })
+            .filter_map(|cached| cached.bot())
             .collect();
         if failing.is_empty() {
             return;
@@ -395,16 +390,14 @@ impl Context {
     /// Counts MeetingBots by phase (and stalled reason, and deletion age)
     /// across the watched scopes (for /metrics).
     pub fn count_phases(&self) {
-        let watched: Vec<Arc<Watched>> = self
+        let cached: Vec<Arc<Cached>> = self
             .stores
             .lock()
             .iter()
             .flat_map(|store| store.state())
             .collect();
-        let bots = watched.iter().filter_map(|watched| match &**watched {
-            Watched::Valid(bot) => Some(bot),
-            Watched::Invalid { .. } => None,
-        });
+        // Decoded one at a time, as counted.
+        let bots = cached.iter().filter_map(|cached| cached.bot());
         self.metrics
             .count(bots, Timestamp::now(), &self.settings.install);
         self.metrics.lanes(self.waiting.load());

@@ -209,7 +209,7 @@ impl Metrics {
     /// Counts the `bots` that `install` acts on (or that none claimed yet) by
     /// phase and by the reason they are stalled, and notes how long the
     /// oldest of them being deleted has been waiting; and counts the others.
-    pub fn count<B: std::ops::Deref<Target = MeetingBot>>(
+    pub fn count<B: std::borrow::Borrow<MeetingBot>>(
         &self,
         bots: impl IntoIterator<Item = B>,
         now: Timestamp,
@@ -220,6 +220,7 @@ impl Metrics {
         let mut oldest_deletion = 0.0_f64;
         let mut other_install = 0;
         for bot in bots {
+            let bot = bot.borrow();
             if bot.acted_on_elsewhere(install) {
                 other_install += 1;
                 continue;

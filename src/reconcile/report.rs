@@ -4,7 +4,7 @@
 use super::cluster::as_operator;
 use super::context::{Context, jitter};
 use super::decide::memo::backoff;
-use super::schedule::{Watched, invalid_message};
+use super::schedule::{Cached, invalid_message};
 use crate::api::condition::{READY, RECONCILING, STALLED};
 use crate::api::{MeetingBot, MeetingBotStatus, Phase, event, reason};
 use crate::{Error, Result};
@@ -21,12 +21,12 @@ use tracing::{info, warn};
 
 /// A reconcile that failed is tried again after an exponential backoff per
 /// object, and its error is reported on the object itself (see `report_error`).
-pub(super) fn error_policy(watched: Arc<Watched>, error: &Error, ctx: Arc<Context>) -> Action {
+pub(super) fn error_policy(cached: Arc<Cached>, error: &Error, ctx: Arc<Context>) -> Action {
     // Gone meanwhile: nothing to try again, and nothing to remember of it.
-    if !ctx.watches(&*watched) {
+    if !ctx.watches(&*cached) {
         return Action::await_change();
     }
-    let uid = watched.meta().uid.clone().unwrap_or_default();
+    let uid = cached.meta().uid.clone().unwrap_or_default();
     let (failures, report) = ctx.reconcile_failed(&uid, error.reason());
     // The same backoff as a failing vendor call's: 1 s, 2 s, 4 s, … up to 5 min.
     let delay = backoff(failures, jitter());
@@ -36,7 +36,7 @@ pub(super) fn error_policy(watched: Arc<Watched>, error: &Error, ctx: Arc<Contex
             error.reason(),
             delay.as_secs()
         );
-        tokio::spawn(report_error(ctx, watched, error.reason(), message));
+        tokio::spawn(report_error(ctx, cached, error.reason(), message));
     }
     Action::requeue(delay)
 }
@@ -44,18 +44,15 @@ pub(super) fn error_policy(watched: Arc<Watched>, error: &Error, ctx: Arc<Contex
 /// Says on the MeetingBot why its reconcile failed: a Warning Event whose
 /// reason is the error's category, and Ready=False/Reconciling with the
 /// message. Best effort: the write that failed may be this one too.
-async fn report_error(ctx: Arc<Context>, watched: Arc<Watched>, reason: &str, message: String) {
-    let metadata = watched.meta();
+async fn report_error(ctx: Arc<Context>, cached: Arc<Cached>, reason: &str, message: String) {
+    let metadata = cached.meta();
     let (Some(namespace), Some(name)) = (&metadata.namespace, &metadata.name) else {
         return;
     };
     let api: Api<MeetingBot> = Api::namespaced(ctx.kube.clone(), namespace);
     // Merged into the conditions as the watch last delivered them, so that
     // the others (ConnectionSecretReady) stay as they are.
-    let current = match &*watched {
-        Watched::Valid(bot) => bot.status.clone().unwrap_or_default(),
-        Watched::Invalid { .. } => MeetingBotStatus::default(),
-    };
+    let current = cached.bot().and_then(|bot| bot.status).unwrap_or_default();
     // Fenced by the version the failed reconcile started from: a newer good
     // write (a later reconcile's) is never overwritten by this report.
     let patch = json!({
@@ -79,7 +76,7 @@ async fn report_error(ctx: Arc<Context>, watched: Arc<Watched>, reason: &str, me
             EventType::Warning,
             reason,
             &message,
-            &watched.object_ref(&()),
+            &cached.object_ref(&()),
         )
         .await;
 }

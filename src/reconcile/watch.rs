@@ -1,10 +1,11 @@
-//! The watches: MeetingBots (see `watched`) and the Secrets they reference;
+//! The watches: MeetingBots (see `watched`, and `cached` for the form kube's
+//! cache keeps them in) and the Secrets they reference;
 //! readiness once every watch has listed; the reconcile entry point.
 
 use super::context::Context;
 use super::metrics::ReconcileResult;
 use super::report::{error_policy, report_invalid};
-use super::schedule::{Admitted, Lane, Triggers, Turn, Watched};
+use super::schedule::{Admitted, Cached, Lane, Triggers, Turn, Watched};
 use super::steps::{Reconciler, hand_over_strays, take_out_after_deletion};
 use crate::Result;
 use futures::channel::mpsc;
@@ -97,11 +98,11 @@ pub async fn run(
 fn controller_for(
     namespace: Option<String>,
     ctx: Arc<Context>,
-    called: mpsc::UnboundedReceiver<ObjectRef<Watched>>,
+    called: mpsc::UnboundedReceiver<ObjectRef<Cached>>,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
     synced: Arc<dyn Fn() + Send + Sync>,
 ) -> impl Future<Output = ()> {
-    let (bots, secrets): (Api<Watched>, Api<PartialObjectMeta<Secret>>) = match namespace.as_deref()
+    let (bots, secrets): (Api<Cached>, Api<PartialObjectMeta<Secret>>) = match namespace.as_deref()
     {
         Some(ns) => (
             Api::namespaced(ctx.kube.clone(), ns),
@@ -132,21 +133,23 @@ fn controller_for(
         .reflect(writer)
         .inspect_ok(move |event| {
             // A bot whose object went without the operator: taken out all the same.
-            if let watcher::Event::Delete(Watched::Valid(last)) = event {
-                tokio::spawn(take_out_after_deletion(deletions.clone(), last.clone()));
+            if let watcher::Event::Delete(last) = event
+                && let Some(last) = last.bot()
+            {
+                tokio::spawn(take_out_after_deletion(deletions.clone(), last));
             }
         })
         .map_ok(move |event| {
-            let admitted: Box<dyn Iterator<Item = Watched> + Send> = match triggers.admit(event) {
+            let admitted: Box<dyn Iterator<Item = Cached> + Send> = match triggers.admit(event) {
                 Admitted::Nothing => Box::new(std::iter::empty()),
-                Admitted::Object(watched) => Box::new(std::iter::once(watched)),
+                Admitted::Object(cached) => Box::new(std::iter::once(cached)),
                 // Looked up one at a time: no second copy of a whole listing.
                 Admitted::Listed(keys) => {
                     let cache = cache.clone();
                     Box::new(
                         keys.into_iter()
                             .filter_map(move |key| cache.get(&key))
-                            .map(|watched| Watched::clone(&watched)),
+                            .map(|cached| Cached::clone(&cached)),
                     )
                 }
             };
@@ -192,28 +195,28 @@ fn controller_for(
 
 /// Reconciles the object when it has a turn (see `lanes`); without one it
 /// waits in line, and the waiting room calls it again.
-async fn reconcile(watched: Arc<Watched>, ctx: Arc<Context>) -> Result<Action> {
-    let lane = match &*watched {
-        Watched::Valid(bot) => ctx.own_writes.with_newest(bot, Lane::of),
-        Watched::Invalid { .. } => Lane::Path,
+async fn reconcile(cached: Arc<Cached>, ctx: Arc<Context>) -> Result<Action> {
+    let lane = match cached.bot() {
+        Some(bot) => ctx.own_writes.with_newest(&bot, Lane::of),
+        None => Lane::Path,
     };
-    let key = ObjectRef::from_obj(&*watched);
+    let key = ObjectRef::from_obj(&*cached);
     let Some(turn) = ctx.waiting.enter(&key, lane) else {
         return Ok(Action::await_change());
     };
     // The wait may have been long: start from the cache as it is now.
-    let Some(watched) = latest_by_key(&ctx, &key) else {
+    let Some(latest) = latest_by_key(&ctx, &key) else {
         return Ok(Action::await_change());
     };
-    Box::pin(reconcile_now(watched, ctx, turn)).await
+    Box::pin(reconcile_now(latest.watched(), ctx, turn)).await
 }
 
 /// The object as the watch has it now; `None` when it is gone.
-fn latest_by_key(ctx: &Context, key: &ObjectRef<Watched>) -> Option<Arc<Watched>> {
+fn latest_by_key(ctx: &Context, key: &ObjectRef<Cached>) -> Option<Arc<Cached>> {
     ctx.stores.lock().iter().find_map(|store| store.get(key))
 }
 
-async fn reconcile_now(watched: Arc<Watched>, ctx: Arc<Context>, turn: Turn) -> Result<Action> {
+async fn reconcile_now(watched: Watched, ctx: Arc<Context>, turn: Turn) -> Result<Action> {
     let metadata = watched.meta();
     let span = info_span!(
         "reconcile",
@@ -226,7 +229,7 @@ async fn reconcile_now(watched: Arc<Watched>, ctx: Arc<Context>, turn: Turn) -> 
     let _working = ctx
         .when_idle_work_on(&metadata.uid.clone().unwrap_or_default())
         .await;
-    let result = match &*watched {
+    let result = match &watched {
         Watched::Valid(bot) => {
             Reconciler::new(bot, &ctx, &turn)?
                 .run()

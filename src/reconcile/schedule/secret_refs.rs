@@ -3,7 +3,7 @@
 //! every MeetingBot (O(N) per event, O(N²) when a sync rotates many Secrets
 //! at once), and what is known of an object goes with it.
 
-use super::{Uid, Watched};
+use super::{Cached, Uid, Watched};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 use parking_lot::Mutex;
@@ -142,7 +142,7 @@ impl SecretRefs {
     }
 
     /// The objects whose spec names Secret `name` of `namespace`.
-    pub fn referencing(&self, namespace: &str, name: &str) -> Vec<ObjectRef<Watched>> {
+    pub fn referencing(&self, namespace: &str, name: &str) -> Vec<ObjectRef<Cached>> {
         let index = self.0.lock();
         let Some(uids) = index
             .by_secret

@@ -2,6 +2,7 @@
 //! decisions read, made by someone other than this process. And what is
 //! remembered of an object goes when the watch says it is gone.
 
+use super::cached::Cached;
 use super::uid::Uid;
 use super::watched::Watched;
 use kube::Resource;
@@ -27,12 +28,12 @@ pub trait Remembered {
 )]
 pub enum Admitted {
     Nothing,
-    Object(Watched),
+    Object(Cached),
     /// At the end of a listing, the listed objects that ask for one: kube's
     /// cache shows a listing only once it is complete, and a reconcile asked
     /// for before would find its object missing there (one created while
     /// the watch was down) and be dropped.
-    Listed(Vec<ObjectRef<Watched>>),
+    Listed(Vec<ObjectRef<Cached>>),
 }
 
 pub struct Triggers<R> {
@@ -48,7 +49,7 @@ struct Relist {
     /// Per UID, the hash of what matters, as listed.
     listed: HashMap<Uid, u64>,
     /// The listed objects that ask for a reconcile.
-    asked: Vec<ObjectRef<Watched>>,
+    asked: Vec<ObjectRef<Cached>>,
 }
 
 impl<R: Remembered> Triggers<R> {
@@ -66,20 +67,21 @@ impl<R: Remembered> Triggers<R> {
     /// reconcile that wrote it goes on by itself, and a trigger for an object
     /// whose reconcile still runs would wait in kube's scheduler, which scans
     /// every waiting trigger each time it is polled.
-    pub fn admit(&mut self, event: Event<Watched>) -> Admitted {
+    pub fn admit(&mut self, event: Event<Cached>) -> Admitted {
         match event {
             Event::Init => {
                 self.relisted = Some(Relist::default());
                 Admitted::Nothing
             }
-            Event::InitApply(watched) => {
-                let (uid, matters) = (uid_of(&watched), what_matters(&watched));
+            Event::InitApply(cached) => {
+                let watched = cached.watched();
+                let (uid, matters) = (uid_of(&cached), what_matters(&watched));
                 let changed = self.delivered.get(&uid) != Some(&matters);
+                let asks = self.asks(changed, &watched);
                 let relist = self.relisted.get_or_insert_default();
                 relist.listed.insert(uid, matters);
-                if let Some(asked) = self.unless_echo(changed, watched) {
-                    let relist = self.relisted.get_or_insert_default();
-                    relist.asked.push(ObjectRef::from_obj(&asked));
+                if asks {
+                    relist.asked.push(ObjectRef::from_obj(&cached));
                 }
                 Admitted::Nothing
             }
@@ -96,12 +98,14 @@ impl<R: Remembered> Triggers<R> {
                 self.delivered = listed;
                 Admitted::Listed(asked)
             }
-            Event::Apply(watched) => {
+            Event::Apply(cached) => {
+                let watched = cached.watched();
                 let matters = what_matters(&watched);
-                let changed = self.delivered.insert(uid_of(&watched), matters) != Some(matters);
-                match self.unless_echo(changed, watched) {
-                    Some(watched) => Admitted::Object(watched),
-                    None => Admitted::Nothing,
+                let changed = self.delivered.insert(uid_of(&cached), matters) != Some(matters);
+                if self.asks(changed, &watched) {
+                    Admitted::Object(cached)
+                } else {
+                    Admitted::Nothing
                 }
             }
             Event::Delete(gone) => {
@@ -113,17 +117,18 @@ impl<R: Remembered> Triggers<R> {
         }
     }
 
-    /// `watched` when it changed and is not the echo of this process's write.
-    fn unless_echo(&self, changed: bool, watched: Watched) -> Option<Watched> {
+    /// Whether `watched` asks for a reconcile: it changed, and is not the
+    /// echo of this process's write.
+    fn asks(&self, changed: bool, watched: &Watched) -> bool {
         // Asked on every delivery, so that what a write returned is let go
         // as soon as the watch has brought it.
-        let echo = self.remembered.observed(&watched);
-        (changed && !echo).then_some(watched)
+        let echo = self.remembered.observed(watched);
+        changed && !echo
     }
 }
 
-fn uid_of(watched: &Watched) -> Uid {
-    Uid::of(watched.meta().uid.as_deref().unwrap_or_default())
+fn uid_of(cached: &Cached) -> Uid {
+    Uid::of(cached.meta().uid.as_deref().unwrap_or_default())
 }
 
 /// Hashes what decisions read: spec, annotations, finalizers, deletion, the
@@ -171,14 +176,14 @@ mod tests {
         }
     }
 
-    fn bot(uid: &str, version: &str, annotation: Option<&str>) -> Watched {
+    fn bot(uid: &str, version: &str, annotation: Option<&str>) -> Cached {
         let mut bot = MeetingBot::new("b", MeetingBotSpec::example());
         bot.metadata.uid = Some(uid.into());
         bot.metadata.resource_version = Some(version.into());
         if let Some(value) = annotation {
             bot.annotations_mut().insert("a".into(), value.into());
         }
-        Watched::Valid(bot)
+        Cached::from(Watched::Valid(bot))
     }
 
     fn triggers(own_versions: Vec<&'static str>) -> Triggers<Memory> {
@@ -189,15 +194,12 @@ mod tests {
     }
 
     /// The resourceVersions of what the delivery asks to reconcile.
-    fn admitted(triggers: &mut Triggers<Memory>, event: Event<Watched>) -> Vec<String> {
+    fn admitted(triggers: &mut Triggers<Memory>, event: Event<Cached>) -> Vec<String> {
         match triggers.admit(event) {
             Admitted::Nothing => vec![],
-            Admitted::Object(watched) => watched
-                .meta()
-                .resource_version
-                .clone()
-                .into_iter()
-                .collect(),
+            Admitted::Object(cached) => {
+                cached.meta().resource_version.clone().into_iter().collect()
+            }
             Admitted::Listed(keys) => keys
                 .into_iter()
                 .filter_map(|key| key.extra.resource_version)

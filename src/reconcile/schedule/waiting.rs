@@ -9,8 +9,8 @@
 //! a turn frees, the dispatcher keeps it for the first in line and triggers
 //! that object's reconcile again, which takes the turn kept for it.
 
+use super::cached::Cached;
 use super::lanes::{Lane, Lanes, Turn, YIELD};
-use super::watched::Watched;
 use kube::runtime::reflector::ObjectRef;
 use parking_lot::Mutex;
 use std::collections::{HashMap, VecDeque};
@@ -22,7 +22,7 @@ use tokio::sync::OwnedSemaphorePermit;
 /// trigger is lost when the object went meanwhile.
 const CLAIM_WITHIN: Duration = Duration::from_secs(2);
 
-type Key = ObjectRef<Watched>;
+type Key = ObjectRef<Cached>;
 
 #[derive(Clone)]
 pub struct WaitingRoom {
