@@ -27,8 +27,9 @@ use std::collections::HashMap;
 pub struct OwnWrites(Mutex<HashMap<Uid, Written>>);
 
 struct Written {
-    /// The newest object a write returned.
-    newest: MeetingBot,
+    /// The newest object a write returned. Boxed: the map's table keeps the
+    /// size it grew to in a burst of writes, at a few bytes per entry.
+    newest: Box<MeetingBot>,
     /// The versions written that the watch has not delivered yet, oldest first.
     unseen: Vec<u64>,
 }
@@ -50,7 +51,7 @@ impl OwnWrites {
         let (Some(uid), Some(written_version)) = (uid_of(bot), version(bot)) else {
             return;
         };
-        let mut bot = bot.clone();
+        let mut bot = Box::new(bot.clone());
         drop_unread(&mut bot.metadata);
         let mut written = self.0.lock();
         match written.get_mut(&uid) {
@@ -59,7 +60,7 @@ impl OwnWrites {
                     known.unseen.push(written_version);
                     known.unseen.sort_unstable();
                 }
-                if version(&known.newest) < Some(written_version) {
+                if version(&*known.newest) < Some(written_version) {
                     known.newest = bot;
                 }
             }
@@ -87,7 +88,7 @@ impl OwnWrites {
         };
         let echo = known.unseen.contains(&seen_version);
         known.unseen.retain(|unseen| *unseen > seen_version);
-        if version(&known.newest) <= Some(seen_version) {
+        if version(&*known.newest) <= Some(seen_version) {
             written.remove(&uid);
         }
         echo
@@ -106,7 +107,7 @@ impl OwnWrites {
         let written = self.0.lock();
         let newer = uid_of(cached)
             .and_then(|uid| written.get(&uid))
-            .map(|known| &known.newest)
+            .map(|known| &*known.newest)
             .filter(|known| match (version(*known), version(cached)) {
                 (Some(known), Some(cached)) => known > cached,
                 _ => false,
