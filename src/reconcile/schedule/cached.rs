@@ -10,13 +10,11 @@
 //! MeetingBot). The cache holds every MeetingBot for as long as it exists,
 //! while decoded copies live only as long as one reconcile or one delivery.
 
-use super::watched::Watched;
+use super::watched::{Watched, a_form_of_meetingbot};
 use crate::api::{MeetingBot, MeetingBotSpec, MeetingBotStatus};
-use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Resource;
 use serde::{Deserialize, Serialize};
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 /// A watched MeetingBot in the form the cache keeps.
@@ -122,21 +120,8 @@ impl<'de> Deserialize<'de> for Cached {
 }
 
 impl Resource for Cached {
-    type DynamicType = ();
-    type Scope = NamespaceResourceScope;
+    a_form_of_meetingbot!();
 
-    fn kind(dt: &()) -> Cow<'_, str> {
-        MeetingBot::kind(dt)
-    }
-    fn group(dt: &()) -> Cow<'_, str> {
-        MeetingBot::group(dt)
-    }
-    fn version(dt: &()) -> Cow<'_, str> {
-        MeetingBot::version(dt)
-    }
-    fn plural(dt: &()) -> Cow<'_, str> {
-        MeetingBot::plural(dt)
-    }
     /// Without the annotations of a valid object: read them from `watched`.
     fn meta(&self) -> &ObjectMeta {
         &self.metadata

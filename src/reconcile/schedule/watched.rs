@@ -4,12 +4,10 @@
 
 use crate::api::MeetingBot;
 use crate::api::condition::STALLED;
-use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::Resource;
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use std::borrow::Cow;
 
 /// The annotations the operator reads: its own, under its API group.
 const OWN_ANNOTATIONS: &str = "liveai.lemonslice.com/";
@@ -91,22 +89,32 @@ struct Readable {
     status: serde_json::Value,
 }
 
-impl Resource for Watched {
-    type DynamicType = ();
-    type Scope = NamespaceResourceScope;
+/// The part of kube's `Resource` that a form of a MeetingBot shares with
+/// MeetingBot itself: its kind, group, version, plural and scope.
+macro_rules! a_form_of_meetingbot {
+    () => {
+        type DynamicType = ();
+        type Scope = k8s_openapi::NamespaceResourceScope;
 
-    fn kind(dt: &()) -> Cow<'_, str> {
-        MeetingBot::kind(dt)
-    }
-    fn group(dt: &()) -> Cow<'_, str> {
-        MeetingBot::group(dt)
-    }
-    fn version(dt: &()) -> Cow<'_, str> {
-        MeetingBot::version(dt)
-    }
-    fn plural(dt: &()) -> Cow<'_, str> {
-        MeetingBot::plural(dt)
-    }
+        fn kind(dt: &()) -> std::borrow::Cow<'_, str> {
+            crate::api::MeetingBot::kind(dt)
+        }
+        fn group(dt: &()) -> std::borrow::Cow<'_, str> {
+            crate::api::MeetingBot::group(dt)
+        }
+        fn version(dt: &()) -> std::borrow::Cow<'_, str> {
+            crate::api::MeetingBot::version(dt)
+        }
+        fn plural(dt: &()) -> std::borrow::Cow<'_, str> {
+            crate::api::MeetingBot::plural(dt)
+        }
+    };
+}
+pub(super) use a_form_of_meetingbot;
+
+impl Resource for Watched {
+    a_form_of_meetingbot!();
+
     fn meta(&self) -> &ObjectMeta {
         match self {
             Watched::Valid(bot) => &bot.metadata,
