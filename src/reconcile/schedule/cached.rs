@@ -150,7 +150,8 @@ mod tests {
         });
         spec.api_key_secret_ref = spec_key.clone();
         spec.deletion_policy = DeletionPolicy::Orphan;
-        spec.join_at = Some(Time(jiff::Timestamp::from_second(1_800_000_000).unwrap()));
+        // A fraction of a second too: the text keeps whatever the typed value holds.
+        spec.join_at = Some(Time(jiff::Timestamp::now()));
         spec.max_duration = Some("1h30m".into());
         spec.suspend = true;
         spec.write_connection_secret_to_ref = Some(ConnectionSecretRef {
