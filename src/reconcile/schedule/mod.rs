@@ -1,11 +1,10 @@
 //! Whether and when a reconcile runs: which watch deliveries ask for one
 //! (`triggers`, with `own_writes` telling the operator's own echoes apart),
 //! whose turn it is (`lanes`) and where reconciles wait for it (`waiting`),
-//! objects as the watch decodes them (`watched`) and as the cache keeps
-//! them (`cached`), the bot ids their
-//! statuses record (`recorded_ids`) and the Secrets their specs name
-//! (`secret_refs`), all kept by `uid`. Knows nothing of a
-//! reconcile's decisions or of the shared `Context`.
+//! objects as the watch decodes them (`watched`) and as the cache keeps them
+//! (`cached`), the bot ids their statuses record (`recorded_ids`) and the
+//! Secrets their specs name (`secret_refs`), all kept by `uid`. Knows nothing
+//! of a reconcile's decisions or of the shared `Context`.
 
 mod cached;
 mod lanes;
