@@ -196,9 +196,10 @@ fn controller_for(
 /// Reconciles the object when it has a turn (see `lanes`); without one it
 /// waits in line, and the waiting room calls it again.
 async fn reconcile(cached: Arc<Cached>, ctx: Arc<Context>) -> Result<Action> {
-    let lane = match cached.bot() {
-        Some(bot) => ctx.own_writes.with_newest(&bot, Lane::of),
-        None => Lane::Path,
+    let watched = cached.watched();
+    let lane = match &watched {
+        Watched::Valid(bot) => ctx.own_writes.with_newest(bot, Lane::of),
+        Watched::Invalid { .. } => Lane::Path,
     };
     let key = ObjectRef::from_obj(&*cached);
     let Some(turn) = ctx.waiting.enter(&key, lane) else {
@@ -208,7 +209,13 @@ async fn reconcile(cached: Arc<Cached>, ctx: Arc<Context>) -> Result<Action> {
     let Some(latest) = latest_by_key(&ctx, &key) else {
         return Ok(Action::await_change());
     };
-    Box::pin(reconcile_now(latest.watched(), ctx, turn)).await
+    // Decoded again only when the cache holds a newer copy.
+    let watched = if Arc::ptr_eq(&latest, &cached) {
+        watched
+    } else {
+        latest.watched()
+    };
+    Box::pin(reconcile_now(watched, ctx, turn)).await
 }
 
 /// The object as the watch has it now; `None` when it is gone.

@@ -80,22 +80,7 @@ impl Cached {
     /// The object as decisions read it.
     pub fn watched(&self) -> Watched {
         match &self.form {
-            Form::Valid(text) => {
-                // Written by `from` above from the same types: it decodes.
-                let Rest {
-                    annotations,
-                    spec,
-                    status,
-                } = serde_json::from_str(text).expect("a cached MeetingBot decodes");
-                Watched::Valid(MeetingBot {
-                    metadata: ObjectMeta {
-                        annotations,
-                        ..self.metadata.clone()
-                    },
-                    spec,
-                    status,
-                })
-            }
+            Form::Valid(text) => Watched::Valid(self.decode(text)),
             Form::Invalid { problem, reported } => Watched::Invalid {
                 metadata: self.metadata.clone(),
                 problem: problem.clone(),
@@ -106,9 +91,26 @@ impl Cached {
 
     /// The MeetingBot, unless it does not decode.
     pub fn bot(&self) -> Option<MeetingBot> {
-        match self.watched() {
-            Watched::Valid(bot) => Some(bot),
-            Watched::Invalid { .. } => None,
+        match &self.form {
+            Form::Valid(text) => Some(self.decode(text)),
+            Form::Invalid { .. } => None,
+        }
+    }
+
+    fn decode(&self, text: &str) -> MeetingBot {
+        // Written by `from` above from the same types: it decodes.
+        let Rest {
+            annotations,
+            spec,
+            status,
+        } = serde_json::from_str(text).expect("a cached MeetingBot decodes");
+        MeetingBot {
+            metadata: ObjectMeta {
+                annotations,
+                ..self.metadata.clone()
+            },
+            spec,
+            status,
         }
     }
 }
