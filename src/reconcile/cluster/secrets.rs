@@ -60,11 +60,19 @@ impl OperatorApiKey {
     }
 }
 
-/// What the operator last read of a Secret.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// What the operator last read of a Secret: kept for each Secret a call
+/// read, so as small as the comparison allows.
+#[derive(Clone, Copy, Debug)]
 struct Digest {
-    resource_version: Option<String>,
+    /// As a number where it is one (etcd's revisions are); any other
+    /// version is never taken for the same.
+    resource_version: Option<u64>,
     data: u64,
+}
+
+/// A Secret's key among the digests: `namespace/name` (a namespace holds no `/`).
+fn digest_key(namespace: &str, name: &str) -> String {
+    format!("{namespace}/{name}")
 }
 
 /// Where a credential lives.
@@ -88,7 +96,7 @@ pub struct SecretKeyRef {
 /// of the watched namespaces, referenced or not, in the operator's memory.)
 pub struct SecretReader {
     client: kube::Client,
-    digests: Mutex<HashMap<(String, String), Digest>>,
+    digests: Mutex<HashMap<Box<str>, Digest>>,
     hasher: RandomState,
     /// The last value of each per-bot API key Secret that a join used. Deleting a
     /// namespace deletes its Secrets while MeetingBots wait for leave, which
@@ -174,11 +182,12 @@ impl SecretReader {
         name: &str,
         resource_version: Option<&str>,
     ) -> Result<bool> {
-        let key = (namespace.to_owned(), name.to_owned());
-        let Some(known) = self.digests.lock().get(&key).cloned() else {
+        let key = digest_key(namespace, name);
+        let Some(known) = self.digests.lock().get(key.as_str()).copied() else {
             return Ok(false);
         };
-        if resource_version.is_some() && known.resource_version.as_deref() == resource_version {
+        let seen = resource_version.and_then(|version| version.parse().ok());
+        if seen.is_some() && known.resource_version == seen {
             return Ok(false);
         }
         let secrets: Api<Secret> = Api::namespaced(self.client.clone(), namespace);
@@ -187,7 +196,7 @@ impl SecretReader {
         };
         let digest = self.digest(&secret);
         let changed = digest.data != known.data;
-        self.digests.lock().insert(key, digest);
+        self.digests.lock().insert(key.into(), digest);
         Ok(changed)
     }
 
@@ -200,7 +209,11 @@ impl SecretReader {
             .collect();
         data.sort();
         Digest {
-            resource_version: secret.metadata.resource_version.clone(),
+            resource_version: secret
+                .metadata
+                .resource_version
+                .as_deref()
+                .and_then(|version| version.parse().ok()),
             data: self.hasher.hash_one(&data),
         }
     }
@@ -215,7 +228,7 @@ impl SecretReader {
     pub fn forget(&self, namespace: &str, name: &str) {
         self.digests
             .lock()
-            .remove(&(namespace.to_owned(), name.to_owned()));
+            .remove(digest_key(namespace, name).as_str());
     }
 
     /// The value of one key of a Secret, or why it cannot be had.
@@ -252,7 +265,7 @@ impl SecretReader {
         let digest = self.digest(&secret);
         self.digests
             .lock()
-            .insert((at.namespace.clone(), at.name.clone()), digest);
+            .insert(digest_key(&at.namespace, &at.name).into(), digest);
         let value = secret
             .data
             .as_ref()

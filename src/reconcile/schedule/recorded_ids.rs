@@ -6,17 +6,20 @@
 use super::{Uid, Watched};
 use kube::Resource;
 use parking_lot::Mutex;
+use smallvec::SmallVec;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 #[derive(Default)]
 pub struct RecordedIds(Mutex<Index>);
 
 #[derive(Default)]
 struct Index {
-    /// Per UID, the bot id its status records.
-    by_uid: HashMap<Uid, String>,
-    /// Per bot id, the UIDs whose status records it.
-    by_id: HashMap<String, Vec<Uid>>,
+    /// Per UID, the bot id its status records (one text, shared with `by_id`).
+    by_uid: HashMap<Uid, Arc<str>>,
+    /// Per bot id, the UIDs whose status records it: one, unless a copy's
+    /// status holds it too.
+    by_id: HashMap<Arc<str>, SmallVec<[Uid; 1]>>,
 }
 
 impl RecordedIds {
@@ -35,16 +38,20 @@ impl RecordedIds {
                 .status
                 .as_ref()
                 .filter(|status| status.record_uid.as_deref() == Some(text))
-                .and_then(|status| status.meeting_bot_id.clone()),
+                .and_then(|status| status.meeting_bot_id.as_deref()),
             Watched::Invalid { .. } => None,
         };
         let uid = Uid::of(text);
         let mut index = self.0.lock();
-        if index.by_uid.get(&uid) == recorded.as_ref() {
+        if index.by_uid.get(&uid).map(|id| &**id) == recorded {
             return;
         }
         index.remove(&uid);
         if let Some(id) = recorded {
+            let id = match index.by_id.get_key_value(id) {
+                Some((shared, _)) => shared.clone(),
+                None => Arc::from(id),
+            };
             index.by_id.entry(id.clone()).or_default().push(uid.clone());
             index.by_uid.insert(uid, id);
         }

@@ -2,15 +2,34 @@
 //! a Secret's event finds the MeetingBots that read it without a scan of
 //! every MeetingBot (O(N) per event, O(N²) when a sync rotates many Secrets
 //! at once), and what is known of an object goes with it.
+//!
+//! The index holds an entry per MeetingBot and one per Secret it names, so
+//! each is kept small: a Secret's key is one text shared by both sides, and
+//! the one object that names most Secrets is held without a list.
 
 use super::{Cached, Uid, Watched};
 use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 use parking_lot::Mutex;
+use smallvec::SmallVec;
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 /// A Secret, by namespace and name.
 pub type SecretName = (String, String);
+
+/// A Secret as the index keys it: `namespace/name`. A namespace holds no
+/// `/`, so the first one splits the key back.
+type SecretKey = Arc<str>;
+
+fn key_of(namespace: &str, name: &str) -> String {
+    format!("{namespace}/{name}")
+}
+
+fn name_of(key: &str) -> SecretName {
+    let (namespace, name) = key.split_once('/').unwrap_or_default();
+    (namespace.into(), name.into())
+}
 
 #[derive(Default)]
 pub struct SecretRefs(Mutex<Index>);
@@ -20,16 +39,16 @@ struct Index {
     /// Per UID, the object and the Secrets its spec names.
     by_uid: HashMap<Uid, Referrer>,
     /// Per Secret, the UIDs of the objects whose spec names it.
-    by_secret: HashMap<SecretName, Referrers>,
+    by_secret: HashMap<SecretKey, Referrers>,
 }
 
-/// The objects that name one Secret: a list while they are few (most
-/// Secrets are named by one object, and a table would cost each of them
-/// about 100 bytes more), a set once they are many (a token Secret shared by
-/// a fleet), so that adding or removing one never scans the fleet.
+/// The objects that name one Secret: a short list while they are few (most
+/// Secrets are named by one object, held inline), a set once they are many
+/// (a token Secret shared by a fleet), so that adding or removing one never
+/// scans the fleet.
 enum Referrers {
-    Few(Vec<Uid>),
-    Many(HashSet<Uid>),
+    Few(SmallVec<[Uid; 1]>),
+    Many(Box<HashSet<Uid>>),
 }
 
 /// How many objects a Secret's list holds before it becomes a set.
@@ -37,7 +56,7 @@ const FEW: usize = 8;
 
 impl Default for Referrers {
     fn default() -> Self {
-        Referrers::Few(Vec::new())
+        Referrers::Few(SmallVec::new())
     }
 }
 
@@ -49,7 +68,7 @@ impl Referrers {
             Referrers::Few(few) => {
                 let mut many: HashSet<Uid> = few.drain(..).collect();
                 many.insert(uid);
-                *self = Referrers::Many(many);
+                *self = Referrers::Many(Box::new(many));
             }
             Referrers::Many(many) => {
                 many.insert(uid);
@@ -82,10 +101,10 @@ impl Referrers {
 }
 
 struct Referrer {
-    namespace: Box<str>,
-    name: Box<str>,
-    /// Sorted, without repeats.
-    secrets: Box<[Box<str>]>,
+    /// The object's `namespace/name`.
+    object: Box<str>,
+    /// Sorted, without repeats; shared with `by_secret`'s keys.
+    secrets: Box<[SecretKey]>,
 }
 
 impl SecretRefs {
@@ -100,8 +119,12 @@ impl SecretRefs {
         let Some(uid) = seen.meta().uid.as_deref().map(Uid::of) else {
             return Vec::new();
         };
-        let mut secrets: Vec<&str> = match seen {
-            Watched::Valid(bot) => bot.referenced_secrets().collect(),
+        let namespace = seen.namespace().unwrap_or_default();
+        let mut secrets: Vec<String> = match seen {
+            Watched::Valid(bot) => bot
+                .referenced_secrets()
+                .map(|name| key_of(&namespace, name))
+                .collect(),
             Watched::Invalid { .. } => Vec::new(),
         };
         secrets.sort_unstable();
@@ -111,8 +134,8 @@ impl SecretRefs {
             known
                 .secrets
                 .iter()
-                .map(|secret| &**secret)
-                .eq(secrets.iter().copied())
+                .map(|key| &**key)
+                .eq(secrets.iter().map(String::as_str))
         });
         if unchanged {
             return Vec::new();
@@ -121,16 +144,24 @@ impl SecretRefs {
         if secrets.is_empty() {
             return released;
         }
-        let namespace = seen.namespace().unwrap_or_default();
-        for secret in &secrets {
-            let key = (namespace.clone(), (*secret).to_owned());
-            released.retain(|name| *name != key);
-            index.by_secret.entry(key).or_default().insert(uid.clone());
+        let mut keys = Vec::with_capacity(secrets.len());
+        for secret in secrets {
+            let name = name_of(&secret);
+            released.retain(|other| *other != name);
+            let key = match index.by_secret.get_key_value(secret.as_str()) {
+                Some((key, _)) => key.clone(),
+                None => SecretKey::from(secret),
+            };
+            index
+                .by_secret
+                .entry(key.clone())
+                .or_default()
+                .insert(uid.clone());
+            keys.push(key);
         }
         let referrer = Referrer {
-            namespace: namespace.into(),
-            name: seen.name_any().into(),
-            secrets: secrets.into_iter().map(Box::from).collect(),
+            object: key_of(&namespace, &seen.name_any()).into(),
+            secrets: keys.into(),
         };
         index.by_uid.insert(uid, referrer);
         released
@@ -144,15 +175,15 @@ impl SecretRefs {
     /// The objects whose spec names Secret `name` of `namespace`.
     pub fn referencing(&self, namespace: &str, name: &str) -> Vec<ObjectRef<Cached>> {
         let index = self.0.lock();
-        let Some(uids) = index
-            .by_secret
-            .get(&(namespace.to_owned(), name.to_owned()))
-        else {
+        let Some(uids) = index.by_secret.get(key_of(namespace, name).as_str()) else {
             return Vec::new();
         };
         uids.iter()
             .filter_map(|uid| index.by_uid.get(uid))
-            .map(|referrer| ObjectRef::new(&referrer.name).within(&referrer.namespace))
+            .map(|referrer| {
+                let (namespace, name) = name_of(&referrer.object);
+                ObjectRef::new(&name).within(&namespace)
+            })
             .collect()
     }
 }
@@ -163,13 +194,12 @@ impl Index {
             return Vec::new();
         };
         let mut released = Vec::new();
-        for secret in referrer.secrets {
-            let key = (referrer.namespace.to_string(), secret.into());
+        for key in referrer.secrets {
             if let Some(uids) = self.by_secret.get_mut(&key) {
                 uids.remove(uid);
                 if uids.is_empty() {
                     self.by_secret.remove(&key);
-                    released.push(key);
+                    released.push(name_of(&key));
                 }
             }
         }
