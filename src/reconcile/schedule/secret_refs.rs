@@ -48,6 +48,10 @@ struct Index {
 /// scans the fleet.
 enum Referrers {
     Few(SmallVec<[Uid; 1]>),
+    #[allow(
+        clippy::box_collection,
+        reason = "boxed, the set of a rare shared Secret does not widen every Secret's entry"
+    )]
     Many(Box<HashSet<Uid>>),
 }
 
