@@ -2,12 +2,17 @@
 //! undecodable object cannot stop the others; and what of every object is
 //! kept out of the cache.
 
-use crate::api::MeetingBot;
 use crate::api::condition::STALLED;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use crate::api::{MeetingBot, MeetingBotSpec, MeetingBotStatus};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
+    ManagedFieldsEntry, ObjectMeta, OwnerReference, Time,
+};
 use kube::Resource;
-use serde::Deserialize;
+use serde::de::{IgnoredAny, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
+use std::collections::BTreeMap;
+use std::fmt;
 
 /// The annotations the operator reads: its own, under its API group.
 const OWN_ANNOTATIONS: &str = "liveai.lemonslice.com/";
@@ -53,18 +58,22 @@ impl<'de> Deserialize<'de> for Watched {
         // what the operator needs of it (no JSON tree of padding either way).
         let raw = <Box<RawValue>>::deserialize(deserializer)?;
         let mut text = serde_json::Deserializer::from_str(raw.get());
-        let problem = match serde_path_to_error::deserialize::<_, MeetingBot>(&mut text) {
-            Ok(mut bot) => {
-                drop_unread(&mut bot.metadata);
-                return Ok(Watched::Valid(bot));
+        let problem = match serde_path_to_error::deserialize::<_, Incoming>(&mut text) {
+            Ok(Incoming {
+                metadata,
+                spec,
+                status,
+            }) => {
+                return Ok(Watched::Valid(MeetingBot {
+                    metadata,
+                    spec,
+                    status,
+                }));
             }
             Err(error) => format!("{}: {}", error.path(), error.inner()),
         };
-        let Readable {
-            mut metadata,
-            status,
-        } = serde_json::from_str(raw.get()).map_err(serde::de::Error::custom)?;
-        drop_unread(&mut metadata);
+        let Readable { metadata, status } =
+            serde_json::from_str(raw.get()).map_err(serde::de::Error::custom)?;
         let reported = status["conditions"]
             .as_array()
             .into_iter()
@@ -80,13 +89,94 @@ impl<'de> Deserialize<'de> for Watched {
     }
 }
 
+/// A MeetingBot as its text is decoded: as `MeetingBot`, but what
+/// `drop_unread` would drop is skipped in the text instead of decoded (the
+/// managed fields alone are a tree of a few dozen maps).
+#[derive(Deserialize)]
+struct Incoming {
+    #[serde(with = "ReadMeta")]
+    metadata: ObjectMeta,
+    spec: MeetingBotSpec,
+    #[serde(default)]
+    status: Option<MeetingBotStatus>,
+}
+
 /// What the operator reads of an object that does not decode.
 #[derive(Deserialize)]
 struct Readable {
-    #[serde(default)]
+    #[serde(default, with = "ReadMeta")]
     metadata: ObjectMeta,
     #[serde(default)]
     status: serde_json::Value,
+}
+
+/// `ObjectMeta` as it is decoded here: every field but those `drop_unread`
+/// drops, which are skipped. Naming each field keeps a field that a newer
+/// `ObjectMeta` adds from being lost unnoticed: this stops compiling.
+#[derive(Deserialize)]
+#[serde(remote = "ObjectMeta", rename_all = "camelCase")]
+struct ReadMeta {
+    #[serde(default, deserialize_with = "own_annotations")]
+    annotations: Option<BTreeMap<String, String>>,
+    #[serde(default)]
+    creation_timestamp: Option<Time>,
+    #[serde(default)]
+    deletion_grace_period_seconds: Option<i64>,
+    #[serde(default)]
+    deletion_timestamp: Option<Time>,
+    #[serde(default)]
+    finalizers: Option<Vec<String>>,
+    #[serde(default)]
+    generate_name: Option<String>,
+    #[serde(default)]
+    generation: Option<i64>,
+    #[serde(skip)]
+    labels: Option<BTreeMap<String, String>>,
+    #[serde(skip)]
+    managed_fields: Option<Vec<ManagedFieldsEntry>>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    namespace: Option<String>,
+    #[serde(default)]
+    owner_references: Option<Vec<OwnerReference>>,
+    #[serde(default)]
+    resource_version: Option<String>,
+    #[serde(default)]
+    self_link: Option<String>,
+    #[serde(default)]
+    uid: Option<String>,
+}
+
+/// The operator's own annotations; any other value is skipped unread.
+fn own_annotations<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<BTreeMap<String, String>>, D::Error> {
+    struct Own;
+    impl<'de> Visitor<'de> for Own {
+        type Value = Option<BTreeMap<String, String>>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a map of annotations")
+        }
+        fn visit_none<E>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D: Deserializer<'de>>(self, inner: D) -> Result<Self::Value, D::Error> {
+            inner.deserialize_map(self)
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut own = BTreeMap::new();
+            while let Some(key) = map.next_key::<String>()? {
+                if key.starts_with(OWN_ANNOTATIONS) {
+                    own.insert(key, map.next_value()?);
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(Some(own))
+        }
+    }
+    deserializer.deserialize_option(Own)
 }
 
 /// The part of kube's `Resource` that a form of a MeetingBot shares with
@@ -177,6 +267,50 @@ mod tests {
         );
         assert_eq!(bot.metadata.labels, None);
         assert_eq!(bot.metadata.managed_fields, None);
+    }
+
+    #[test]
+    fn skipping_unread_metadata_in_the_text_decodes_as_dropping_it_after() {
+        let mut bot = MeetingBot::new("standup", crate::api::MeetingBotSpec::example());
+        // Whole seconds: metadata times are written without a fraction.
+        let now = Time(jiff::Timestamp::from_second(1_800_000_000).unwrap());
+        bot.metadata = ObjectMeta {
+            annotations: Some(BTreeMap::from([
+                (annotation::RECONCILE_REQUESTED_AT.into(), "1".into()),
+                ("tenant.example.com/note".into(), "\"quoted\" {}".into()),
+            ])),
+            creation_timestamp: Some(now.clone()),
+            deletion_grace_period_seconds: Some(0),
+            deletion_timestamp: Some(now),
+            finalizers: Some(vec![crate::api::FINALIZER.into()]),
+            generate_name: Some("stand".into()),
+            generation: Some(3),
+            labels: Some(BTreeMap::from([("team".into(), "a".into())])),
+            managed_fields: Some(vec![ManagedFieldsEntry {
+                manager: Some("kubectl".into()),
+                ..ManagedFieldsEntry::default()
+            }]),
+            name: Some("standup".into()),
+            namespace: Some("team".into()),
+            owner_references: Some(vec![OwnerReference {
+                api_version: "v1".into(),
+                kind: "ConfigMap".into(),
+                name: "owner".into(),
+                uid: "u0".into(),
+                ..OwnerReference::default()
+            }]),
+            resource_version: Some("42".into()),
+            self_link: Some("/apis/x".into()),
+            uid: Some("u1".into()),
+        };
+        let text = serde_json::to_string(&bot).unwrap();
+        let Watched::Valid(read) = serde_json::from_str(&text).unwrap() else {
+            panic!("a valid MeetingBot");
+        };
+        drop_unread(&mut bot.metadata);
+        assert_eq!(read.metadata, bot.metadata);
+        assert_eq!(read.spec, bot.spec);
+        assert_eq!(read.status, bot.status);
     }
 
     #[test]
