@@ -4,6 +4,7 @@
 use crate::api::API_KEY_FINALIZER_PREFIX;
 use crate::lemonslice::SecretString;
 use crate::reconcile::decide::plan::SecretProblem;
+use crate::reconcile::schedule::secret_key;
 use crate::{Error, Result};
 use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
@@ -68,11 +69,6 @@ struct Digest {
     /// version is never taken for the same.
     resource_version: Option<u64>,
     data: u64,
-}
-
-/// A Secret's key among the digests: `namespace/name` (a namespace holds no `/`).
-fn digest_key(namespace: &str, name: &str) -> String {
-    format!("{namespace}/{name}")
 }
 
 /// Where a credential lives.
@@ -182,7 +178,7 @@ impl SecretReader {
         name: &str,
         resource_version: Option<&str>,
     ) -> Result<bool> {
-        let key = digest_key(namespace, name);
+        let key = secret_key(namespace, name);
         let Some(known) = self.digests.lock().get(key.as_str()).copied() else {
             return Ok(false);
         };
@@ -228,7 +224,7 @@ impl SecretReader {
     pub fn forget(&self, namespace: &str, name: &str) {
         self.digests
             .lock()
-            .remove(digest_key(namespace, name).as_str());
+            .remove(secret_key(namespace, name).as_str());
     }
 
     /// The value of one key of a Secret, or why it cannot be had.
@@ -265,7 +261,7 @@ impl SecretReader {
         let digest = self.digest(&secret);
         self.digests
             .lock()
-            .insert(digest_key(&at.namespace, &at.name).into(), digest);
+            .insert(secret_key(&at.namespace, &at.name).into(), digest);
         let value = secret
             .data
             .as_ref()

@@ -20,7 +20,7 @@ pub use cached::Cached;
 pub use lanes::{Lane, Lanes, Turn};
 pub use own_writes::OwnWrites;
 pub use recorded_ids::RecordedIds;
-pub use secret_refs::{SecretName, SecretRefs};
+pub use secret_refs::{SecretName, SecretRefs, secret_key};
 pub use triggers::{Admitted, Remembered, Triggers};
 pub use uid::Uid;
 pub use waiting::WaitingRoom;

@@ -22,10 +22,12 @@ pub type SecretName = (String, String);
 /// `/`, so the first one splits the key back.
 type SecretKey = Arc<str>;
 
-fn key_of(namespace: &str, name: &str) -> String {
+/// A Secret's `namespace/name`, the key it has in the indexes kept of it.
+pub fn secret_key(namespace: &str, name: &str) -> String {
     format!("{namespace}/{name}")
 }
 
+/// A `namespace/name` split back: a Secret's key, or a referrer's object.
 fn name_of(key: &str) -> SecretName {
     let (namespace, name) = key.split_once('/').unwrap_or_default();
     (namespace.into(), name.into())
@@ -127,7 +129,7 @@ impl SecretRefs {
         let mut secrets: Vec<String> = match seen {
             Watched::Valid(bot) => bot
                 .referenced_secrets()
-                .map(|name| key_of(&namespace, name))
+                .map(|name| secret_key(&namespace, name))
                 .collect(),
             Watched::Invalid { .. } => Vec::new(),
         };
@@ -164,7 +166,7 @@ impl SecretRefs {
             keys.push(key);
         }
         let referrer = Referrer {
-            object: key_of(&namespace, &seen.name_any()).into(),
+            object: format!("{namespace}/{}", seen.name_any()).into(),
             secrets: keys.into(),
         };
         index.by_uid.insert(uid, referrer);
@@ -179,7 +181,7 @@ impl SecretRefs {
     /// The objects whose spec names Secret `name` of `namespace`.
     pub fn referencing(&self, namespace: &str, name: &str) -> Vec<ObjectRef<Cached>> {
         let index = self.0.lock();
-        let Some(uids) = index.by_secret.get(key_of(namespace, name).as_str()) else {
+        let Some(uids) = index.by_secret.get(secret_key(namespace, name).as_str()) else {
             return Vec::new();
         };
         uids.iter()
